@@ -34,8 +34,8 @@ std::string CanonicalSubmissionEncoding(const ReportSubmission& submission) {
 std::string Sha256Hex(absl::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_size = 0;
-  // EVP_Digest only fails on allocation failure or a broken OpenSSL install; a wrong
-  // fingerprint would silently break idempotency, so that is fatal.
+  // EVP_Digest only fails on allocation failure or a broken OpenSSL install; a
+  // wrong fingerprint would silently break idempotency, so that is fatal.
   CHECK_EQ(EVP_Digest(bytes.data(), bytes.size(), digest, &digest_size,
                       EVP_sha256(), nullptr),
            1)

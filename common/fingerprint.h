@@ -1,7 +1,8 @@
-// Payload fingerprints for idempotent acceptance (DESIGN §6). A fingerprint is the
-// lowercase hex SHA-256 of a canonical, versioned encoding of a submission. It is stable
-// across builds, machines and releases (unlike std::hash / absl::Hash), because replicas
-// compare fingerprints stored in the log with fingerprints computed later.
+// Payload fingerprints for idempotent acceptance (DESIGN §6). A fingerprint is
+// the lowercase hex SHA-256 of a canonical, versioned encoding of a submission.
+// It is stable across builds, machines and releases (unlike std::hash /
+// absl::Hash), because replicas compare fingerprints stored in the log with
+// fingerprints computed later.
 #ifndef REPORT_COMMON_FINGERPRINT_H_
 #define REPORT_COMMON_FINGERPRINT_H_
 
@@ -12,12 +13,14 @@
 
 namespace report {
 
-// The canonical encoding: a version tag and then request_id, account_id and month, each
-// as an 8-byte big-endian length followed by its bytes, so field boundaries are part of
-// the hash. Changing it changes every stored fingerprint: never do it without a new tag.
+// The canonical encoding: a version tag and then request_id, account_id and
+// month, each as an 8-byte big-endian length followed by its bytes, so field
+// boundaries are part of the hash. Changing it changes every stored
+// fingerprint: never do it without a new tag.
 std::string CanonicalSubmissionEncoding(const ReportSubmission& submission);
 
-// Lowercase hex SHA-256 of CanonicalSubmissionEncoding(submission): 64 characters.
+// Lowercase hex SHA-256 of CanonicalSubmissionEncoding(submission): 64
+// characters.
 std::string SubmissionFingerprint(const ReportSubmission& submission);
 
 // Lowercase hex SHA-256 of `bytes`.

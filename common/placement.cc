@@ -30,7 +30,8 @@ absl::Status Invalid(absl::string_view detail) {
   return MakeError(ErrorCode::kInvalidArgument, detail);
 }
 
-// Text made safe for a one-line message: non-printable bytes as \xNN, truncated.
+// Text made safe for a one-line message: non-printable bytes as \xNN,
+// truncated.
 std::string Printable(absl::string_view text) {
   std::string out;
   size_t n = 0;
@@ -60,16 +61,17 @@ bool IsSegmentChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-// Checks `text` is 1..max_segments segments of [a-z0-9-]; `what` names it in errors.
+// Checks `text` is 1..max_segments segments of [a-z0-9-]; `what` names it in
+// errors.
 absl::Status ValidateSegments(absl::string_view text, size_t min_segments,
                               size_t max_segments, absl::string_view what) {
   if (text.empty()) return Invalid(absl::StrCat(what, " is empty"));
   std::vector<absl::string_view> segments = absl::StrSplit(text, '/');
   if (segments.size() < min_segments || segments.size() > max_segments) {
-    return Invalid(absl::StrCat(
-        what, " ", Quote(text), " is not ",
-        min_segments == max_segments ? "provider/region/zone"
-                                     : "provider[/region[/zone]]"));
+    return Invalid(absl::StrCat(what, " ", Quote(text), " is not ",
+                                min_segments == max_segments
+                                    ? "provider/region/zone"
+                                    : "provider[/region[/zone]]"));
   }
   for (absl::string_view segment : segments) {
     if (segment.empty()) {
@@ -99,7 +101,8 @@ std::string LevelNoun(SurvivalLevel level) {
   }
 }
 
-// The text-format parser reports errors through this; we keep the first one, on one line.
+// The text-format parser reports errors through this; we keep the first one, on
+// one line.
 class FirstParseError : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
@@ -148,8 +151,8 @@ absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
     return Invalid(absl::StrCat("cannot read ", Quote(path), ": no such file"));
   }
   if (!std::filesystem::is_regular_file(status)) {
-    return Invalid(absl::StrCat("cannot read ", Quote(path),
-                                ": not a regular file"));
+    return Invalid(
+        absl::StrCat("cannot read ", Quote(path), ": not a regular file"));
   }
   std::uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) {
@@ -305,7 +308,8 @@ absl::StatusOr<Placement> Placement::FromProfile(
           absl::StrCat("replica_domains: ", ErrorDetail(parsed.status()))));
     }
   }
-  absl::Status status = ValidateAllowedSet(profile.ingress_domains(), "ingress_domains");
+  absl::Status status =
+      ValidateAllowedSet(profile.ingress_domains(), "ingress_domains");
   if (!status.ok()) return refuse(status);
   status = ValidateAllowedSet(profile.worker_domains(), "worker_domains");
   if (!status.ok()) return refuse(status);
@@ -313,15 +317,15 @@ absl::StatusOr<Placement> Placement::FromProfile(
                               profile.ingress_domains(), "gateway_placements",
                               "ingress_domains");
   if (!status.ok()) return refuse(status);
-  status = ValidatePlacements(profile.worker_placements(),
-                              profile.worker_domains(), "worker_placements",
-                              "worker_domains");
+  status =
+      ValidatePlacements(profile.worker_placements(), profile.worker_domains(),
+                         "worker_placements", "worker_domains");
   if (!status.ok()) return refuse(status);
 
   if (profile.survives() != PROCESS && profile.survives() != ZONE &&
       profile.survives() != REGION && profile.survives() != PROVIDER) {
-    return refuse(Invalid(
-        "survives is not set (PROCESS, ZONE, REGION or PROVIDER)"));
+    return refuse(
+        Invalid("survives is not set (PROCESS, ZONE, REGION or PROVIDER)"));
   }
 
   const int majority = replicas / 2 + 1;
@@ -345,11 +349,11 @@ absl::StatusOr<Placement> Placement::FromProfile(
         profile.survives() == PROCESS
             ? std::string("any one replica process")
             : absl::StrCat(LevelNoun(profile.survives()), " ", loss.domain);
-    return refuse(Invalid(absl::StrCat(
-        "unsafe: losing ", what, " removes ", loss.replicas_lost, " of ",
-        replicas, " replicas; ", loss.replicas_left, " left < quorum ", quorum,
-        " (profile must survive ", SurvivalLevelName(profile.survives()),
-        ")")));
+    return refuse(Invalid(
+        absl::StrCat("unsafe: losing ", what, " removes ", loss.replicas_lost,
+                     " of ", replicas, " replicas; ", loss.replicas_left,
+                     " left < quorum ", quorum, " (profile must survive ",
+                     SurvivalLevelName(profile.survives()), ")")));
   }
 
   if (replicas % 2 == 0) {
@@ -379,8 +383,9 @@ absl::StatusOr<Placement> Placement::FromClusterConfig(
   absl::StatusOr<Placement> placement = FromProfile(config.placement());
   if (!placement.ok()) return placement.status();
 
-  const std::string label = absl::StrCat(
-      "cluster ", config.cluster_id().empty() ? "(unnamed)" : config.cluster_id());
+  const std::string label = absl::StrCat("cluster ", config.cluster_id().empty()
+                                                         ? "(unnamed)"
+                                                         : config.cluster_id());
   auto refuse = [&label](absl::string_view detail) {
     return Invalid(absl::StrCat(label, ": ", detail));
   };
@@ -399,10 +404,11 @@ absl::StatusOr<Placement> Placement::FromClusterConfig(
     if (!ids.insert(member.id()).second) {
       return refuse(absl::StrCat(who, ": duplicate member id ", member.id()));
     }
-    if (member.name().empty()) return refuse(absl::StrCat(who, ": name is empty"));
+    if (member.name().empty())
+      return refuse(absl::StrCat(who, ": name is empty"));
     if (!names.insert(member.name()).second) {
-      return refuse(absl::StrCat(who, ": duplicate member name ",
-                                 Quote(member.name())));
+      return refuse(
+          absl::StrCat(who, ": duplicate member name ", Quote(member.name())));
     }
     if (member.grpc_address().empty()) {
       return refuse(absl::StrCat(who, ": grpc_address is empty"));
@@ -425,23 +431,25 @@ absl::StatusOr<Placement> Placement::FromClusterConfig(
                                             member_domains.end());
     std::vector<std::string> replicas_sorted(replica_domains.begin(),
                                              replica_domains.end());
-    return refuse(absl::StrCat(
-        "member domains [", absl::StrJoin(members_sorted, ", "),
-        "] do not match the profile's replica_domains [",
-        absl::StrJoin(replicas_sorted, ", "), "]"));
+    return refuse(absl::StrCat("member domains [",
+                               absl::StrJoin(members_sorted, ", "),
+                               "] do not match the profile's replica_domains [",
+                               absl::StrJoin(replicas_sorted, ", "), "]"));
   }
 
   std::set<std::string> gateway_names;
   for (const GatewayEndpoint& gateway : config.gateways()) {
     const std::string who = absl::StrCat("gateway ", Quote(gateway.name()));
-    if (!gateway.name().empty() && !gateway_names.insert(gateway.name()).second) {
+    if (!gateway.name().empty() &&
+        !gateway_names.insert(gateway.name()).second) {
       return refuse(absl::StrCat(who, ": duplicate gateway name"));
     }
     absl::StatusOr<FailureDomain> domain = ParseFailureDomain(gateway.domain());
     if (!domain.ok()) {
       return refuse(absl::StrCat(who, ": ", ErrorDetail(domain.status())));
     }
-    if (!DomainAllowed(gateway.domain(), config.placement().ingress_domains())) {
+    if (!DomainAllowed(gateway.domain(),
+                       config.placement().ingress_domains())) {
       // Not fatal for the cluster: that gateway refuses every request itself.
       placement->warnings_.push_back(absl::StrCat(
           who, " in ", gateway.domain(),
@@ -481,8 +489,8 @@ absl::StatusOr<Placement> Placement::ParseText(absl::string_view text) {
   PlacementProfile profile;
   ParseOutcome as_profile = ParseTextProto(text, &profile);
   if (as_profile.ok) return FromProfile(profile);
-  // Neither parses: report the error of the reading that got further, which is the
-  // one the author most likely meant.
+  // Neither parses: report the error of the reading that got further, which is
+  // the one the author most likely meant.
   if (!as_cluster.ok && as_cluster.error_line > as_profile.error_line) {
     return Invalid(absl::StrCat("not a cluster config: ", as_cluster.error));
   }
@@ -529,13 +537,14 @@ absl::Status Placement::CheckIngress(absl::string_view domain) const {
                      absl::StrCat("ingress domain ", Quote(domain),
                                   " is not a valid failure domain"));
   }
-  if (DomainAllowed(domain, profile_.ingress_domains())) return absl::OkStatus();
+  if (DomainAllowed(domain, profile_.ingress_domains()))
+    return absl::OkStatus();
   return MakeError(
       ErrorCode::kDomainUnavailable,
-      absl::StrCat("domain ", domain,
-                   " is not an allowed ingress domain of profile ", name(),
-                   " (allowed: ", absl::StrJoin(profile_.ingress_domains(), ", "),
-                   ")"));
+      absl::StrCat(
+          "domain ", domain, " is not an allowed ingress domain of profile ",
+          name(),
+          " (allowed: ", absl::StrJoin(profile_.ingress_domains(), ", "), ")"));
 }
 
 absl::Status Placement::CheckWorker(absl::string_view domain) const {
@@ -547,10 +556,10 @@ absl::Status Placement::CheckWorker(absl::string_view domain) const {
   if (DomainAllowed(domain, profile_.worker_domains())) return absl::OkStatus();
   return MakeError(
       ErrorCode::kDomainUnavailable,
-      absl::StrCat("domain ", domain,
-                   " is not an allowed worker domain of profile ", name(),
-                   " (allowed: ", absl::StrJoin(profile_.worker_domains(), ", "),
-                   ")"));
+      absl::StrCat(
+          "domain ", domain, " is not an allowed worker domain of profile ",
+          name(), " (allowed: ", absl::StrJoin(profile_.worker_domains(), ", "),
+          ")"));
 }
 
 std::vector<DomainLoss> Placement::LossesAt(SurvivalLevel level) const {
@@ -613,8 +622,8 @@ std::string Placement::DescribeSurvival() const {
   std::vector<std::string> domains;
   for (const DomainLoss& loss : LossesAt(level)) domains.push_back(loss.domain);
   return absl::StrCat("survives: loss of any one ", LevelNoun(level), " (",
-                      absl::StrJoin(domains, ", "), ") or of ", processes,
-                      "; ", quorum_text);
+                      absl::StrJoin(domains, ", "), ") or of ", processes, "; ",
+                      quorum_text);
 }
 
 std::vector<std::string> Placement::GatewayDomains() const {

@@ -58,7 +58,8 @@ constexpr char kSafeProfile[] = R"pb(
   survives: PROVIDER
 )pb";
 
-// --- Failure domains -------------------------------------------------------------
+// --- Failure domains
+// -------------------------------------------------------------
 
 TEST(FailureDomainTest, ParsesThreeSegments) {
   absl::StatusOr<FailureDomain> domain =
@@ -75,9 +76,10 @@ TEST(FailureDomainTest, ParsesThreeSegments) {
 
 TEST(FailureDomainTest, MalformedDomainsAreRefused) {
   for (const char* text :
-       {"", "aws", "aws/us-east-1", "aws/us-east-1/use1-az1/x", "AWS/us-east-1/a",
-        "aws//a", "/us-east-1/a", "aws/us-east-1/", "aws/us east/a",
-        "aws/us_east/a", "aws/us-east-1/a\n", "aws/\xc3\xa9/a"}) {
+       {"", "aws", "aws/us-east-1", "aws/us-east-1/use1-az1/x",
+        "AWS/us-east-1/a", "aws//a", "/us-east-1/a", "aws/us-east-1/",
+        "aws/us east/a", "aws/us_east/a", "aws/us-east-1/a\n",
+        "aws/\xc3\xa9/a"}) {
     absl::StatusOr<FailureDomain> domain = ParseFailureDomain(text);
     EXPECT_FALSE(domain.ok()) << "'" << text << "'";
     EXPECT_EQ(ErrorCodeOf(domain.status()), ErrorCode::kInvalidArgument);
@@ -107,7 +109,8 @@ TEST(FailureDomainTest, MatchingIsByWholeSegments) {
   EXPECT_FALSE(DomainMatches("aws/us-east-10/a", "aws/us-east-1"));
 }
 
-// --- Shipped profiles ------------------------------------------------------------
+// --- Shipped profiles
+// ------------------------------------------------------------
 
 TEST(ShippedProfileTest, SingleAz) {
   Placement placement = LoadShipped("single-az");
@@ -122,7 +125,8 @@ TEST(ShippedProfileTest, SingleAz) {
   // A worker (or gateway) in another AZ of the same region is refused.
   ExpectDomainUnavailable(placement.CheckWorker("aws/us-east-1/use1-az2"));
   ExpectDomainUnavailable(placement.CheckIngress("aws/us-east-1/use1-az2"));
-  ExpectDomainUnavailable(placement.CheckWorker("gcp/us-central1/us-central1-a"));
+  ExpectDomainUnavailable(
+      placement.CheckWorker("gcp/us-central1/us-central1-a"));
   EXPECT_EQ(placement.DescribeSurvival(),
             "survives: loss of any 1 replica process; quorum 2 of 3");
 }
@@ -135,12 +139,14 @@ TEST(ShippedProfileTest, MultiAz) {
   EXPECT_TRUE(placement.CheckIngress("aws/us-east-1/use1-az4").ok());
   EXPECT_TRUE(placement.CheckWorker("aws/us-east-1/use1-az2").ok());
   ExpectDomainUnavailable(placement.CheckIngress("aws/us-west-2/usw2-az1"));
-  ExpectDomainUnavailable(placement.CheckWorker("gcp/us-central1/us-central1-a"));
+  ExpectDomainUnavailable(
+      placement.CheckWorker("gcp/us-central1/us-central1-a"));
   for (const DomainLoss& loss : placement.LossesAt(ZONE)) {
     EXPECT_TRUE(loss.quorum_survives) << loss.domain;
     EXPECT_EQ(loss.replicas_left, 2) << loss.domain;
   }
-  // The whole region is one domain: its loss is not survived (and not promised).
+  // The whole region is one domain: its loss is not survived (and not
+  // promised).
   ASSERT_EQ(placement.LossesAt(REGION).size(), 1u);
   EXPECT_FALSE(placement.LossesAt(REGION)[0].quorum_survives);
 }
@@ -152,7 +158,8 @@ TEST(ShippedProfileTest, CrossRegion) {
   EXPECT_TRUE(placement.CheckIngress("aws/eu-west-1/euw1-az3").ok());
   EXPECT_TRUE(placement.CheckWorker("aws/us-west-2/usw2-az2").ok());
   ExpectDomainUnavailable(placement.CheckIngress("aws/ap-south-1/aps1-az1"));
-  ExpectDomainUnavailable(placement.CheckWorker("gcp/us-central1/us-central1-a"));
+  ExpectDomainUnavailable(
+      placement.CheckWorker("gcp/us-central1/us-central1-a"));
   EXPECT_EQ(placement.LossesAt(REGION).size(), 3u);
 }
 
@@ -163,7 +170,8 @@ TEST(ShippedProfileTest, CrossProvider) {
   // AWS ingress, GCP workers, as the seed's program.
   EXPECT_TRUE(placement.CheckIngress("aws/us-east-1/use1-az1").ok());
   EXPECT_TRUE(placement.CheckIngress("aws/eu-west-1/euw1-az2").ok());
-  ExpectDomainUnavailable(placement.CheckIngress("gcp/us-central1/us-central1-a"));
+  ExpectDomainUnavailable(
+      placement.CheckIngress("gcp/us-central1/us-central1-a"));
   EXPECT_TRUE(placement.CheckWorker("gcp/us-central1/us-central1-a").ok());
   EXPECT_TRUE(placement.CheckWorker("gcp/europe-west1/europe-west1-b").ok());
   ExpectDomainUnavailable(placement.CheckWorker("aws/us-east-1/use1-az1"));
@@ -189,7 +197,8 @@ TEST(ShippedProfileTest, RefusalNamesTheDomainAndProfile) {
 }
 
 TEST(ShippedProfileTest, EveryPlacementIsAllowed) {
-  for (const char* name : {"single-az", "multi-az", "cross-region", "cross-provider"}) {
+  for (const char* name :
+       {"single-az", "multi-az", "cross-region", "cross-provider"}) {
     Placement placement = LoadShipped(name);
     EXPECT_FALSE(placement.GatewayDomains().empty()) << name;
     EXPECT_FALSE(placement.WorkerDomains().empty()) << name;
@@ -204,13 +213,14 @@ TEST(ShippedProfileTest, EveryPlacementIsAllowed) {
   }
 }
 
-// --- Validation of profiles ------------------------------------------------------
+// --- Validation of profiles
+// ------------------------------------------------------
 
 TEST(ProfileValidationTest, TwoProvidersCannotSurviveAProviderLoss) {
-  ExpectRefused(Placement::LoadProfileFile(
-                    TestDataPath("unsafe-two-provider.textproto")),
-                "unsafe: losing provider aws removes 2 of 3 replicas; 1 left < "
-                "quorum 2");
+  ExpectRefused(
+      Placement::LoadProfileFile(TestDataPath("unsafe-two-provider.textproto")),
+      "unsafe: losing provider aws removes 2 of 3 replicas; 1 left < "
+      "quorum 2");
 }
 
 TEST(ProfileValidationTest, SingleZoneCannotSurviveAZoneLoss) {
@@ -230,7 +240,8 @@ TEST(ProfileValidationTest, SingleZoneCannotSurviveAZoneLoss) {
 }
 
 TEST(ProfileValidationTest, SafeProfileLoadsFromText) {
-  absl::StatusOr<Placement> placement = Placement::ParseProfileText(kSafeProfile);
+  absl::StatusOr<Placement> placement =
+      Placement::ParseProfileText(kSafeProfile);
   ASSERT_TRUE(placement.ok()) << placement.status();
   EXPECT_EQ(placement->quorum(), 2);
   EXPECT_FALSE(placement->cluster().has_value());
@@ -291,7 +302,8 @@ TEST(ProfileValidationTest, PlacementsMustBeAllowedFullDomains) {
                 "not allowed");
   profile = ParseProfile(kSafeProfile);
   profile.add_worker_placements("gcp");
-  ExpectRefused(Placement::FromProfile(profile), "worker_placements entry 'gcp'");
+  ExpectRefused(Placement::FromProfile(profile),
+                "worker_placements entry 'gcp'");
 }
 
 TEST(ProfileValidationTest, EvenReplicaCountIsValidWithAWarning) {
@@ -342,15 +354,17 @@ TEST(ProfileValidationTest, GarbageTextIsRefused) {
                 "unknown_field");
   ExpectRefused(Placement::LoadFile(TestDataPath("no-such-file.textproto")),
                 "no such file");
-  ExpectRefused(Placement::LoadFile(REPORT_TEST_DATA_DIR), "not a regular file");
+  ExpectRefused(Placement::LoadFile(REPORT_TEST_DATA_DIR),
+                "not a regular file");
 }
 
-// --- Cluster configs -------------------------------------------------------------
+// --- Cluster configs
+// -------------------------------------------------------------
 
 ClusterConfig LoadTestCluster() {
   ClusterConfig config;
-  absl::StatusOr<Placement> placement =
-      Placement::LoadClusterConfigFile(TestDataPath("cluster-cross-provider.textproto"));
+  absl::StatusOr<Placement> placement = Placement::LoadClusterConfigFile(
+      TestDataPath("cluster-cross-provider.textproto"));
   EXPECT_TRUE(placement.ok()) << placement.status();
   if (placement.ok() && placement->cluster().has_value()) {
     config = *placement->cluster();
@@ -364,7 +378,8 @@ TEST(ClusterConfigTest, LoadsAndFindsMembers) {
   ASSERT_TRUE(placement.ok()) << placement.status();
   ASSERT_TRUE(placement->cluster().has_value());
   ASSERT_NE(placement->FindMember(2), nullptr);
-  EXPECT_EQ(placement->FindMember(2)->domain(), "gcp/us-central1/us-central1-a");
+  EXPECT_EQ(placement->FindMember(2)->domain(),
+            "gcp/us-central1/us-central1-a");
   EXPECT_EQ(placement->FindMember(9), nullptr);
   EXPECT_TRUE(placement->CheckIngress("aws/us-east-1/use1-az1").ok());
 }

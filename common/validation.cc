@@ -8,8 +8,7 @@ namespace {
 
 bool IsIdChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
-         c == '-';
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
 }
 
 // A character as it can be shown in a one-line message.
@@ -30,17 +29,17 @@ absl::Status ValidateId(absl::string_view id, absl::string_view field) {
                      absl::StrCat(field, " is required"));
   }
   if (id.size() > kMaxIdLength) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat(field, " is ", id.size(),
-                                  " characters; at most ", kMaxIdLength,
-                                  " are allowed"));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat(field, " is ", id.size(), " characters; at most ",
+                     kMaxIdLength, " are allowed"));
   }
   for (size_t i = 0; i < id.size(); ++i) {
     if (!IsIdChar(id[i])) {
       return MakeError(
           ErrorCode::kInvalidArgument,
-          absl::StrCat(field, " contains ", Describe(id[i]), " at position ",
-                       i, "; allowed characters are A-Z a-z 0-9 . _ : -"));
+          absl::StrCat(field, " contains ", Describe(id[i]), " at position ", i,
+                       "; allowed characters are A-Z a-z 0-9 . _ : -"));
     }
   }
   return absl::OkStatus();

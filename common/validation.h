@@ -1,6 +1,6 @@
-// Input validation of submissions (DESIGN §7: InvalidArgument). Done before anything
-// touches the log, on the gateway and again on the leader, so bad input never changes
-// state and never reaches the state machine.
+// Input validation of submissions (DESIGN §7: InvalidArgument). Done before
+// anything touches the log, on the gateway and again on the leader, so bad
+// input never changes state and never reaches the state machine.
 #ifndef REPORT_COMMON_VALIDATION_H_
 #define REPORT_COMMON_VALIDATION_H_
 
