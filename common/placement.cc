@@ -41,7 +41,7 @@ std::string Printable(absl::string_view text) {
       break;
     }
     unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '\'' || c == '\\') {
+    if (u < 0x20 || u >= 0x7f) {
       static constexpr char kHex[] = "0123456789abcdef";
       out += "\\x";
       out += kHex[u >> 4];
