@@ -21,6 +21,7 @@
 #include "common/error_code.h"
 #include "common/placement.h"
 #include "glog/logging.h"
+#include "tools/reportctl_verbs.h"
 
 namespace report {
 namespace {
