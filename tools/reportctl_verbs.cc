@@ -178,7 +178,7 @@ int RunStatus(const std::vector<std::string>& args) {
       "cluster", po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")("json", "print the status as JSON");
   po::options_description hidden;
-  hidden.add_options()("id", po::value<std::string>(&request_id)->required());
+  hidden.add_options()("id", po::value<std::string>(&request_id));
   po::positional_options_description positional;
   positional.add("id", 1);
   int exit_code = 0;
@@ -186,6 +186,7 @@ int RunStatus(const std::vector<std::string>& args) {
                       "usage: reportctl status ID [--min-offset N] [--wait DURATION] [--json]",
                       options, positional, hidden, &exit_code);
   if (!parsed) return exit_code;
+  if (request_id.empty()) return UsageError("status needs a request ID", "status");
   absl::Duration wait = absl::ZeroDuration();
   if (!wait_text.empty() && (!absl::ParseDuration(wait_text, &wait) || wait < absl::ZeroDuration())) {
     return UsageError("--wait must be a duration like 30s", "status");
