@@ -69,6 +69,7 @@ constexpr auto kSubmitDeadline = std::chrono::seconds(30);
 // Added to wait_ms for reads.
 constexpr auto kReadDeadlineSlack = std::chrono::seconds(10);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr char kAbandonedAtStop[] = "AbandonedAtStop";
 
 // The tally key of a failed call: the error code it carries ("NoQuorum: ..."
 // gives "NoQuorum", and so do this file's own "RequestFailed: ..." outcomes),
@@ -78,7 +79,7 @@ std::string ErrorKey(const absl::Status& status) {
   const size_t colon = message.find(':');
   if (colon != absl::string_view::npos && colon > 0) {
     absl::string_view prefix = message.substr(0, colon);
-    bool word = true;
+    bool word = absl::ascii_isupper(prefix[0]);
     for (char c : prefix) word = word && absl::ascii_isalnum(c);
     if (word) return std::string(prefix);
   }
@@ -104,9 +105,11 @@ class ReportOperation {
   };
 
   ReportOperation(const BenchOptions& options, absl::string_view run_id,
-                  const std::vector<PoolEntry>* pool, int loop, uint64_t n)
+                  const std::vector<PoolEntry>* pool,
+                  const std::atomic<bool>* stop, int loop, uint64_t n)
       : options_(options),
         pool_(pool),
+        stop_(stop),
         start_(Clock::now()),
         request_id_(BenchRequestId(run_id, loop, n)),
         loop_(loop),
@@ -167,6 +170,12 @@ class ReportOperation {
     } else if (ErrorCodeOf(status.status()) != ErrorCode::kStaleRead) {
       return Done(status.status());
     }
+    if (stop_->load(std::memory_order_relaxed)) {
+      // The run is over: waiting for a worker here would stretch the run by up
+      // to the e2e timeout. Such operations are counted apart, neither as done
+      // nor as errors.
+      return Done(absl::CancelledError(kAbandonedAtStop));
+    }
     if (Clock::now() - start_ >
         std::chrono::milliseconds(options_.e2e_timeout_ms)) {
       return Done(absl::DeadlineExceededError(
@@ -196,6 +205,7 @@ class ReportOperation {
 
   const BenchOptions& options_;
   const std::vector<PoolEntry>* pool_;
+  const std::atomic<bool>* stop_;
   const Clock::time_point start_;
   std::string request_id_;
   const int loop_;
@@ -215,13 +225,16 @@ struct RunWindow {
 struct LoopRecord {
   std::vector<float> latencies_us;
   ErrorTally errors;
+  uint64_t abandoned = 0;
 
   // Operations that began during warm-up are not counted, neither their latency
   // nor their errors.
   void Record(const RunWindow& window, Clock::time_point start,
               const absl::Status& outcome) {
     if (start < window.measure_from) return;
-    if (outcome.ok()) {
+    if (absl::IsCancelled(outcome) && outcome.message() == kAbandonedAtStop) {
+      ++abandoned;
+    } else if (outcome.ok()) {
       latencies_us.push_back(
           std::chrono::duration<float, std::micro>(Clock::now() - start)
               .count());
@@ -516,7 +529,8 @@ class AsyncLoop {
       on_stopped_();
       return;
     }
-    operation_.emplace(options_, run_id_, pool_, index_, next_n_++);
+    operation_.emplace(options_, run_id_, pool_, &window_->stop, index_,
+                       next_n_++);
     Send(operation_->Begin());
   }
 
@@ -699,7 +713,7 @@ RunResult RunBlockingLoops(
     loops.emplace_back([&, i] {
       result.records[i].latencies_us.reserve(1 << 14);
       for (uint64_t n = 0; !window.stop.load(std::memory_order_relaxed); ++n) {
-        ReportOperation operation(options, run_id, &pool, i, n);
+        ReportOperation operation(options, run_id, &pool, &window.stop, i, n);
         absl::Status outcome = RunBlocking(*clients[i], operation);
         result.records[i].Record(window, operation.start(), outcome);
       }
@@ -832,7 +846,9 @@ int Main(int argc, char** argv) {
                          : RunBlockingLoops(options, run_id, pool, stubs);
   std::vector<float> latencies;
   ErrorTally errors;
+  uint64_t abandoned = 0;
   for (LoopRecord& record : result.records) {
+    abandoned += record.abandoned;
     latencies.insert(latencies.end(), record.latencies_us.begin(),
                      record.latencies_us.end());
     errors.Merge(record.errors);
@@ -848,6 +864,11 @@ int Main(int argc, char** argv) {
                                 " transport=", transport),
                    options.concurrency, summary)
             << std::endl;
+  if (abandoned > 0) {
+    std::cerr
+        << "reportbench: " << abandoned
+        << " e2e operation(s) not COMPLETED when the run ended (not counted)\n";
+  }
   if (errors.total() > 0) {
     std::cerr << "reportbench: errors by code: " << errors.Format() << "\n";
   }

@@ -82,7 +82,7 @@ absl::StatusOr<BenchOptions> ParseBenchOptions(
       "request id prefix part (default: UTC time and pid)")(
       "conns", po::value(&options.conns)->default_value(0),
       "gRPC channels (0: min(concurrency, 8))")(
-      "poll-threads", po::value(&options.poll_threads)->default_value(1),
+      "poll-threads", po::value(&options.poll_threads)->default_value(2),
       "completion-queue threads of the async gRPC client")(
       "pool", po::value(&options.pool)->default_value(1000),
       "status mode: requests submitted before measuring")(

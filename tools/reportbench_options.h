@@ -38,7 +38,7 @@ struct BenchOptions {
   ClientKind client = ClientKind::kAsync;
   std::string run_id;  // empty: DefaultRunId()
   int conns = 0;  // gRPC channels; 0: min(concurrency, 8) like the etcd client
-  int poll_threads = 1;  // completion-queue threads of the async gRPC client
+  int poll_threads = 2;  // completion-queue threads of the async gRPC client
   int pool = 1000;       // status mode: requests submitted before measuring
   int wait_ms = 100;     // GetReport wait_ms (status, e2e)
   int e2e_timeout_ms =
