@@ -186,6 +186,11 @@ std::string ReportStateMachine::digest() const {
   return absl::BytesToHexString(digest_);
 }
 
+std::pair<uint64_t, std::string> ReportStateMachine::applied_and_digest() const {
+  absl::MutexLock lock(&mu_);
+  return {applied_index_, absl::BytesToHexString(digest_)};
+}
+
 std::vector<AppliedCommand> ReportStateMachine::Apply(
     const std::vector<consensus::Entry>& entries) {
   std::vector<AppliedCommand> applied;

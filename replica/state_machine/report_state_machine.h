@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -49,6 +50,8 @@ class ReportStateMachine {
   uint64_t applied_index() const;
   // Hex SHA-256 chain over every applied entry (64 zeros before the first).
   std::string digest() const;
+  // The applied index and the digest at it, read together (hex digest).
+  std::pair<uint64_t, std::string> applied_and_digest() const;
 
   // Applies committed entries in index order, skipping those at or below
   // applied_index() (replay after a restart is idempotent). All changes, the
