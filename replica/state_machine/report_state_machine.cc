@@ -171,18 +171,18 @@ ReportStateMachine::ReportStateMachine(leveldb::DB* db)
   if (status.IsNotFound()) return;
   CHECK(status.ok()) << "reading the applied index: " << status.ToString();
   CHECK_EQ(value.size(), 8 + kDigestSize) << "applied index record is corrupt";
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   applied_index_ = *storage::ReadBigEndian64(value);
   digest_ = value.substr(8);
 }
 
 uint64_t ReportStateMachine::applied_index() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return applied_index_;
 }
 
 std::string ReportStateMachine::digest() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return absl::BytesToHexString(digest_);
 }
 
@@ -197,7 +197,7 @@ std::vector<AppliedCommand> ReportStateMachine::Apply(
   uint64_t applied_index;
   std::string digest;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     applied_index = applied_index_;
     digest = digest_;
   }
@@ -234,7 +234,7 @@ std::vector<AppliedCommand> ReportStateMachine::Apply(
       db_->Write(leveldb::WriteOptions(), batch.write());
   LOG_IF(FATAL, !status.ok()) << "state machine write failed at index "
                               << applied_index << ": " << status.ToString();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   applied_index_ = applied_index;
   digest_ = std::move(digest);
   return applied;

@@ -15,13 +15,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "leveldb/db.h"
 #include "proto/consensus.pb.h"
 #include "proto/report.pb.h"
@@ -91,9 +90,11 @@ class ReportStateMachine {
                      const FailCommand& fail);
 
   leveldb::DB* const db_;
-  mutable absl::Mutex mu_;
-  uint64_t applied_index_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string digest_ ABSL_GUARDED_BY(mu_);  // 32 raw bytes
+  // std::mutex rather than absl::Mutex: the system Abseil is not
+  // TSan-instrumented.
+  mutable std::mutex mu_;
+  uint64_t applied_index_ = 0;  // guarded by mu_
+  std::string digest_;          // 32 raw bytes, guarded by mu_
 };
 
 }  // namespace report

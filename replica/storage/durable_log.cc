@@ -130,12 +130,12 @@ DurableLog::DurableLog(ConstructionKey, leveldb::DB* db, uint64_t last_index,
 uint64_t DurableLog::FirstIndex() const { return 1; }
 
 uint64_t DurableLog::LastIndex() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return last_index_;
 }
 
 uint64_t DurableLog::EpochAt(uint64_t index) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (index == 0 || index > last_index_) return 0;
   // The last run starting at or before `index`.
   auto after = std::upper_bound(
@@ -173,7 +173,7 @@ std::vector<consensus::Entry> DurableLog::Entries(uint64_t lo, uint64_t hi,
 
 void DurableLog::MarkDurable(const LogSpan& span) {
   if (span.empty()) return;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   CHECK_LE(span.first_index, last_index_ + 1)
       << "MarkDurable leaves a gap after index " << last_index_;
   CHECK_GE(span.first_index, 1u);
@@ -186,7 +186,7 @@ void DurableLog::MarkDurable(const LogSpan& span) {
 }
 
 size_t DurableLog::epoch_run_count() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return runs_.size();
 }
 

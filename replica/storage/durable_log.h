@@ -24,11 +24,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "leveldb/db.h"
 #include "proto/consensus.pb.h"
 #include "replica/consensus/node.h"
@@ -95,10 +94,12 @@ class DurableLog : public consensus::LogStore {
 
  private:
   leveldb::DB* const db_;
-  mutable absl::Mutex mu_;
-  uint64_t last_index_ ABSL_GUARDED_BY(mu_);
-  // Sorted by first_index; neighbours have different epochs.
-  std::vector<EpochRun> runs_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: the system Abseil is not
+  // TSan-instrumented.
+  mutable std::mutex mu_;
+  uint64_t last_index_;  // guarded by mu_
+  // Sorted by first_index; neighbours have different epochs. Guarded by mu_.
+  std::vector<EpochRun> runs_;
 };
 
 }  // namespace report::storage

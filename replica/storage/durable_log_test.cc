@@ -4,13 +4,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
-#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "leveldb/write_batch.h"
 #include "replica/storage/keys.h"
 #include "replica/storage/log_writer.h"
 #include "replica/storage/replica_store.h"
+#include "replica/storage/test_waiting.h"
 
 namespace report::storage {
 namespace {
@@ -45,10 +44,10 @@ std::vector<consensus::Entry> MakeEntries(uint64_t first, uint64_t last,
 void AppendDurably(LogWriter& writer, DurableLog& log,
                    std::vector<consensus::Entry> entries) {
   const LogSpan span = LogSpan::Of(entries);
-  absl::Notification durable;
+  EventCounter durable;
   writer.Enqueue(std::move(entries), std::nullopt,
-                 [&durable] { durable.Notify(); });
-  ASSERT_TRUE(durable.WaitForNotificationWithTimeout(absl::Seconds(30)));
+                 [&durable] { durable.Add(); });
+  ASSERT_TRUE(durable.WaitFor(1));
   log.MarkDurable(span);
 }
 
@@ -85,10 +84,10 @@ TEST(DurableLogTest, BoundsMoveOnlyWhenMarkedDurable) {
   LogWriter writer(store.get());
   std::vector<consensus::Entry> entries = MakeEntries(1, 5, 1);
   const LogSpan span = LogSpan::Of(entries);
-  absl::Notification durable;
+  EventCounter durable;
   writer.Enqueue(std::move(entries), std::nullopt,
-                 [&durable] { durable.Notify(); });
-  ASSERT_TRUE(durable.WaitForNotificationWithTimeout(absl::Seconds(30)));
+                 [&durable] { durable.Add(); });
+  ASSERT_TRUE(durable.WaitFor(1));
   EXPECT_EQ(store->log().LastIndex(), 0u);
   EXPECT_EQ(store->log().EpochAt(1), 0u);
   store->log().MarkDurable(span);

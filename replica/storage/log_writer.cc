@@ -15,19 +15,23 @@ LogWriter::LogWriter(ReplicaStore* store)
 
 LogWriter::~LogWriter() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  queued_.notify_one();
   thread_.join();
 }
 
 void LogWriter::Enqueue(std::vector<consensus::Entry> entries,
                         std::optional<consensus::HardState> hard_state,
                         std::function<void()> on_durable) {
-  absl::MutexLock lock(&mu_);
-  CHECK(!stopping_) << "Enqueue on a stopping LogWriter";
-  queue_.push_back(Pending{std::move(entries), std::move(hard_state),
-                           std::move(on_durable)});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CHECK(!stopping_) << "Enqueue on a stopping LogWriter";
+    queue_.push_back(Pending{std::move(entries), std::move(hard_state),
+                             std::move(on_durable)});
+  }
+  queued_.notify_one();
 }
 
 LogWriter::Stats LogWriter::stats() const {
@@ -43,12 +47,8 @@ void LogWriter::Run() {
   std::deque<Pending> batch;
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](LogWriter* writer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer->mu_) {
-            return writer->stopping_ || !writer->queue_.empty();
-          },
-          this));
+      std::unique_lock<std::mutex> lock(mu_);
+      queued_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued is written
       batch.swap(queue_);
     }

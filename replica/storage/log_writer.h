@@ -25,15 +25,15 @@
 #define REPORT_REPLICA_STORAGE_LOG_WRITER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "leveldb/db.h"
 #include "proto/consensus.pb.h"
 #include "replica/storage/replica_store.h"
@@ -82,9 +82,12 @@ class LogWriter {
   leveldb::DB* const db_;
   uint64_t stored_last_index_;  // writer thread only (and the constructor)
 
-  absl::Mutex mu_;
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex rather than absl::Mutex: the system Abseil is not
+  // TSan-instrumented.
+  std::mutex mu_;
+  std::condition_variable queued_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
 
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> enqueues_{0};

@@ -6,11 +6,9 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "replica/storage/replica_store.h"
+#include "replica/storage/test_waiting.h"
 
 namespace report::storage {
 namespace {
@@ -35,44 +33,24 @@ std::vector<consensus::Entry> OneEntry(uint64_t index) {
   return entries;
 }
 
-// Counts callbacks; lets a test wait for a count with a deadline.
-class DurableCounter {
- public:
-  void Add() {
-    absl::MutexLock lock(&mu_);
-    ++count_;
-  }
-  bool WaitFor(int count) {
-    absl::MutexLock lock(&mu_);
-    auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return count_ >= count;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(30));
-  }
-
- private:
-  absl::Mutex mu_;
-  int count_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
 TEST(LogWriterTest, AppendsQueuedDuringAWriteShareTheNextFsync) {
   auto store = OpenStore(FreshDir("group"));
   LogWriter writer(store.get());
   // The first callback holds the writer thread until ten more appends are
   // queued, so the next batch must contain all ten.
-  absl::Notification first_durable;
-  absl::Notification release;
+  EventCounter first_durable;
+  EventCounter release;
   writer.Enqueue(OneEntry(1), std::nullopt, [&] {
-    first_durable.Notify();
-    release.WaitForNotificationWithTimeout(absl::Seconds(30));
+    first_durable.Add();
+    release.WaitFor(1);
   });
-  ASSERT_TRUE(first_durable.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  DurableCounter counter;
+  ASSERT_TRUE(first_durable.WaitFor(1));
+  EventCounter counter;
   for (uint64_t index = 2; index <= 11; ++index) {
     writer.Enqueue(OneEntry(index), std::nullopt,
                    [&counter] { counter.Add(); });
   }
-  release.Notify();
+  release.Add();
   ASSERT_TRUE(counter.WaitFor(10));
   const LogWriter::Stats stats = writer.stats();
   EXPECT_EQ(stats.batches, 2u);
@@ -87,7 +65,7 @@ TEST(LogWriterTest, ConcurrentEnqueuesAreGroupCommitted) {
   constexpr int kPerThread = 200;
   std::mutex order;  // assigns indices in Enqueue order
   uint64_t next_index = 1;
-  DurableCounter counter;
+  EventCounter counter;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
@@ -108,9 +86,9 @@ TEST(LogWriterTest, ConcurrentEnqueuesAreGroupCommitted) {
 TEST(LogWriterTest, OnDurableRunsInEnqueueOrder) {
   auto store = OpenStore(FreshDir("order"));
   LogWriter writer(store.get());
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<int> seen;
-  DurableCounter counter;
+  EventCounter counter;
   constexpr int kAppends = 300;
   for (int i = 0; i < kAppends; ++i) {
     // Every third enqueue is a hard state only, which must keep its place too.
@@ -123,13 +101,13 @@ TEST(LogWriterTest, OnDurableRunsInEnqueueOrder) {
       entries = OneEntry(static_cast<uint64_t>(i - i / 3 + 1));
     }
     writer.Enqueue(std::move(entries), hard_state, [&, i] {
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       seen.push_back(i);
       counter.Add();
     });
   }
   ASSERT_TRUE(counter.WaitFor(kAppends));
-  absl::MutexLock lock(&mu);
+  std::lock_guard<std::mutex> lock(mu);
   ASSERT_EQ(seen.size(), size_t{kAppends});
   for (int i = 0; i < kAppends; ++i) EXPECT_EQ(seen[i], i);
 }
@@ -142,9 +120,9 @@ TEST(LogWriterTest, HardStateIsWrittenWithTheAppend) {
     consensus::HardState hard_state;
     hard_state.set_epoch(5);
     hard_state.set_vote(2);
-    absl::Notification durable;
-    writer.Enqueue(OneEntry(1), hard_state, [&] { durable.Notify(); });
-    ASSERT_TRUE(durable.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EventCounter durable;
+    writer.Enqueue(OneEntry(1), hard_state, [&] { durable.Add(); });
+    ASSERT_TRUE(durable.WaitFor(1));
   }
   auto store = OpenStore(dir);
   EXPECT_EQ(store->LoadHardState().epoch(), 5u);
