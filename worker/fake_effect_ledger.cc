@@ -75,6 +75,12 @@ int FakeEffectLedger::CompletesApplied(const std::string& request_id) const {
   return it == completes_.end() ? 0 : it->second;
 }
 
+int FakeEffectLedger::ReserveCalls(const std::string& request_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = reserves_.find(request_id);
+  return it == reserves_.end() ? 0 : it->second;
+}
+
 void FakeEffectLedger::BreakWatches() {
   std::lock_guard<std::mutex> lock(mu_);
   ++watch_generation_;
@@ -157,6 +163,7 @@ absl::StatusOr<EffectResponse> FakeEffectLedger::Reserve(
     const ReserveEffectRequest& request) {
   if (absl::Status s = CheckDomain(request.worker_domain()); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
+  ++reserves_[request.request_id()];
   auto it = records_.find(request.request_id());
   if (it == records_.end())
     return ResponseLocked(RESULT_NOT_FOUND, request.request_id());

@@ -32,6 +32,8 @@ class FakeEffectLedger : public EffectLedger {
   // Complete commands applied (RESULT_OK) for the request: exactly-once
   // means 1.
   int CompletesApplied(const std::string& request_id) const;
+  // Reserve calls made for the request, whatever their result.
+  int ReserveCalls(const std::string& request_id) const;
   // Makes every Watch in progress return Unavailable (a broken stream).
   void BreakWatches();
   // As if the holder's lease expired and `thief` reserved the request: the
@@ -71,6 +73,7 @@ class FakeEffectLedger : public EffectLedger {
   uint64_t watch_generation_ = 0;
   std::map<std::string, RequestRecord> records_;
   std::map<std::string, int> completes_;
+  std::map<std::string, int> reserves_;
   std::vector<WatchEvent> events_;
 };
 

@@ -350,7 +350,10 @@ void Worker::TrackLocked(const RequestRecord& record, uint32_t retries,
   const std::string& id = record.request_id();
   if (id.empty()) return;
   auto it = tracked_.find(id);
-  if (it != tracked_.end()) {
+  if (it == tracked_.end()) {
+    auto done = finished_.find(id);
+    if (done != finished_.end() && done->second >= record.version()) return;
+  } else {
     if (it->second.latest.version() > record.version()) return;  // older news
     if (it->second.phase == Phase::kActive) {
       it->second.latest = record;  // judged when the attempt finishes
@@ -360,6 +363,7 @@ void Worker::TrackLocked(const RequestRecord& record, uint32_t retries,
   std::optional<Clock::duration> delay = DelayBeforeReserveLocked(record);
   if (!delay.has_value()) {
     if (it != tracked_.end()) tracked_.erase(it);  // queue entries go stale
+    RememberFinishedLocked(record);
     return;
   }
   Tracked tracked;
@@ -377,6 +381,22 @@ void Worker::TrackLocked(const RequestRecord& record, uint32_t retries,
   if (!already_queued) {
     ready_.push_back(id);
     work_cv_.notify_one();
+  }
+}
+
+void Worker::RememberFinishedLocked(const RequestRecord& record) {
+  constexpr size_t kRemembered = 16384;
+  if (record.version() == 0) return;
+  auto [it, inserted] =
+      finished_.try_emplace(record.request_id(), record.version());
+  if (!inserted) {
+    it->second = std::max(it->second, record.version());
+    return;
+  }
+  finished_order_.push_back(record.request_id());
+  if (finished_order_.size() > kRemembered) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
   }
 }
 
@@ -514,6 +534,9 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
       outcome.min_delay = Doubling(kRecheckDelay, options_.lease, retries + 1);
       return outcome;
     case RESULT_ALREADY_DONE:
+      outcome.kind = Outcome::kRecord;  // remembered as finished
+      outcome.record = response->record();
+      return outcome;
     case RESULT_NOT_FOUND:
     case RESULT_INVALID:
       VLOG(1) << "nothing to do for " << record.request_id() << ": "

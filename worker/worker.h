@@ -132,6 +132,7 @@ class Worker {
   void DeferLocked(const std::string& request_id, Tracked tracked,
                    Clock::duration delay);
   void FinishLocked(const std::string& request_id, Outcome outcome);
+  void RememberFinishedLocked(const RequestRecord& record);
   // How long to wait before reserving; nullopt when there is nothing to do.
   std::optional<Clock::duration> DelayBeforeReserveLocked(
       const RequestRecord& record) const;
@@ -161,6 +162,12 @@ class Worker {
       ready_;  // may hold stale ids: checked against tracked_
   std::multimap<Clock::time_point, std::string> deferred_;  // idem
   absl::flat_hash_map<std::string, Tracked> tracked_;
+  // Recently finished requests and the version that finished them, so that
+  // watch events still in flight from before (a lagging stream) do not trigger
+  // another Reserve. Bounded: the oldest are dropped first (a late event then
+  // costs one ALREADY_DONE).
+  absl::flat_hash_map<std::string, uint64_t> finished_;
+  std::deque<std::string> finished_order_;
   int64_t cluster_skew_ms_ =
       0;  // cluster time minus local wall time, from live events
 
