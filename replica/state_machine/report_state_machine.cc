@@ -187,7 +187,7 @@ std::string ReportStateMachine::digest() const {
 }
 
 std::pair<uint64_t, std::string> ReportStateMachine::applied_and_digest() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return {applied_index_, absl::BytesToHexString(digest_)};
 }
 
