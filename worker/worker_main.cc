@@ -22,6 +22,8 @@
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
 #include "proto/cluster.pb.h"
+#include "common/placement.h"
+#include "worker/cluster_effect_ledger.h"
 #include "worker/effect_ledger.h"
 #include "worker/report_sink.h"
 #include "worker/worker.h"
@@ -51,51 +53,22 @@ bool ValidDomain(const std::string& domain) {
 }
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("cannot read cluster file ", path));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  ClusterConfig config;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("cluster file ", path,
-                                  " is not a ClusterConfig text proto"));
-  }
-  if (config.members().empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("cluster file ", path, " lists no replicas"));
-  }
-  return config;
+  auto placement = Placement::LoadClusterConfigFile(path);
+  if (!placement.ok()) return placement.status();
+  return *placement->cluster();
 }
 
-// The worker's own half of placement (the replicas enforce it too): fail
-// closed, never look for another domain. An entry allows a domain equal to it
-// or lying under it. LEAD: replace with the shared placement library's worker
-// check once it is merged.
-absl::Status CheckWorkerPlacement(const ClusterConfig& config,
-                                  const std::string& domain) {
-  for (const std::string& allowed : config.placement().worker_domains()) {
-    if (domain == allowed ||
-        absl::StartsWith(domain, absl::StrCat(allowed, "/"))) {
-      return absl::OkStatus();
-    }
-  }
-  return MakeError(
-      ErrorCode::kDomainUnavailable,
-      absl::StrCat("worker domain ", domain, " is not allowed by placement '",
-                   config.placement().name(), "'"));
+// The worker's own half of placement (the replicas enforce it too): fail closed, never
+// look for another domain.
+absl::Status CheckWorkerPlacement(const ClusterConfig& config, const std::string& domain) {
+  auto placement = Placement::FromClusterConfig(config);
+  if (!placement.ok()) return placement.status();
+  return placement->CheckWorker(domain);
 }
 
-// LEAD: build the gRPC EffectLedger over the cluster client here (prefer a
-// replica in `domain` for the watch). Until then the executable stops after
-// validating its flags.
-absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(
-    const ClusterConfig& config, const std::string& domain) {
-  return absl::UnimplementedError(
-      "ledger not wired yet (MakeLedger in worker/worker_main.cc)");
+absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(const ClusterConfig& config,
+                                                         const std::string& domain) {
+  return std::unique_ptr<EffectLedger>(std::make_unique<ClusterEffectLedger>(config, domain));
 }
 
 // Parses and validates the flags; returns an exit code when the process should
