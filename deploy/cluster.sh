@@ -203,12 +203,20 @@ cmd_up() {
 
 cmd_down() {
   if [[ -f $TABLE ]]; then
-    # Workers and gateways first, so nothing is left talking to stopped replicas.
-    for n in $(awk '$2!="replica"{print $1}' "$TABLE") $(awk '$2=="replica"{print $1}' "$TABLE"); do
-      local p
-      p=$(pid_of "$n")
-      [[ -n $p ]] && stop_pid "$p" TERM
-      rm -f "$DIR/$n/pid"
+    # Workers and gateways first, so nothing is left talking to stopped replicas; within
+    # each group every process is signalled at once, then waited for.
+    local group n p
+    for group in '$2!="replica"' '$2=="replica"'; do
+      local pids=()
+      for n in $(awk "$group"'{print $1}' "$TABLE"); do
+        p=$(pid_of "$n")
+        if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
+          kill -TERM "$p" 2>/dev/null || true
+          pids+=("$p")
+        fi
+        rm -f "$DIR/$n/pid"
+      done
+      for p in "${pids[@]}"; do stop_pid "$p" TERM; done
     done
   fi
   if ((WIPE)); then

@@ -120,7 +120,9 @@ TEST(ReplicaClusterTest, KilledLeaderIsReplacedInAHigherEpochAndCatchesUpAfterRe
   ASSERT_TRUE(new_leader.ok());
   EXPECT_NE(*new_leader, *old_leader);
   for (auto& [member, status] : rc.cluster.client().ClusterStatus(absl::Seconds(1))) {
-    if (member.name() == *new_leader) EXPECT_GT(status->epoch(), old_epoch);
+    if (member.name() == *new_leader) {
+      EXPECT_GT(status->epoch(), old_epoch);
+    }
   }
   rc.cluster.Start(*old_leader);
   uint64_t last = 0;

@@ -1,20 +1,28 @@
-// The consensus core: fenced-epoch quorum commit (Raft, with the epoch as its term) as a
-// pure, deterministic, single-threaded state machine. It does no I/O: no clocks, threads,
-// sockets or disk. Inputs are Tick(), Step(), Propose(), ReadIndex(), OnPersisted(); the
-// caller drains outputs with TakeReady(). The replica process wraps it with LevelDB storage,
-// gRPC transport and timers; consensus-sim wraps it with a simulated network, clock and disk.
+// The consensus core: fenced-epoch quorum commit (Raft, with the epoch as its
+// term) as a pure, deterministic, single-threaded state machine. It does no
+// I/O: no clocks, threads, sockets or disk. Inputs are Tick(), Step(),
+// Propose(), ReadIndex(), OnPersisted(); the caller drains outputs with
+// TakeReady(). The replica process wraps it with LevelDB storage, gRPC
+// transport and timers; consensus-sim wraps it with a simulated network, clock
+// and disk.
 //
 // The persistence contract (what the caller must do with a Ready, in order):
-//   1. If `hard_state` is set, make it durable before sending any of `after_persist`.
-//   2. `entries` are appended in order; an entry whose index is <= the last stored index
-//      replaces that entry and everything after it. Once they are durable the caller calls
-//      OnPersisted(last_index, last_epoch). Appends from consecutive Readys must be made
-//      durable in order (a single writer queue does this).
-//   3. `messages` may be sent at once (the leader's appends and heartbeats: the leader's own
+//   1. If `hard_state` is set, make it durable before sending any of
+//   `after_persist`.
+//   2. `entries` are appended in order; an entry whose index is <= the last
+//   stored index
+//      replaces that entry and everything after it. Once they are durable the
+//      caller calls OnPersisted(last_index, last_epoch). Appends from
+//      consecutive Readys must be made durable in order (a single writer queue
+//      does this).
+//   3. `messages` may be sent at once (the leader's appends and heartbeats: the
+//   leader's own
 //      fsync runs in parallel with replication).
-//   4. `after_persist` may be sent only once everything the Ready asked to persist (and
+//   4. `after_persist` may be sent only once everything the Ready asked to
+//   persist (and
 //      everything before it) is durable: votes and append acknowledgements.
-//   5. `committed` entries are applied in order. They are committed on a quorum and already
+//   5. `committed` entries are applied in order. They are committed on a quorum
+//   and already
 //      durable locally.
 #ifndef REPORT_REPLICA_CONSENSUS_NODE_H_
 #define REPORT_REPLICA_CONSENSUS_NODE_H_
@@ -29,9 +37,9 @@
 
 namespace report::consensus {
 
-// What the core may read of the durable log. Reflects only entries the caller has made
-// durable (and reported with OnPersisted); entries still in flight are kept by the core.
-// Reads are synchronous and must be deterministic.
+// What the core may read of the durable log. Reflects only entries the caller
+// has made durable (and reported with OnPersisted); entries still in flight are
+// kept by the core. Reads are synchronous and must be deterministic.
 class LogStore {
  public:
   virtual ~LogStore() = default;
@@ -39,11 +47,13 @@ class LogStore {
   virtual uint64_t FirstIndex() const = 0;
   // Index of the last stored entry; FirstIndex()-1 when empty.
   virtual uint64_t LastIndex() const = 0;
-  // Epoch of the entry at `index`, FirstIndex()-1 <= index <= LastIndex(); 0 for index 0.
+  // Epoch of the entry at `index`, FirstIndex()-1 <= index <= LastIndex(); 0
+  // for index 0.
   virtual uint64_t EpochAt(uint64_t index) const = 0;
-  // Entries [lo, hi) (FirstIndex() <= lo < hi <= LastIndex()+1), at most max_bytes of data
-  // but always at least one entry.
-  virtual std::vector<Entry> Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes) const = 0;
+  // Entries [lo, hi) (FirstIndex() <= lo < hi <= LastIndex()+1), at most
+  // max_bytes of data but always at least one entry.
+  virtual std::vector<Entry> Entries(uint64_t lo, uint64_t hi,
+                                     uint64_t max_bytes) const = 0;
 };
 
 enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
@@ -52,11 +62,13 @@ const char* RoleName(Role role);
 struct Config {
   uint64_t id = 0;               // this replica, non-zero
   std::vector<uint64_t> voters;  // every member, including id
-  // Follower/candidate: campaign after a random timeout in [election_ticks, 2*election_ticks).
+  // Follower/candidate: campaign after a random timeout in [election_ticks,
+  // 2*election_ticks).
   int election_ticks = 10;
   int heartbeat_ticks = 1;
   bool pre_vote = true;
-  // Leader steps down when it has not heard from a quorum within election_ticks.
+  // Leader steps down when it has not heard from a quorum within
+  // election_ticks.
   bool check_quorum = true;
   uint64_t max_entries_per_message = 512;
   uint64_t max_bytes_per_message = 1 << 20;
@@ -72,8 +84,8 @@ struct SoftState {
   Role role = Role::kFollower;
 };
 
-// Answer to a ReadIndex request: once the state machine has applied `index`, a read
-// issued with `context` is linearizable.
+// Answer to a ReadIndex request: once the state machine has applied `index`, a
+// read issued with `context` is linearizable.
 struct ReadState {
   uint64_t index = 0;
   std::string context;
@@ -86,14 +98,16 @@ struct Ready {
   std::vector<Message> after_persist;
   std::vector<Entry> committed;
   std::vector<ReadState> read_states;
-  // ReadIndex requests that cannot be served here (not leader / no leader / leader not
-  // yet committed in its epoch): their contexts, so the caller can fail or retry them.
+  // ReadIndex requests that cannot be served here (not leader / no leader /
+  // leader not yet committed in its epoch): their contexts, so the caller can
+  // fail or retry them.
   std::vector<std::string> dropped_reads;
   std::optional<SoftState> soft_state;
 };
 
-// Where a proposal landed. It is committed when an entry with this index *and epoch* is
-// applied; an applied entry at this index with another epoch means it was superseded.
+// Where a proposal landed. It is committed when an entry with this index *and
+// epoch* is applied; an applied entry at this index with another epoch means it
+// was superseded.
 struct ProposalPosition {
   uint64_t index = 0;
   uint64_t epoch = 0;
@@ -116,14 +130,18 @@ class Node {
 
   // Advances logical time by one tick.
   void Tick();
-  // Handles a message from a peer. Messages from lower epochs are rejected (answered or
-  // dropped as Raft says); messages from non-members are ignored.
+  // Handles a message from a peer. Messages from lower epochs are rejected
+  // (answered or dropped as Raft says); messages from non-members are ignored.
   void Step(const Message& message);
-  // Leader only: appends entries (their index/epoch are assigned here, type and data kept).
-  // Returns the position of each, or nullopt when this node is not the leader.
-  std::optional<std::vector<ProposalPosition>> Propose(std::vector<Entry> entries);
-  // Requests a linearizable read index; the answer comes back as a ReadState (or in
-  // dropped_reads) with the same context.
+  // Same, taking ownership so appended entry payloads are moved, not copied.
+  void Step(Message&& message);
+  // Leader only: appends entries (their index/epoch are assigned here, type and
+  // data kept). Returns the position of each, or nullopt when this node is not
+  // the leader.
+  std::optional<std::vector<ProposalPosition>> Propose(
+      std::vector<Entry> entries);
+  // Requests a linearizable read index; the answer comes back as a ReadState
+  // (or in dropped_reads) with the same context.
   void ReadIndex(std::string context);
   // The caller made entries through `index` (of `epoch`) durable.
   void OnPersisted(uint64_t index, uint64_t epoch);

@@ -89,7 +89,9 @@ int main(int argc, char** argv) {
             << listen;
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // Stop the replica first (its peer streams and waiters end), then the server, whose
+  // remaining calls are cancelled after a short grace period.
   (*replica)->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   return 0;
 }

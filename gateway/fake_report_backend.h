@@ -1,0 +1,153 @@
+// Test-only: an in-memory ReportBackend with the cluster's answers (new,
+// duplicate, IdempotencyConflict, NotFound, StaleRead), call counters,
+// injectable errors and a gate that holds submits, so transports can be tested
+// without a cluster.
+#ifndef REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_
+#define REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/error_code.h"
+#include "gateway/report_backend.h"
+
+namespace report::gateway {
+
+class FakeReportBackend : public ReportBackend {
+ public:
+  static constexpr uint64_t kEpoch = 3;
+
+  absl::StatusOr<report::Receipt> Submit(
+      const report::ReportSubmission& submission,
+      absl::Duration timeout) override {
+    absl::MutexLock lock(&mu_);
+    ++submit_calls_;
+    ++submits_waiting_;
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &hold_submits_));
+    --submits_waiting_;
+    last_submit_timeout_ = timeout;
+    if (submit_error_) return *submit_error_;
+    auto it = records_.find(submission.request_id());
+    if (it != records_.end()) {
+      const report::RequestRecord& record = it->second;
+      if (record.account_id() != submission.account_id() ||
+          record.month() != submission.month()) {
+        return MakeError(ErrorCode::kIdempotencyConflict,
+                         "request id already used with another payload");
+      }
+      return ReceiptOf(record, /*duplicate=*/true);
+    }
+    report::RequestRecord& record = records_[submission.request_id()];
+    record.set_request_id(submission.request_id());
+    record.set_account_id(submission.account_id());
+    record.set_month(submission.month());
+    record.set_fingerprint("f1ngerpr1nt");
+    record.set_state(report::ACCEPTED);
+    record.set_accepted_offset(++last_offset_);
+    record.set_accepted_epoch(kEpoch);
+    record.set_version(last_offset_);
+    applied_offset_ = last_offset_;
+    return ReceiptOf(record, /*duplicate=*/false);
+  }
+
+  absl::StatusOr<report::ReadStatusResponse> ReadStatus(
+      const std::string& request_id, uint64_t min_offset,
+      absl::Duration wait) override {
+    absl::MutexLock lock(&mu_);
+    ++read_calls_;
+    last_read_wait_ = wait;
+    if (min_offset > applied_offset_) {
+      return MakeError(
+          ErrorCode::kStaleRead,
+          absl::StrCat("applied offset ", applied_offset_, " < ", min_offset));
+    }
+    auto it = records_.find(request_id);
+    if (it == records_.end()) {
+      return MakeError(ErrorCode::kNotFound,
+                       absl::StrCat("no request ", request_id));
+    }
+    report::ReadStatusResponse response;
+    *response.mutable_record() = it->second;
+    response.set_served_offset(applied_offset_);
+    return response;
+  }
+
+  // Replaces (or adds) a record, e.g. to show a RUNNING or COMPLETED status.
+  void PutRecord(const report::RequestRecord& record) {
+    absl::MutexLock lock(&mu_);
+    records_[record.request_id()] = record;
+  }
+  void SetAppliedOffset(uint64_t offset) {
+    absl::MutexLock lock(&mu_);
+    applied_offset_ = offset;
+  }
+  void FailSubmits(std::optional<absl::Status> error) {
+    absl::MutexLock lock(&mu_);
+    submit_error_ = std::move(error);
+  }
+  void HoldSubmits(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_submits_ = hold;
+  }
+  // Waits (up to `deadline`) until `n` submits are held at the gate.
+  bool AwaitHeldSubmits(int n, absl::Duration deadline) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return submits_waiting_ >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), deadline);
+  }
+
+  int submit_calls() const {
+    absl::MutexLock lock(&mu_);
+    return submit_calls_;
+  }
+  int read_calls() const {
+    absl::MutexLock lock(&mu_);
+    return read_calls_;
+  }
+  size_t record_count() const {
+    absl::MutexLock lock(&mu_);
+    return records_.size();
+  }
+  absl::Duration last_read_wait() const {
+    absl::MutexLock lock(&mu_);
+    return last_read_wait_;
+  }
+  absl::Duration last_submit_timeout() const {
+    absl::MutexLock lock(&mu_);
+    return last_submit_timeout_;
+  }
+
+ private:
+  static report::Receipt ReceiptOf(const report::RequestRecord& record,
+                                   bool duplicate) {
+    report::Receipt receipt;
+    receipt.set_request_id(record.request_id());
+    receipt.set_accepted_offset(record.accepted_offset());
+    receipt.set_duplicate(duplicate);
+    receipt.set_status_path(absl::StrCat("/reports/", record.request_id()));
+    receipt.set_epoch(record.accepted_epoch());
+    return receipt;
+  }
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, report::RequestRecord> records_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t applied_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::Status> submit_error_ ABSL_GUARDED_BY(mu_);
+  bool hold_submits_ ABSL_GUARDED_BY(mu_) = false;
+  int submits_waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  int submit_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int read_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration last_read_wait_ ABSL_GUARDED_BY(mu_);
+  absl::Duration last_submit_timeout_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace report::gateway
+
+#endif  // REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_

@@ -1,0 +1,222 @@
+#include "gateway/http_routes.h"
+
+#include <string>
+
+#include "common/error_code.h"
+#include "gateway/fake_report_backend.h"
+#include "gtest/gtest.h"
+
+namespace report::gateway {
+namespace {
+
+class HttpRoutesTest : public ::testing::Test {
+ protected:
+  HttpRoutesTest()
+      : door_(
+            &backend_, [] { return absl::OkStatus(); }, &metrics_,
+            FrontDoorOptions{"aws/us-east-1/use1-az1"}) {}
+
+  // Routes and, when the route needs the cluster, makes the call inline.
+  HttpReply Handle(std::string method, std::string target,
+                   std::string body = "", std::string idempotency_key = "") {
+    HttpRequest request{std::move(method), std::move(target),
+                        std::move(idempotency_key), std::move(body)};
+    HttpRouting routing = RouteRequest(&door_, request);
+    EXPECT_NE(routing.reply.has_value(),
+              static_cast<bool>(routing.cluster_call));
+    return routing.reply ? *routing.reply : routing.cluster_call();
+  }
+
+  static std::string Header(const HttpReply& reply, const std::string& name) {
+    for (const auto& [key, value] : reply.headers) {
+      if (key == name) return value;
+    }
+    return "";
+  }
+
+  FakeReportBackend backend_;
+  GatewayMetrics metrics_;
+  ReportFrontDoor door_;
+};
+
+struct BadSubmit {
+  const char* name;
+  const char* body;
+};
+
+TEST_F(HttpRoutesTest,
+       MalformedSubmissionsAre400ProblemsAndNeverReachTheCluster) {
+  const BadSubmit cases[] = {
+      {"empty body", ""},
+      {"not JSON", "request_id=r1"},
+      {"truncated JSON", R"({"request_id":"r1","account_id":"a")"},
+      {"array", R"([{"request_id":"r1"}])"},
+      {"unknown field",
+       R"({"request_id":"r1","account_id":"a","month":"2026-04","extra":1})"},
+      {"number for string",
+       R"({"request_id":1,"account_id":"a","month":"2026-04"})"},
+      {"object for string",
+       R"({"request_id":{"x":1},"account_id":"a","month":"2026-04"})"},
+      {"missing request_id", R"({"account_id":"a","month":"2026-04"})"},
+      {"missing account_id", R"({"request_id":"r1","month":"2026-04"})"},
+      {"missing month", R"({"request_id":"r1","account_id":"a"})"},
+      {"bad month",
+       R"({"request_id":"r1","account_id":"a","month":"2026-13"})"},
+      {"bad id charset",
+       R"({"request_id":"r 1","account_id":"a","month":"2026-04"})"},
+  };
+  for (const BadSubmit& c : cases) {
+    HttpReply reply = Handle("POST", "/reports", c.body);
+    EXPECT_EQ(reply.status, 400) << c.name;
+    EXPECT_EQ(reply.content_type, "application/problem+json") << c.name;
+    EXPECT_EQ(reply.code, "InvalidArgument") << c.name;
+    EXPECT_NE(reply.body.find(R"("code":"InvalidArgument")"), std::string::npos)
+        << c.name << ": " << reply.body;
+  }
+  EXPECT_EQ(backend_.submit_calls(), 0);
+}
+
+TEST_F(HttpRoutesTest, NewSubmissionIs202WithLocationAndReplayIs200Duplicate) {
+  const std::string body =
+      R"({"request_id":"req-1","account_id":"acct-1","month":"2026-04"})";
+  HttpReply created = Handle("POST", "/reports", body);
+  EXPECT_EQ(created.status, 202);
+  EXPECT_EQ(Header(created, "Location"), "/reports/req-1");
+  EXPECT_EQ(created.content_type, "application/json");
+  EXPECT_EQ(created.body,
+            R"({"request_id":"req-1","accepted_offset":"1","duplicate":false,)"
+            R"("status_path":"/reports/req-1","epoch":"3"})"
+            "\n");
+
+  HttpReply replay = Handle("POST", "/reports", body);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(Header(replay, "Location"), "");
+  EXPECT_NE(replay.body.find(R"("duplicate":true)"), std::string::npos);
+  EXPECT_NE(replay.body.find(R"("accepted_offset":"1")"), std::string::npos);
+}
+
+TEST_F(HttpRoutesTest, ConflictingReplayIs422) {
+  Handle("POST", "/reports",
+         R"({"request_id":"r1","account_id":"a","month":"2026-04"})");
+  HttpReply reply =
+      Handle("POST", "/reports",
+             R"({"request_id":"r1","account_id":"b","month":"2026-04"})");
+  EXPECT_EQ(reply.status, 422);
+  EXPECT_EQ(reply.body,
+            R"({"type":"https://report.example/problems/IdempotencyConflict",)"
+            R"("title":"IdempotencyConflict","status":422,)"
+            R"("detail":"request id already used with another payload",)"
+            R"("code":"IdempotencyConflict"})"
+            "\n");
+}
+
+TEST_F(HttpRoutesTest, IdempotencyKeyFillsOrMustMatchTheRequestId) {
+  HttpReply filled = Handle("POST", "/reports",
+                            R"({"account_id":"a","month":"2026-04"})", "key-1");
+  EXPECT_EQ(filled.status, 202);
+  EXPECT_EQ(Header(filled, "Location"), "/reports/key-1");
+
+  HttpReply same = Handle(
+      "POST", "/reports",
+      R"({"request_id":"key-1","account_id":"a","month":"2026-04"})", "key-1");
+  EXPECT_EQ(same.status, 200);
+
+  const int calls = backend_.submit_calls();
+  HttpReply differ = Handle(
+      "POST", "/reports",
+      R"({"request_id":"r2","account_id":"a","month":"2026-04"})", "key-2");
+  EXPECT_EQ(differ.status, 400);
+  EXPECT_EQ(backend_.submit_calls(), calls);
+}
+
+TEST_F(HttpRoutesTest, ClusterErrorsMapToTheirHttpStatus) {
+  struct Case {
+    ErrorCode code;
+    int status;
+    bool retry_after;
+  };
+  const Case cases[] = {
+      {ErrorCode::kNoQuorum, 503, true},
+      {ErrorCode::kCommitUnknown, 504, false},
+      {ErrorCode::kDomainUnavailable, 503, false},
+      {ErrorCode::kInternal, 500, false},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    backend_.FailSubmits(MakeError(c.code, "injected"));
+    HttpReply reply =
+        Handle("POST", "/reports",
+               absl::StrCat(R"({"request_id":"r)", ++n,
+                            R"(","account_id":"a","month":"2026-04"})"));
+    EXPECT_EQ(reply.status, c.status) << ErrorCodeName(c.code);
+    EXPECT_EQ(reply.code, ErrorCodeName(c.code));
+    EXPECT_EQ(Header(reply, "Retry-After"), c.retry_after ? "1" : "")
+        << ErrorCodeName(c.code);
+  }
+}
+
+TEST_F(HttpRoutesTest, StatusReadsParseTheQueryStrictly) {
+  Handle("POST", "/reports",
+         R"({"request_id":"r1","account_id":"a","month":"2026-04"})");
+
+  HttpReply ok = Handle("GET", "/reports/r1?min_offset=1&wait_ms=100");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_NE(ok.body.find(R"("state":"ACCEPTED")"), std::string::npos)
+      << ok.body;
+  EXPECT_NE(ok.body.find(R"("served_offset":"1")"), std::string::npos)
+      << ok.body;
+  EXPECT_EQ(backend_.last_read_wait(), absl::Milliseconds(100));
+
+  HttpReply escaped = Handle("GET", "/reports/r1%3Ax");
+  EXPECT_EQ(escaped.status,
+            404);  // decoded to "r1:x", a valid id nobody submitted
+
+  const int reads = backend_.read_calls();
+  for (const char* target :
+       {"/reports/r1?min_offset=-1", "/reports/r1?min_offset=abc",
+        "/reports/r1?min_offset=", "/reports/r1?min_offset=1&min_offset=2",
+        "/reports/r1?wait_ms=99999999999999999999999", "/reports/r1?limit=3",
+        "/reports/r1?min_offset=+1", "/reports/r%ZZ", "/reports/",
+        "/reports/bad%20id"}) {
+    HttpReply reply = Handle("GET", target);
+    EXPECT_EQ(reply.status, 400) << target;
+  }
+  EXPECT_EQ(
+      Handle("GET", std::string("/reports/") + std::string(129, 'x')).status,
+      400);
+  EXPECT_EQ(backend_.read_calls(), reads);
+
+  HttpReply stale = Handle("GET", "/reports/r1?min_offset=9");
+  EXPECT_EQ(stale.status, 503);
+  EXPECT_EQ(stale.code, "StaleRead");
+  EXPECT_EQ(Header(stale, "Retry-After"), "1");
+
+  HttpReply missing = Handle("GET", "/reports/nobody");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.code, "NotFound");
+}
+
+TEST_F(HttpRoutesTest, UnknownRoutesAre404AndWrongMethodsAre405WithAllow) {
+  EXPECT_EQ(Handle("GET", "/nothing").status, 404);
+  EXPECT_EQ(Handle("GET", "/reports/a/b").status, 404);
+  HttpReply get_reports = Handle("GET", "/reports");
+  EXPECT_EQ(get_reports.status, 405);
+  EXPECT_EQ(Header(get_reports, "Allow"), "POST");
+  HttpReply delete_report = Handle("DELETE", "/reports/r1");
+  EXPECT_EQ(delete_report.status, 405);
+  EXPECT_EQ(Header(delete_report, "Allow"), "GET");
+  EXPECT_EQ(Handle("POST", "/healthz").status, 405);
+  EXPECT_EQ(backend_.submit_calls() + backend_.read_calls(), 0);
+}
+
+TEST_F(HttpRoutesTest, HealthNamesTheDomain) {
+  HttpReply health = Handle("GET", "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_NE(health.body.find(R"("status":"ok")"), std::string::npos)
+      << health.body;
+  EXPECT_NE(health.body.find(R"("domain":"aws/us-east-1/use1-az1")"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace report::gateway

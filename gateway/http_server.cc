@@ -1,0 +1,402 @@
+#include "gateway/http_server.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/error_code.h"
+#include "gateway/http_routes.h"
+
+namespace report::gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr char kServerName[] = "report-gateway";
+// How long a connection that is being closed after an error keeps reading (and
+// dropping) what the client still sends, so that the kernel does not reset the
+// connection before the client has read the error response.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+}  // namespace
+
+// Shared by the listener and every connection; outlives both (connections that
+// are still referenced by queued handlers are destroyed with the io_context,
+// before this).
+class HttpServer::Impl {
+ public:
+  Impl(const ReportFrontDoor* front_door, const HttpServerOptions& options)
+      : front_door_(front_door),
+        options_(options),
+        io_(options.io_threads),
+        acceptor_(io_),
+        accept_backoff_(io_),
+        blocking_pool_(
+            static_cast<size_t>(std::max(1, options.blocking_threads))) {}
+
+  ~Impl() { Stop(); }
+
+  absl::Status Listen();
+  void Run();
+  void Stop();
+  uint16_t port() const { return port_; }
+
+  const ReportFrontDoor* front_door() const { return front_door_; }
+  const HttpServerOptions& options() const { return options_; }
+  GatewayMetrics* metrics() const { return front_door_->metrics(); }
+
+  // Reserves a slot for a cluster call; false when max_in_flight are already
+  // taken.
+  bool TryAcquireSlot() {
+    int current = in_flight_.load(std::memory_order_relaxed);
+    while (current < options_.max_in_flight) {
+      if (in_flight_.compare_exchange_weak(current, current + 1)) {
+        metrics()->AddInFlight(1);
+        return true;
+      }
+    }
+    return false;
+  }
+  void ReleaseSlot() {
+    in_flight_.fetch_sub(1);
+    metrics()->AddInFlight(-1);
+  }
+  net::thread_pool& blocking_pool() { return blocking_pool_; }
+
+ private:
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+
+  const ReportFrontDoor* const front_door_;
+  const HttpServerOptions options_;
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  net::steady_timer accept_backoff_;
+  uint16_t port_ = 0;
+  std::atomic<int> in_flight_{0};
+  std::vector<std::thread> io_threads_;
+  net::thread_pool blocking_pool_;
+  absl::Mutex stop_mu_;
+  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+};
+
+namespace {
+
+// One client connection. Everything it does runs on its strand, so it needs no
+// lock; the cluster call runs on the blocking pool and posts its reply back to
+// the strand. It serves requests one at a time, in order, which is what
+// HTTP/1.1 pipelining requires.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, HttpServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Start() {
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+ private:
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(
+        static_cast<std::uint32_t>(server_->options().max_header_bytes));
+    parser_->body_limit(server_->options().max_body_bytes);
+    stream_.expires_after(ToChrono(server_->options().request_timeout));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          self->OnHeader(ec);
+        });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    const auto& header = parser_->get();
+    if (beast::iequals(header[http::field::expect], "100-continue")) {
+      // curl and others wait for this before sending a body larger than 1 KiB.
+      auto interim = std::make_shared<http::response<http::empty_body>>(
+          http::status::continue_, header.version());
+      http::async_write(
+          stream_, *interim,
+          [self = shared_from_this(), interim](beast::error_code ec, size_t) {
+            if (ec) return self->Close();
+            self->ReadBody();
+          });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->OnReadError(ec);
+                       self->OnRequest();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    // A closed, reset, timed-out or half-sent request gets no answer: there is
+    // nobody to read it, or the request was never whole (and so never reached
+    // the cluster).
+    if (ec == http::error::end_of_stream ||
+        ec == http::error::partial_message || ec == beast::error::timeout ||
+        ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted) {
+      return Close();
+    }
+    const std::string route =
+        parser_->is_header_done()
+            ? RouteNameOf(std::string(parser_->get().target()))
+            : kRouteUnmatched;
+    if (ec == http::error::body_limit) {
+      return SendAndClose(ProblemReply(
+          MakeError(ErrorCode::kInvalidArgument,
+                    absl::StrCat("request body is larger than ",
+                                 server_->options().max_body_bytes, " bytes")),
+          route, 413));
+    }
+    if (ec == http::error::header_limit) {
+      return SendAndClose(ProblemReply(
+          MakeError(
+              ErrorCode::kInvalidArgument,
+              absl::StrCat("request headers are larger than ",
+                           server_->options().max_header_bytes, " bytes")),
+          route, 431));
+    }
+    if (ec.category() ==
+        http::make_error_code(http::error::bad_method).category()) {
+      return SendAndClose(ProblemReply(
+          MakeError(ErrorCode::kInvalidArgument,
+                    absl::StrCat("malformed HTTP request: ", ec.message())),
+          route));
+    }
+    Close();
+  }
+
+  void OnRequest() {
+    stream_.expires_never();  // the cluster call has its own deadline
+    http::request<http::string_body> message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.idempotency_key = std::string(message["Idempotency-Key"]);
+    request.body = std::move(message.body());
+
+    HttpRouting routing = RouteRequest(server_->front_door(), request);
+    if (routing.reply) return Send(*std::move(routing.reply));
+    if (!server_->TryAcquireSlot()) {
+      return Send(ProblemReply(
+          MakeError(ErrorCode::kNoQuorum,
+                    absl::StrCat("gateway overloaded: ",
+                                 server_->options().max_in_flight,
+                                 " requests in flight; nothing was accepted")),
+          routing.route));
+    }
+    net::post(
+        server_->blocking_pool(),
+        [self = shared_from_this(), call = std::move(routing.cluster_call)] {
+          HttpReply reply = call();
+          self->server_->ReleaseSlot();
+          net::post(self->stream_.get_executor(),
+                    [self, reply = std::move(reply)]() mutable {
+                      self->Send(std::move(reply));
+                    });
+        });
+  }
+
+  void SendAndClose(HttpReply reply) {
+    keep_alive_ = false;
+    linger_ = true;
+    if (parser_->is_header_done()) version_ = parser_->get().version();
+    Send(std::move(reply));
+  }
+
+  void Send(HttpReply reply) {
+    if (!reply.route.empty()) {
+      server_->metrics()->CountRequest("http", reply.route, reply.code);
+    }
+    response_.emplace(static_cast<http::status>(reply.status), version_);
+    response_->set(http::field::server, kServerName);
+    response_->set(http::field::content_type, reply.content_type);
+    response_->set(http::field::cache_control, "no-store");
+    for (auto& [name, value] : reply.headers) response_->set(name, value);
+    response_->body() = std::move(reply.body);
+    response_->keep_alive(keep_alive_);
+    response_->prepare_payload();
+    stream_.expires_after(ToChrono(server_->options().write_timeout));
+    http::async_write(
+        stream_, *response_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          self->OnWritten(ec);
+        });
+  }
+
+  void OnWritten(beast::error_code ec) {
+    response_.reset();
+    if (ec) return Close();
+    if (!keep_alive_) return linger_ ? Linger() : Shutdown();
+    ReadHeader();
+  }
+
+  void Shutdown() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Close();
+  }
+
+  // After an error answer to a request that may still be arriving: stop
+  // sending, drop what arrives for a while, then close.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_deadline_ = std::chrono::steady_clock::now() + kLingerTime;
+    Drain();
+  }
+
+  void Drain() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= linger_deadline_) return Close();
+    stream_.expires_after(linger_deadline_ - now);
+    stream_.async_read_some(
+        net::buffer(drain_buffer_),
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          self->Drain();
+        });
+  }
+
+  void Close() { stream_.close(); }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl* const server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  bool keep_alive_ = true;
+  bool linger_ = false;
+  unsigned version_ = 11;
+  std::chrono::steady_clock::time_point linger_deadline_;
+  std::array<char, 4096> drain_buffer_;
+};
+
+}  // namespace
+
+absl::Status HttpServer::Impl::Listen() {
+  beast::error_code ec;
+  const net::ip::address address = net::ip::make_address(options_.host, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("bad HTTP listen host '", options_.host,
+                                  "': ", ec.message()));
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInternal,
+                     absl::StrCat("cannot listen on ", options_.host, ":",
+                                  options_.port, ": ", ec.message()));
+  }
+  port_ = acceptor_.local_endpoint().port();
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::Run() {
+  Accept();
+  const int threads = std::max(1, options_.io_threads);
+  io_threads_.reserve(static_cast<size_t>(threads));
+  for (int i = 0; i < threads; ++i) {
+    io_threads_.emplace_back([this] { io_.run(); });
+  }
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(io_),
+                         [this](beast::error_code ec, tcp::socket socket) {
+                           OnAccept(ec, std::move(socket));
+                         });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted) return;
+  if (ec) {
+    // Typically out of file descriptors: back off instead of spinning on the
+    // error.
+    LOG_EVERY_N(WARNING, 100) << "HTTP accept failed: " << ec.message();
+    accept_backoff_.expires_after(std::chrono::milliseconds(50));
+    accept_backoff_.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) Accept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::make_shared<Connection>(std::move(socket), this)->Start();
+  Accept();
+}
+
+void HttpServer::Impl::Stop() {
+  {
+    absl::MutexLock lock(&stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  io_.stop();
+  for (std::thread& thread : io_threads_) thread.join();
+  io_threads_.clear();
+  // Cluster calls in progress finish; their replies are posted to the stopped
+  // io_context and dropped with it, which closes their connections.
+  blocking_pool_.join();
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const ReportFrontDoor* front_door, const HttpServerOptions& options) {
+  auto impl = std::make_unique<Impl>(front_door, options);
+  if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  impl->Run();
+  return std::make_unique<HttpServer>(std::move(impl));
+}
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+uint16_t HttpServer::port() const { return impl_->port(); }
+
+}  // namespace report::gateway

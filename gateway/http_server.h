@@ -1,0 +1,69 @@
+// The gateway's HTTP/1.1 + JSON front end (DESIGN §7): POST /reports, GET
+// /reports/{id}, GET /healthz, GET /metrics. Connections are served by a small
+// fixed pool of I/O threads (keep-alive and pipelining, no thread per
+// connection); calls that wait on the cluster run on a bounded pool of blocking
+// threads and their answers are posted back to the connection. Every error is
+// application/problem+json with the machine code of §7.
+//
+// Limits that protect the process from its clients: a request (headers and
+// body) must arrive whole within `request_timeout` of the connection going
+// idle, else the connection is closed; headers larger than `max_header_bytes`
+// get 431, bodies larger than `max_body_bytes` get 413; beyond `max_in_flight`
+// cluster calls, requests are refused at once with 503 NoQuorum and Retry-After
+// (nothing was accepted).
+#ifndef REPORT_GATEWAY_HTTP_SERVER_H_
+#define REPORT_GATEWAY_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/report_front_door.h"
+
+namespace report::gateway {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: the OS picks one; see HttpServer::port()
+  int io_threads = 2;
+  // Threads that wait on the cluster (quorum commits, status reads with a
+  // wait).
+  int blocking_threads = 64;
+  // Cluster calls queued or running, over all connections.
+  int max_in_flight = 1024;
+  size_t max_header_bytes = 8 * 1024;
+  size_t max_body_bytes = 16 * 1024;
+  absl::Duration request_timeout = absl::Seconds(10);
+  absl::Duration write_timeout = absl::Seconds(10);
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving; fails (with the reason) when the address cannot
+  // be bound. `front_door` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
+      const ReportFrontDoor* front_door, const HttpServerOptions& options);
+
+  // Stops serving: closes the listener and every connection, waits for cluster
+  // calls in progress to return and joins all threads. Idempotent; the
+  // destructor calls it.
+  void Stop();
+  ~HttpServer();
+
+  // The bound port (the OS's choice when options.port was 0).
+  uint16_t port() const;
+
+  // Use Start(); Impl is private to http_server.cc.
+  class Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace report::gateway
+
+#endif  // REPORT_GATEWAY_HTTP_SERVER_H_

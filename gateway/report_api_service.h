@@ -1,0 +1,32 @@
+// The public gRPC ReportApi (proto/report_api.proto) over the front door: the
+// same validation, placement check and cluster calls as HTTP, with errors
+// carried as the "Code: detail" status of common/error_code.h
+// (INVALID_ARGUMENT, ALREADY_EXISTS, ...).
+#ifndef REPORT_GATEWAY_REPORT_API_SERVICE_H_
+#define REPORT_GATEWAY_REPORT_API_SERVICE_H_
+
+#include "gateway/report_front_door.h"
+#include "proto/report_api.grpc.pb.h"
+
+namespace report::gateway {
+
+class ReportApiService final : public report::api::ReportApi::Service {
+ public:
+  // `front_door` must outlive the service.
+  explicit ReportApiService(const ReportFrontDoor* front_door)
+      : front_door_(front_door) {}
+
+  grpc::Status SubmitReport(grpc::ServerContext* context,
+                            const report::api::SubmitReportRequest* request,
+                            report::Receipt* receipt) override;
+  grpc::Status GetReport(grpc::ServerContext* context,
+                         const report::api::GetReportRequest* request,
+                         report::api::ReportStatus* status) override;
+
+ private:
+  const ReportFrontDoor* front_door_;
+};
+
+}  // namespace report::gateway
+
+#endif  // REPORT_GATEWAY_REPORT_API_SERVICE_H_

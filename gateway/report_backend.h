@@ -1,0 +1,41 @@
+// What the gateway needs from the cluster: a quorum-committed submit and a
+// freshness-bounded status read. The production implementation sits on the
+// cluster client (leader discovery, retries); unit tests use an in-memory fake.
+// Implementations must be thread-safe: the gateway calls them concurrently from
+// its worker threads, and both calls may block.
+#ifndef REPORT_GATEWAY_REPORT_BACKEND_H_
+#define REPORT_GATEWAY_REPORT_BACKEND_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/replica_service.pb.h"
+#include "proto/report.pb.h"
+
+namespace report::gateway {
+
+class ReportBackend {
+ public:
+  virtual ~ReportBackend() = default;
+
+  // Returns once the submission is quorum-committed and applied (or found to be
+  // a duplicate), or fails with InvalidArgument, IdempotencyConflict,
+  // DomainUnavailable, NoQuorum (nothing was accepted) or CommitUnknown (it may
+  // have been accepted; retrying with the same id is safe). Gives up after
+  // `timeout`.
+  virtual absl::StatusOr<report::Receipt> Submit(
+      const report::ReportSubmission& submission, absl::Duration timeout) = 0;
+
+  // AT_LEAST_OFFSET(min_offset) read from a nearby replica, waiting at most
+  // `wait` for it to apply min_offset. Fails with NotFound (unknown id at the
+  // served offset) or StaleRead.
+  virtual absl::StatusOr<report::ReadStatusResponse> ReadStatus(
+      const std::string& request_id, uint64_t min_offset,
+      absl::Duration wait) = 0;
+};
+
+}  // namespace report::gateway
+
+#endif  // REPORT_GATEWAY_REPORT_BACKEND_H_

@@ -1,0 +1,91 @@
+// The gateway's transport-independent front door (DESIGN §7): what POST
+// /reports, GET /reports/{id} and the gRPC ReportApi all do, whatever carried
+// the request.
+//
+// A submission is validated, then admitted only when this gateway's own domain
+// is an allowed ingress domain (placement is authorization: when the check
+// fails, or cannot be made, the submission fails closed with DomainUnavailable
+// and the cluster is never asked), then handed to the cluster, which answers
+// once it is quorum-committed. Status reads are served from replicated state at
+// an applied offset >= min_offset.
+#ifndef REPORT_GATEWAY_REPORT_FRONT_DOOR_H_
+#define REPORT_GATEWAY_REPORT_FRONT_DOOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/report_backend.h"
+#include "proto/report_api.pb.h"
+
+namespace report::gateway {
+
+struct FrontDoorOptions {
+  // This gateway's failure domain, provider/region/zone.
+  std::string domain;
+  // How long a submit may wait for its quorum commit before answering
+  // CommitUnknown.
+  absl::Duration submit_timeout = absl::Seconds(10);
+  // Longest wait a status read may ask for; larger wait_ms values are capped to
+  // it.
+  absl::Duration max_read_wait = absl::Seconds(30);
+};
+
+// Maps a replicated record, served at `served_offset`, to the public status
+// shape.
+report::api::ReportStatus ToReportStatus(const report::RequestRecord& record,
+                                         uint64_t served_offset);
+
+class ReportFrontDoor {
+ public:
+  // OK when this gateway's domain may accept submissions under the placement
+  // profile, else DomainUnavailable. Called for every submission, so it may
+  // follow a reloaded profile; it must be cheap and thread-safe.
+  using IngressCheck = std::function<absl::Status()>;
+
+  // `backend` and `metrics` must outlive the front door. An empty
+  // `ingress_check` admits nothing (fail closed).
+  ReportFrontDoor(ReportBackend* backend, IngressCheck ingress_check,
+                  GatewayMetrics* metrics, FrontDoorOptions options);
+
+  // Validation and the ingress check, without touching the cluster:
+  // InvalidArgument or DomainUnavailable. Transports call it before queueing
+  // work so that malformed or unauthorized requests never take a worker slot;
+  // Submit() calls it again.
+  absl::Status Admit(const report::api::SubmitReportRequest& request) const;
+
+  // Blocks until the submission is quorum-committed (or known to be a
+  // duplicate) or fails. The receipt's duplicate flag tells a replay from a new
+  // acceptance.
+  absl::StatusOr<report::Receipt> Submit(
+      const report::api::SubmitReportRequest& request) const;
+
+  // Validates the request (InvalidArgument) and blocks up to min(wait_ms,
+  // max_read_wait) for a replica to reach min_offset: NotFound or StaleRead
+  // otherwise.
+  absl::StatusOr<report::api::ReportStatus> GetReport(
+      const report::api::GetReportRequest& request) const;
+
+  // InvalidArgument unless `request_id` is 1..128 characters of
+  // [A-Za-z0-9._:-].
+  static absl::Status ValidateRequestId(absl::string_view request_id);
+
+  const std::string& domain() const { return options_.domain; }
+  absl::Duration max_read_wait() const { return options_.max_read_wait; }
+  GatewayMetrics* metrics() const { return metrics_; }
+
+ private:
+  ReportBackend* backend_;
+  IngressCheck ingress_check_;
+  GatewayMetrics* metrics_;
+  FrontDoorOptions options_;
+};
+
+}  // namespace report::gateway
+
+#endif  // REPORT_GATEWAY_REPORT_FRONT_DOOR_H_
