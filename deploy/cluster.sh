@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# deploy/cluster.sh — the one way to run a local cluster (DESIGN §12).
+#
+#   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
+#      [--gateway-args "..."] [--replica-args "..."]
+#   down [--dir DIR] [--wipe]
+#   status [--dir DIR]            human table
+#   endpoints [--dir DIR]         NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR PID
+#   kill NAME [--signal SIG] [--dir DIR]
+#   start NAME [--dir DIR]        (re)start one process on its existing data
+#   kill-domain DOMAIN [--dir DIR]
+#
+# Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
+# with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
+[[ $BIN = /* ]] || BIN="$PWD/$BIN"
+
+die() { echo "cluster.sh: error: $*" >&2; exit 1; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+VERB=${1:-}
+[[ -n $VERB ]] || usage
+shift
+DIR=.cluster
+PROFILE=cross-provider
+WORKERS=1
+WORKER_ARGS=""
+GATEWAY_ARGS=""
+REPLICA_ARGS=""
+SIGNAL=KILL
+WIPE=0
+ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
+    --profile) PROFILE=${2:?--profile needs a value}; shift 2 ;;
+    --workers) WORKERS=${2:?--workers needs a value}; shift 2 ;;
+    --worker-args) WORKER_ARGS=${2-}; shift 2 ;;
+    --gateway-args) GATEWAY_ARGS=${2-}; shift 2 ;;
+    --replica-args) REPLICA_ARGS=${2-}; shift 2 ;;
+    --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
+    --wipe) WIPE=1; shift ;;
+    -h|--help) usage ;;
+    --*) die "unknown flag $1" ;;
+    *) ARGS+=("$1"); shift ;;
+  esac
+done
+[[ $WORKERS =~ ^[0-9]+$ ]] || die "--workers must be a number"
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+CLUSTER_FILE=$DIR/cluster.textproto
+TABLE=$DIR/processes   # NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR
+
+profile_file() {
+  local p=$1
+  if [[ -f $p ]]; then echo "$p"; return; fi
+  [[ -f $ROOT/deploy/profiles/$p.textproto ]] || die "no profile '$p' (see deploy/profiles/)"
+  echo "$ROOT/deploy/profiles/$p.textproto"
+}
+
+# Values of a repeated string field of a text proto, one per line.
+field_values() {
+  sed -n "s/^[[:space:]]*$1:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$2"
+}
+
+ALLOCATED=" "
+port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 30000))
+    [[ $ALLOCATED == *" $p "* ]] && continue
+    port_in_use "$p" && continue
+    ALLOCATED+="$p "
+    echo "$p"
+    return
+  done
+  die "no free port found"
+}
+
+pid_of() { [[ -f $DIR/$1/pid ]] && cat "$DIR/$1/pid" || true; }
+alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
+row_of() { awk -v n="$1" '$1==n' "$TABLE"; }
+
+start_process() {
+  local name=$1
+  [[ -f $DIR/$name/cmd ]] || die "no process named '$name' in $DIR"
+  if alive "$name"; then return 0; fi
+  local -a cmd
+  mapfile -t cmd <"$DIR/$name/cmd"
+  setsid "${cmd[@]}" >>"$DIR/$name/log" 2>&1 </dev/null &
+  echo $! >"$DIR/$name/pid"
+}
+
+stop_pid() {
+  local pid=$1 sig=${2:-TERM}
+  kill "-$sig" "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+}
+
+add_process() {  # name kind domain grpc http cmd...
+  local name=$1 kind=$2 domain=$3 grpc=$4 http=$5
+  shift 5
+  mkdir -p "$DIR/$name"
+  printf '%s\n' "$@" >"$DIR/$name/cmd"
+  echo "$name $kind $domain $grpc $http" >>"$TABLE"
+}
+
+wait_ready() {
+  local deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    if "$BIN/reportctl" cluster --cluster "$CLUSTER_FILE" --json 2>/dev/null |
+        grep -q '"role": *"leader"'; then
+      local ok=1
+      while read -r name kind _ _ http; do
+        [[ $kind == gateway ]] || continue
+        curl -fsS -m 1 "http://$http/healthz" >/dev/null 2>&1 || ok=0
+      done <"$TABLE"
+      ((ok)) && return 0
+    fi
+    for n in $(awk '{print $1}' "$TABLE"); do
+      alive "$n" || die "$n exited during start-up; see $DIR/$n/log: $(tail -n 3 "$DIR/$n/log" | tr '\n' ' ')"
+    done
+    sleep 0.1
+  done
+  die "cluster did not elect a leader / gateways did not answer within 30 s (logs in $DIR)"
+}
+
+cmd_up() {
+  [[ -x $BIN/report-replica ]] || die "binaries not found in $BIN (build first, or set REPORT_BIN_DIR)"
+  if [[ -f $TABLE ]]; then
+    for n in $(awk '{print $1}' "$TABLE"); do
+      alive "$n" && die "a cluster is already running in $DIR ($n); run: $0 down --dir $DIR"
+    done
+  fi
+  local pf
+  pf=$(profile_file "$PROFILE")
+  "$BIN/reportctl" placement check "$pf" >/dev/null || die "profile $pf is not safe"
+  local -a replicas gateways workers
+  mapfile -t replicas < <(field_values replica_domains "$pf")
+  mapfile -t gateways < <(field_values gateway_placements "$pf")
+  mapfile -t workers < <(field_values worker_placements "$pf")
+  [[ ${#gateways[@]} -gt 0 ]] || mapfile -t gateways < <(field_values ingress_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
+  [[ ${#workers[@]} -gt 0 ]] || mapfile -t workers < <(field_values worker_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
+  : >"$TABLE"
+  local cid
+  cid="local-$(basename "$DIR")-$RANDOM$RANDOM"
+  {
+    echo "# Written by deploy/cluster.sh up --profile $PROFILE"
+    echo "cluster_id: \"$cid\""
+    echo "placement {"
+    grep -v '^[[:space:]]*#' "$pf" | sed 's/^/  /'
+    echo "}"
+  } >"$CLUSTER_FILE.tmp"
+  local i=0 d port
+  for d in "${replicas[@]}"; do
+    i=$((i + 1))
+    port=$(free_port)
+    echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$port\" }" >>"$CLUSTER_FILE.tmp"
+    # shellcheck disable=SC2086
+    add_process "replica-$i" replica "$d" "127.0.0.1:$port" - \
+      "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
+      --data-dir "$DIR/replica-$i/data" $REPLICA_ARGS
+  done
+  i=0
+  for d in "${gateways[@]}"; do
+    i=$((i + 1))
+    local gport hport
+    gport=$(free_port); hport=$(free_port)
+    echo "gateways { name: \"gateway-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$gport\" http_address: \"127.0.0.1:$hport\" }" >>"$CLUSTER_FILE.tmp"
+    if [[ -x $BIN/report-gateway ]]; then
+      # shellcheck disable=SC2086
+      add_process "gateway-$i" gateway "$d" "127.0.0.1:$gport" "127.0.0.1:$hport" \
+        "$BIN/report-gateway" --domain "$d" --cluster "$CLUSTER_FILE" \
+        --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" $GATEWAY_ARGS
+    fi
+  done
+  mv "$CLUSTER_FILE.tmp" "$CLUSTER_FILE"
+  i=0
+  if [[ -x $BIN/report-worker ]]; then
+    for d in "${workers[@]}"; do
+      for _ in $(seq 1 "$WORKERS"); do
+        i=$((i + 1))
+        mkdir -p "$DIR/sink"
+        # shellcheck disable=SC2086
+        add_process "worker-$i" worker "$d" - - \
+          "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
+          --sink-dir "$DIR/sink" $WORKER_ARGS
+      done
+    done
+  fi
+  for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
+  wait_ready
+  echo "cluster up in $DIR (profile $PROFILE)"
+  cmd_endpoints
+}
+
+cmd_down() {
+  if [[ -f $TABLE ]]; then
+    # Workers and gateways first, so nothing is left talking to stopped replicas.
+    for n in $(awk '$2!="replica"{print $1}' "$TABLE") $(awk '$2=="replica"{print $1}' "$TABLE"); do
+      local p
+      p=$(pid_of "$n")
+      [[ -n $p ]] && stop_pid "$p" TERM
+      rm -f "$DIR/$n/pid"
+    done
+  fi
+  if ((WIPE)); then
+    rm -rf "$DIR"
+    echo "cluster in $DIR stopped and wiped"
+  else
+    echo "cluster in $DIR stopped"
+  fi
+}
+
+cmd_endpoints() {
+  [[ -f $TABLE ]] || die "no cluster in $DIR"
+  while read -r name kind domain grpc http; do
+    local p
+    p=$(pid_of "$name")
+    alive "$name" || p=-
+    echo "$name $kind $domain $grpc $http ${p:--}"
+  done <"$TABLE"
+}
+
+cmd_status() {
+  [[ -f $TABLE ]] || die "no cluster in $DIR"
+  printf '%-12s %-8s %-34s %-21s %-21s %-8s %s\n' NAME KIND DOMAIN GRPC HTTP PID ALIVE
+  while read -r name kind domain grpc http; do
+    local p a=no
+    p=$(pid_of "$name")
+    alive "$name" && a=yes
+    printf '%-12s %-8s %-34s %-21s %-21s %-8s %s\n' "$name" "$kind" "$domain" "$grpc" "$http" "${p:--}" "$a"
+  done <"$TABLE"
+  echo
+  "$BIN/reportctl" cluster --cluster "$CLUSTER_FILE" || true
+}
+
+cmd_kill() {
+  local name=${ARGS[0]:-}
+  [[ -n $name ]] || die "kill needs a process NAME"
+  [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
+  local p
+  p=$(pid_of "$name")
+  [[ -n $p ]] && kill -0 "$p" 2>/dev/null || die "$name is not running"
+  kill "-$SIGNAL" "$p"
+  if [[ $SIGNAL == KILL || $SIGNAL == 9 ]]; then
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
+  fi
+}
+
+cmd_start() {
+  local name=${ARGS[0]:-}
+  [[ -n $name ]] || die "start needs a process NAME"
+  [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
+  start_process "$name"
+}
+
+cmd_kill_domain() {
+  local domain=${ARGS[0]:-}
+  [[ -n $domain ]] || die "kill-domain needs a DOMAIN"
+  local n killed=0
+  for n in $(awk -v d="$domain" '$3==d || index($3, d"/")==1 {print $1}' "$TABLE"); do
+    if alive "$n"; then
+      kill -KILL "$(pid_of "$n")"
+      killed=$((killed + 1))
+    fi
+  done
+  ((killed > 0)) || die "no running process in domain $domain"
+  echo "killed $killed process(es) in $domain"
+}
+
+case "$VERB" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  endpoints) cmd_endpoints ;;
+  kill) cmd_kill ;;
+  start) cmd_start ;;
+  kill-domain) cmd_kill_domain ;;
+  -h|--help|help) usage ;;
+  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain)" ;;
+esac

@@ -1,0 +1,170 @@
+#include "replica/server/peer_transport.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "glog/logging.h"
+#include "proto/replica_service.grpc.pb.h"
+
+namespace report {
+
+namespace {
+// A peer that stops reading must not make us buffer without bound.
+constexpr size_t kMaxQueuedMessages = 20000;
+// Frames stay well under gRPC's default 4 MiB receive limit.
+constexpr size_t kMaxFrameBytes = 2 << 20;
+}  // namespace
+
+class PeerTransport::PeerSender {
+ public:
+  PeerSender(std::string cluster_id, uint64_t self_id, Member peer)
+      : cluster_id_(std::move(cluster_id)), self_id_(self_id), peer_(std::move(peer)) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetMaxSendMessageSize(16 << 20);
+    channel_ = grpc::CreateCustomChannel(peer_.grpc_address(),
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = Peer::NewStub(channel_);
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  ~PeerSender() { Stop(); }
+
+  uint64_t id() const { return peer_.id(); }
+
+  void Enqueue(consensus::Message message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= kMaxQueuedMessages) {
+      dropped_++;
+      return;
+    }
+    queue_.push_back(std::move(message));
+    cv_.notify_one();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      if (context_) context_->TryCancel();
+      cv_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  uint64_t dropped() const { return dropped_.load(); }
+
+ private:
+  void Loop() {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientWriter<consensus::MessageBatch>> writer;
+    DeliverAck ack;
+    int backoff_ms = 20;
+    while (true) {
+      consensus::MessageBatch batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        batch.set_cluster_id(cluster_id_);
+        batch.set_from(self_id_);
+        size_t bytes = 0;
+        while (!queue_.empty() && bytes < kMaxFrameBytes) {
+          bytes += queue_.front().ByteSizeLong();
+          *batch.add_messages() = std::move(queue_.front());
+          queue_.pop_front();
+        }
+      }
+      if (!writer) {
+        context = std::make_unique<grpc::ClientContext>();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stopping_) break;
+          context_ = context.get();
+        }
+        writer = stub_->Deliver(context.get(), &ack);
+      }
+      if (writer->Write(batch)) {
+        backoff_ms = 20;
+        continue;
+      }
+      // The stream broke (peer down or restarted). Drop this frame and what queued behind
+      // it: consensus resends what still matters, and stale votes/appends are worthless.
+      dropped_ += batch.messages_size();
+      writer->Finish().ok();
+      writer.reset();
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        context_ = nullptr;
+        dropped_ += queue_.size();
+        queue_.clear();
+        cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return stopping_; });
+        if (stopping_) break;
+      }
+      context.reset();
+      backoff_ms = std::min(backoff_ms * 2, 500);
+    }
+    if (writer) {
+      writer->WritesDone();
+      writer->Finish().ok();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = nullptr;
+  }
+
+  const std::string cluster_id_;
+  const uint64_t self_id_;
+  const Member peer_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Peer::Stub> stub_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<consensus::Message> queue_;
+  bool stopping_ = false;
+  grpc::ClientContext* context_ = nullptr;
+  std::atomic<uint64_t> dropped_{0};
+  std::thread thread_;
+};
+
+PeerTransport::PeerTransport(std::string cluster_id, uint64_t self_id,
+                             const std::vector<Member>& members) {
+  for (const Member& member : members) {
+    if (member.id() == self_id) continue;
+    senders_.push_back(std::make_unique<PeerSender>(cluster_id, self_id, member));
+  }
+}
+
+PeerTransport::~PeerTransport() { Stop(); }
+
+void PeerTransport::Send(std::vector<consensus::Message> messages) {
+  for (consensus::Message& message : messages) {
+    for (auto& sender : senders_) {
+      if (sender->id() == message.to()) {
+        sender->Enqueue(std::move(message));
+        break;
+      }
+    }
+  }
+}
+
+void PeerTransport::Stop() {
+  for (auto& sender : senders_) sender->Stop();
+}
+
+uint64_t PeerTransport::dropped() const {
+  uint64_t total = 0;
+  for (const auto& sender : senders_) total += sender->dropped();
+  return total;
+}
+
+}  // namespace report

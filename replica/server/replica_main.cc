@@ -1,0 +1,95 @@
+// report-replica: one member of the replicated report log, in one failure domain.
+#include <grpcpp/grpcpp.h>
+
+#include <iostream>
+
+#include "boost/program_options.hpp"
+#include "common/error_code.h"
+#include "common/placement.h"
+#include "common/process.h"
+#include "glog/logging.h"
+#include "replica/server/replica.h"
+#include "replica/server/replica_service.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+int Fail(const std::string& line, int code = 1) {
+  std::cerr << "report-replica: error: " << line << std::endl;
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  report::BlockTerminationSignals();
+  report::ReplicaOptions options;
+  std::string cluster_path;
+  std::string listen;
+  po::options_description flags(
+      "report-replica: a replica of the durable report log (fenced-epoch quorum commit)\n"
+      "usage: report-replica --id N --domain P/R/Z --cluster FILE --data-dir DIR\nflags");
+  flags.add_options()("help", "print this help")(
+      "id", po::value<uint64_t>(&options.id)->required(), "member id in the cluster file")(
+      "domain", po::value<std::string>(&options.domain)->required(),
+      "failure domain provider/region/zone; must match the member entry")(
+      "cluster", po::value<std::string>(&cluster_path)->required(),
+      "cluster file (text ClusterConfig: members, addresses, placement)")(
+      "data-dir", po::value<std::string>(&options.data_dir)->required(),
+      "LevelDB directory for the log and state")(
+      "listen", po::value<std::string>(&listen),
+      "gRPC listen address (default: the member's grpc_address)")(
+      "tick-ms", po::value<int>(&options.tick_ms)->default_value(50), "logical clock tick")(
+      "election-ticks", po::value<int>(&options.election_ticks)->default_value(16),
+      "election timeout in ticks (randomized up to twice this)")(
+      "heartbeat-ticks", po::value<int>(&options.heartbeat_ticks)->default_value(2),
+      "leader heartbeat interval in ticks");
+  po::variables_map vars;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vars);
+    if (vars.count("help")) {
+      std::cout << flags << std::endl;
+      return 0;
+    }
+    po::notify(vars);
+  } catch (const std::exception& error) {
+    return Fail(error.what(), 2);
+  }
+  if (options.id == 0) return Fail("--id must be non-zero", 2);
+  if (options.tick_ms < 1 || options.tick_ms > 10000) return Fail("--tick-ms out of range", 2);
+  if (options.heartbeat_ticks < 1 || options.election_ticks <= options.heartbeat_ticks) {
+    return Fail("--election-ticks must exceed --heartbeat-ticks >= 1", 2);
+  }
+  report::InitProcessLogging(argv[0]);
+
+  auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
+  if (!placement.ok()) return Fail(std::string(placement.status().message()));
+  options.cluster = *placement->cluster();
+  for (const report::Member& member : options.cluster.members()) {
+    if (member.id() == options.id && listen.empty()) listen = member.grpc_address();
+  }
+  auto replica = report::Replica::Start(options);
+  if (!replica.ok()) return Fail(std::string(replica.status().message()));
+
+  report::ReplicaServiceImpl replica_service(replica->get());
+  report::PeerServiceImpl peer_service(replica->get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&replica_service);
+  builder.RegisterService(&peer_service);
+  builder.SetMaxReceiveMessageSize(32 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    (*replica)->Shutdown();
+    return Fail("cannot listen on " + listen);
+  }
+  LOG(INFO) << "report-replica " << options.id << " (" << options.domain << ") serving on "
+            << listen;
+  int signal_number = report::WaitForTerminationSignal();
+  LOG(INFO) << "signal " << signal_number << ": shutting down";
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  (*replica)->Shutdown();
+  return 0;
+}

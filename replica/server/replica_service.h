@@ -1,0 +1,49 @@
+// The gRPC faces of a replica: the client-facing Replica service and the Peer service that
+// feeds consensus messages into it. Both are thin: every decision is Replica's.
+#ifndef REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
+#define REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
+
+#include "proto/replica_service.grpc.pb.h"
+#include "replica/server/replica.h"
+
+namespace report {
+
+class ReplicaServiceImpl final : public ReplicaService::Service {
+ public:
+  explicit ReplicaServiceImpl(report::Replica* replica) : replica_(replica) {}
+
+  grpc::Status Submit(grpc::ServerContext* context, const SubmitRequest* request,
+                      SubmitResponse* response) override;
+  grpc::Status ReadStatus(grpc::ServerContext* context, const ReadStatusRequest* request,
+                          ReadStatusResponse* response) override;
+  grpc::Status ReserveEffect(grpc::ServerContext* context, const ReserveEffectRequest* request,
+                             EffectResponse* response) override;
+  grpc::Status ExtendLease(grpc::ServerContext* context, const ExtendLeaseRequest* request,
+                           EffectResponse* response) override;
+  grpc::Status Complete(grpc::ServerContext* context, const CompleteRequest* request,
+                        EffectResponse* response) override;
+  grpc::Status Fail(grpc::ServerContext* context, const FailRequest* request,
+                    EffectResponse* response) override;
+  grpc::Status WatchCommitted(grpc::ServerContext* context, const WatchRequest* request,
+                              grpc::ServerWriter<WatchEvent>* writer) override;
+  grpc::Status ClusterStatus(grpc::ServerContext* context, const ClusterStatusRequest* request,
+                             ClusterStatusResponse* response) override;
+
+ private:
+  report::Replica* replica_;
+};
+
+class PeerServiceImpl final : public Peer::Service {
+ public:
+  explicit PeerServiceImpl(report::Replica* replica) : replica_(replica) {}
+  grpc::Status Deliver(grpc::ServerContext* context,
+                       grpc::ServerReader<consensus::MessageBatch>* reader,
+                       DeliverAck* response) override;
+
+ private:
+  report::Replica* replica_;
+};
+
+}  // namespace report
+
+#endif  // REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_

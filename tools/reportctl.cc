@@ -1,0 +1,336 @@
+// reportctl: the operator and user CLI (DESIGN §12).
+//
+//   reportctl VERB [ARGS...]
+//
+// Each verb is a function taking the arguments after the verb and returning the
+// exit code; it parses its own flags with Boost.Program_options. Exit codes are
+// shared by all verbs: 0 success, 1 an error reported by the system (one line
+// "error: Code: detail" on stderr, the code from DESIGN §7), 2 bad usage.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/error_code.h"
+#include "common/placement.h"
+#include "glog/logging.h"
+#include "tools/reportctl_verbs.h"
+
+namespace report {
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+using Args = std::vector<std::string>;
+
+struct Verb {
+  const char* name;
+  const char* synopsis;
+  int (*run)(const Args& args);
+};
+
+int UsageError(absl::string_view message, absl::string_view help_hint) {
+  std::cerr << "error: " << message << " (see " << help_hint << ")\n";
+  return kExitUsage;
+}
+
+// Prints a failed status as the one line scripts and users rely on.
+int ReportError(const absl::Status& status) {
+  std::cerr << "error: " << ErrorCodeName(ErrorCodeOf(status)) << ": "
+            << ErrorDetail(status) << "\n";
+  return kExitError;
+}
+
+// --- placement
+// ---------------------------------------------------------------------
+
+google::protobuf::Value StringValue(absl::string_view text) {
+  google::protobuf::Value value;
+  value.set_string_value(std::string(text));
+  return value;
+}
+
+google::protobuf::Value NumberValue(double number) {
+  google::protobuf::Value value;
+  value.set_number_value(number);
+  return value;
+}
+
+google::protobuf::Value StringList(const std::vector<std::string>& items) {
+  google::protobuf::Value value;
+  for (const std::string& item : items) {
+    *value.mutable_list_value()->add_values() = StringValue(item);
+  }
+  return value;
+}
+
+// The JSON form of a proto message as a Struct value (protobuf's JSON mapping,
+// field names as in the .proto).
+google::protobuf::Value MessageValue(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  std::string json;
+  google::protobuf::Value value;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, print)
+           .ok() ||
+      !google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
+    value.set_null_value(google::protobuf::NULL_VALUE);
+  }
+  return value;
+}
+
+int PrintJson(const google::protobuf::Struct& report) {
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = true;
+  print.preserve_proto_field_names = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(report, &json, print).ok()) {
+    return ReportError(MakeError(ErrorCode::kInternal, "cannot print JSON"));
+  }
+  std::cout << json;
+  return kExitOk;
+}
+
+std::vector<std::string> LossLines(const Placement& placement) {
+  std::vector<std::string> lines;
+  const SurvivalLevel level = placement.declared_level();
+  for (const DomainLoss& loss : placement.LossesAt(level)) {
+    const std::string what =
+        level == PROCESS
+            ? std::string("any one replica process")
+            : absl::StrCat(absl::AsciiStrToLower(SurvivalLevelName(level)), " ",
+                           loss.domain);
+    lines.push_back(absl::StrCat(
+        "losing ", what, " removes ", loss.replicas_lost, " of ",
+        placement.replica_count(), " replicas; ", loss.replicas_left, " left ",
+        loss.quorum_survives ? ">=" : "<", " quorum ", placement.quorum(),
+        loss.quorum_survives ? ": ok" : ": UNSAFE"));
+  }
+  return lines;
+}
+
+void PrintPlacementText(const std::string& file, const Placement& placement) {
+  const PlacementProfile& profile = placement.profile();
+  std::cout << "profile:   "
+            << (profile.name().empty() ? "(unnamed)" : profile.name());
+  if (!profile.description().empty())
+    std::cout << " - " << profile.description();
+  std::cout << "\n";
+  if (placement.cluster().has_value()) {
+    const ClusterConfig& cluster = *placement.cluster();
+    std::cout << "cluster:   "
+              << (cluster.cluster_id().empty() ? "(unnamed)"
+                                               : cluster.cluster_id())
+              << " (" << cluster.members_size() << " members, "
+              << cluster.gateways_size() << " gateways) from " << file << "\n";
+    std::cout << "replicas:  " << placement.replica_count() << "\n";
+    for (const Member& member : cluster.members()) {
+      std::cout << "  " << member.id() << "  " << member.name() << "  "
+                << member.domain() << "  " << member.grpc_address() << "\n";
+    }
+  } else {
+    std::cout << "file:      " << file << "\n";
+    std::cout << "replicas:  " << placement.replica_count() << "\n";
+    int index = 1;
+    for (const std::string& domain : profile.replica_domains()) {
+      std::cout << "  " << index++ << "  " << domain << "\n";
+    }
+  }
+  std::cout << "quorum:    " << placement.quorum() << " of "
+            << placement.replica_count()
+            << (profile.quorum() == 0 ? " (majority)" : "") << "\n";
+  std::cout << "ingress:   " << absl::StrJoin(profile.ingress_domains(), ", ")
+            << "\n";
+  std::cout << "workers:   " << absl::StrJoin(profile.worker_domains(), ", ")
+            << "\n";
+  std::cout << "gateways placed in: "
+            << absl::StrJoin(placement.GatewayDomains(), ", ") << "\n";
+  std::cout << "workers placed in:  "
+            << absl::StrJoin(placement.WorkerDomains(), ", ") << "\n";
+  std::cout << "must survive: " << SurvivalLevelName(placement.declared_level())
+            << "\n";
+  for (const std::string& line : LossLines(placement))
+    std::cout << "  " << line << "\n";
+  std::cout << placement.DescribeSurvival() << "\n";
+  for (const std::string& warning : placement.warnings()) {
+    std::cout << "warning: " << warning << "\n";
+  }
+  std::cout << "ok: placement is safe\n";
+}
+
+int PrintPlacementJson(const std::string& file, const Placement& placement) {
+  google::protobuf::Struct report;
+  auto& fields = *report.mutable_fields();
+  fields["ok"].set_bool_value(true);
+  fields["file"] = StringValue(file);
+  fields["kind"] =
+      StringValue(placement.cluster().has_value() ? "cluster" : "profile");
+  fields["profile"] = MessageValue(placement.profile());
+  if (placement.cluster().has_value()) {
+    fields["cluster"] = MessageValue(*placement.cluster());
+  }
+  fields["replicas"] = NumberValue(placement.replica_count());
+  fields["quorum"] = NumberValue(placement.quorum());
+  fields["must_survive"] =
+      StringValue(SurvivalLevelName(placement.declared_level()));
+  fields["strongest_survived"] =
+      StringValue(SurvivalLevelName(placement.strongest_survived_level()));
+  google::protobuf::Value& losses = fields["losses"];
+  losses.mutable_list_value();
+  for (const DomainLoss& loss :
+       placement.LossesAt(placement.declared_level())) {
+    google::protobuf::Value entry;
+    auto& loss_fields = *entry.mutable_struct_value()->mutable_fields();
+    loss_fields["domain"] = StringValue(loss.domain);
+    loss_fields["replicas_lost"] = NumberValue(loss.replicas_lost);
+    loss_fields["replicas_left"] = NumberValue(loss.replicas_left);
+    loss_fields["quorum_survives"].set_bool_value(loss.quorum_survives);
+    *losses.mutable_list_value()->add_values() = entry;
+  }
+  fields["gateway_domains"] = StringList(placement.GatewayDomains());
+  fields["worker_domains"] = StringList(placement.WorkerDomains());
+  fields["survives"] = StringValue(placement.DescribeSurvival());
+  fields["warnings"] = StringList(placement.warnings());
+  return PrintJson(report);
+}
+
+int RunPlacementCheck(const std::string& file, bool json) {
+  absl::StatusOr<Placement> placement = Placement::LoadFile(file);
+  if (!placement.ok()) {
+    if (json) {
+      google::protobuf::Struct report;
+      auto& fields = *report.mutable_fields();
+      fields["ok"].set_bool_value(false);
+      fields["file"] = StringValue(file);
+      fields["code"] =
+          StringValue(ErrorCodeName(ErrorCodeOf(placement.status())));
+      fields["error"] = StringValue(ErrorDetail(placement.status()));
+      PrintJson(report);
+    }
+    return ReportError(placement.status());
+  }
+  if (json) return PrintPlacementJson(file, *placement);
+  PrintPlacementText(file, *placement);
+  return kExitOk;
+}
+
+constexpr char kPlacementUsage[] =
+    "usage: reportctl placement check FILE [--json]\n"
+    "\n"
+    "Validates a placement profile (deploy/profiles/*.textproto) or a cluster "
+    "file\n"
+    "(cluster.textproto written by deploy/cluster.sh): prints the replicas, "
+    "quorum,\n"
+    "allowed ingress and worker domains, and which failures the replica set "
+    "survives.\n"
+    "Exits 0 when the placement is safe, 1 when it is invalid or unsafe (one "
+    "line\n"
+    "\"error: InvalidArgument: <reason>\" on stderr), 2 on bad usage.\n";
+
+int RunPlacement(const Args& args) {
+  po::options_description options("placement options");
+  options.add_options()("help,h", "print this help")(
+      "json", po::bool_switch(), "print the result as JSON on stdout");
+  po::options_description hidden;
+  hidden.add_options()("action", po::value<std::string>())(
+      "file", po::value<std::string>());
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("action", 1).add("file", 1);
+  po::variables_map vars;
+  try {
+    po::store(
+        po::command_line_parser(args).options(all).positional(positional).run(),
+        vars);
+    po::notify(vars);
+  } catch (const po::error& e) {
+    return UsageError(e.what(), "reportctl placement --help");
+  }
+  if (vars.count("help")) {
+    std::cout << kPlacementUsage << "\n" << options;
+    return kExitOk;
+  }
+  if (!vars.count("action")) {
+    return UsageError("placement needs an action: check",
+                      "reportctl placement --help");
+  }
+  const std::string action = vars["action"].as<std::string>();
+  if (action != "check") {
+    return UsageError(absl::StrCat("unknown placement action '", action, "'"),
+                      "reportctl placement --help");
+  }
+  if (!vars.count("file")) {
+    return UsageError("placement check needs a FILE",
+                      "reportctl placement --help");
+  }
+  return RunPlacementCheck(vars["file"].as<std::string>(),
+                           vars["json"].as<bool>());
+}
+
+// --- dispatch
+// ----------------------------------------------------------------------
+
+// One row per verb; `submit`, `status` and `cluster` join here.
+constexpr Verb kVerbs[] = {
+    {"submit",
+     "submit --request-id ID --account ACCT --month YYYY-MM [--json]   submit a report",
+     reportctl::RunSubmit},
+    {"status",
+     "status ID [--min-offset N] [--wait DURATION] [--json]   read or follow a report",
+     reportctl::RunStatus},
+    {"cluster",
+     "cluster [--cluster FILE] [--json]   each replica's role, epoch, offsets, digest",
+     reportctl::RunCluster},
+    {"placement",
+     "placement check FILE [--json]   validate a profile or cluster file",
+     RunPlacement},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: reportctl VERB [ARGS...]   (reportctl VERB --help for a "
+         "verb's flags)\n"
+      << "\nverbs:\n";
+  for (const Verb& verb : kVerbs) out << "  " << verb.synopsis << "\n";
+  out << "\nexit status: 0 success, 1 error (\"error: Code: detail\" on "
+         "stderr), 2 bad "
+         "usage\n";
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string verb_name = argv[1];
+  if (verb_name == "--help" || verb_name == "-h" || verb_name == "help") {
+    PrintUsage(std::cout);
+    return kExitOk;
+  }
+  for (const Verb& verb : kVerbs) {
+    if (verb_name == verb.name) return verb.run(Args(argv + 2, argv + argc));
+  }
+  return UsageError(absl::StrCat("unknown verb '", verb_name, "'"),
+                    "reportctl --help");
+}
+
+}  // namespace
+}  // namespace report
+
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = google::GLOG_WARNING;
+  google::InitGoogleLogging(argv[0]);
+  return report::Main(argc, argv);
+}

@@ -1,0 +1,246 @@
+// report-worker: completes accepted report requests in one worker domain
+// (DESIGN §8, §12).
+#include <glog/logging.h>
+#include <google/protobuf/text_format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/error_code.h"
+#include "proto/cluster.pb.h"
+#include "worker/effect_ledger.h"
+#include "worker/report_sink.h"
+#include "worker/worker.h"
+
+namespace report {
+namespace {
+
+namespace po = boost::program_options;
+
+struct WorkerFlags {
+  WorkerOptions options;
+  std::string cluster_path;
+  std::string sink_dir;
+  std::string sink_name;
+};
+
+// Exit code for bad flags or configuration (one clear line on stderr).
+constexpr int kUsageExit = 2;
+
+bool ValidDomain(const std::string& domain) {
+  std::vector<absl::string_view> parts = absl::StrSplit(domain, '/');
+  if (parts.size() != 3) return false;
+  for (absl::string_view part : parts) {
+    if (part.empty()) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("cannot read cluster file ", path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  ClusterConfig config;
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("cluster file ", path,
+                                  " is not a ClusterConfig text proto"));
+  }
+  if (config.members().empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("cluster file ", path, " lists no replicas"));
+  }
+  return config;
+}
+
+// The worker's own half of placement (the replicas enforce it too): fail
+// closed, never look for another domain. An entry allows a domain equal to it
+// or lying under it. LEAD: replace with the shared placement library's worker
+// check once it is merged.
+absl::Status CheckWorkerPlacement(const ClusterConfig& config,
+                                  const std::string& domain) {
+  for (const std::string& allowed : config.placement().worker_domains()) {
+    if (domain == allowed ||
+        absl::StartsWith(domain, absl::StrCat(allowed, "/"))) {
+      return absl::OkStatus();
+    }
+  }
+  return MakeError(
+      ErrorCode::kDomainUnavailable,
+      absl::StrCat("worker domain ", domain, " is not allowed by placement '",
+                   config.placement().name(), "'"));
+}
+
+// LEAD: build the gRPC EffectLedger over the cluster client here (prefer a
+// replica in `domain` for the watch). Until then the executable stops after
+// validating its flags.
+absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(
+    const ClusterConfig& config, const std::string& domain) {
+  return absl::UnimplementedError(
+      "ledger not wired yet (MakeLedger in worker/worker_main.cc)");
+}
+
+// Parses and validates the flags; returns an exit code when the process should
+// end now.
+std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
+  WorkerOptions& o = flags->options;
+  int64_t lease_ms = 0, work_ms = 0, retry_backoff_ms = 0;
+  int64_t max_attempts = 0, concurrency = 0, fail_every = 0;
+  po::options_description desc(
+      "report-worker: follows the committed log and completes accepted report "
+      "requests "
+      "exactly once.\nOptions");
+  desc.add_options()("help", "print this help")(
+      "id", po::value<std::string>(&o.worker_id),
+      "worker id, unique in the cluster (default: worker-<hostname>-<pid>)")(
+      "domain", po::value<std::string>(&o.worker_domain),
+      "failure domain provider/region/zone (required; must be a placement "
+      "worker domain)")("cluster", po::value<std::string>(&flags->cluster_path),
+                        "cluster file (ClusterConfig text proto) (required)")(
+      "sink-dir", po::value<std::string>(&flags->sink_dir),
+      "directory that receives one report file per effect key (required)")(
+      "sink-name",
+      po::value<std::string>(&flags->sink_name)->default_value("file-sink"),
+      "sink name, the first part of every effect key")(
+      "work-ms", po::value<int64_t>(&work_ms)->default_value(0),
+      "extra time spent generating each report (simulated long-running work)")(
+      "lease-ms", po::value<int64_t>(&lease_ms)->default_value(5000),
+      "effect lease; extended every lease/3 while working")(
+      "max-attempts", po::value<int64_t>(&max_attempts)->default_value(3),
+      "attempts before a request ends FAILED")(
+      "concurrency", po::value<int64_t>(&concurrency)->default_value(2),
+      "requests worked on at once")(
+      "retry-backoff-ms",
+      po::value<int64_t>(&retry_backoff_ms)->default_value(500),
+      "delay before retrying a failed request, doubled per attempt")(
+      "fail-request-prefix", po::value<std::string>(&o.fail_request_prefix),
+      "fault knob: requests whose id starts with this always fail in the work")(
+      "fail-every", po::value<int64_t>(&fail_every)->default_value(0),
+      "fault knob: every Nth generation attempt fails (0: never)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "report-worker: " << e.what() << "\n";
+    return kUsageExit;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto bad = [](const std::string& message) {
+    std::cerr << "report-worker: InvalidArgument: " << message << "\n";
+    return std::optional<int>(kUsageExit);
+  };
+  if (o.worker_domain.empty()) return bad("--domain is required");
+  if (!ValidDomain(o.worker_domain)) {
+    return bad("--domain must be provider/region/zone, got '" +
+               o.worker_domain + "'");
+  }
+  if (flags->cluster_path.empty()) return bad("--cluster is required");
+  if (flags->sink_dir.empty()) return bad("--sink-dir is required");
+  if (flags->sink_name.empty() || absl::StrContains(flags->sink_name, ":")) {
+    return bad("--sink-name must be non-empty and contain no ':'");
+  }
+  if (work_ms < 0 || work_ms > 3600 * 1000)
+    return bad("--work-ms must be in [0, 3600000]");
+  if (lease_ms < 100 || lease_ms > 3600 * 1000) {
+    return bad("--lease-ms must be in [100, 3600000]");
+  }
+  if (max_attempts < 1 || max_attempts > 1000)
+    return bad("--max-attempts must be in [1, 1000]");
+  if (concurrency < 1 || concurrency > 256)
+    return bad("--concurrency must be in [1, 256]");
+  if (retry_backoff_ms < 1 || retry_backoff_ms > 3600 * 1000) {
+    return bad("--retry-backoff-ms must be in [1, 3600000]");
+  }
+  if (fail_every < 0) return bad("--fail-every must be >= 0");
+  if (o.worker_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    o.worker_id = absl::StrCat("worker-", host, "-", getpid());
+  }
+  o.work_time = std::chrono::milliseconds(work_ms);
+  o.lease = std::chrono::milliseconds(lease_ms);
+  o.max_attempts = static_cast<uint32_t>(max_attempts);
+  o.concurrency = static_cast<int>(concurrency);
+  o.retry_backoff = std::chrono::milliseconds(retry_backoff_ms);
+  o.fail_every = static_cast<uint32_t>(fail_every);
+  return std::nullopt;
+}
+
+int Main(int argc, char** argv) {
+  // SIGINT/SIGTERM are taken by one owned thread through sigwait, so no handler
+  // runs on an arbitrary thread; it asks the worker to stop, and is woken by us
+  // if the worker ends first. Blocked before any thread (gRPC's included)
+  // exists, so all inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  WorkerFlags flags;
+  if (std::optional<int> exit_code = ParseFlags(argc, argv, &flags))
+    return *exit_code;
+  auto fail = [](const absl::Status& status) {
+    std::cerr << "report-worker: " << status.message() << "\n";
+    return ErrorCodeOf(status) == ErrorCode::kInvalidArgument ? kUsageExit : 1;
+  };
+  absl::StatusOr<ClusterConfig> config = LoadClusterConfig(flags.cluster_path);
+  if (!config.ok()) return fail(config.status());
+  if (absl::Status placed =
+          CheckWorkerPlacement(*config, flags.options.worker_domain);
+      !placed.ok()) {
+    return fail(placed);
+  }
+  absl::StatusOr<std::unique_ptr<DirectoryReportSink>> sink =
+      DirectoryReportSink::Open(flags.sink_dir, flags.sink_name);
+  if (!sink.ok()) return fail(sink.status());
+  absl::StatusOr<std::unique_ptr<EffectLedger>> ledger =
+      MakeLedger(*config, flags.options.worker_domain);
+  if (!ledger.ok()) return fail(ledger.status());
+
+  Worker worker(flags.options, ledger->get(), sink->get());
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    LOG(INFO) << "signal " << signal_number << ": stopping";
+    worker.RequestStop();
+  });
+  LOG(INFO) << "report-worker " << flags.options.worker_id << " in "
+            << flags.options.worker_domain << ", sink " << (*sink)->directory();
+  absl::Status status = worker.Run();
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  if (!status.ok()) return fail(status);
+  return 0;
+}
+
+}  // namespace
+}  // namespace report
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  return report::Main(argc, argv);
+}
