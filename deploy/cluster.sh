@@ -27,6 +27,7 @@ VERB=${1:-}
 shift
 DIR=.cluster
 PROFILE=cross-provider
+PROFILE_SET=0
 WORKERS=1
 WORKER_ARGS=""
 GATEWAY_ARGS=""
@@ -37,7 +38,7 @@ ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
-    --profile) PROFILE=${2:?--profile needs a value}; shift 2 ;;
+    --profile) PROFILE=${2:?--profile needs a value}; PROFILE_SET=1; shift 2 ;;
     --workers) WORKERS=${2:?--workers needs a value}; shift 2 ;;
     --worker-args) WORKER_ARGS=${2-}; shift 2 ;;
     --gateway-args) GATEWAY_ARGS=${2-}; shift 2 ;;
@@ -139,6 +140,17 @@ cmd_up() {
       alive "$n" && die "a cluster is already running in $DIR ($n); run: $0 down --dir $DIR"
     done
   fi
+  # An existing cluster in DIR comes back on its data, with the same members and ports.
+  if [[ -f $CLUSTER_FILE && -f $TABLE && -f $DIR/profile ]]; then
+    if [[ $PROFILE_SET == 1 && $(cat "$DIR/profile") != "$PROFILE" ]]; then
+      die "$DIR holds a $(cat "$DIR/profile") cluster; run: $0 down --dir $DIR --wipe"
+    fi
+    for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
+    wait_ready
+    echo "cluster restarted in $DIR (profile $(cat "$DIR/profile"))"
+    cmd_endpoints
+    return 0
+  fi
   local pf
   pf=$(profile_file "$PROFILE")
   "$BIN/reportctl" placement check "$pf" >/dev/null || die "profile $pf is not safe"
@@ -182,6 +194,7 @@ cmd_up() {
     fi
   done
   mv "$CLUSTER_FILE.tmp" "$CLUSTER_FILE"
+  echo "$PROFILE" >"$DIR/profile"
   i=0
   if [[ -x $BIN/report-worker ]]; then
     for d in "${workers[@]}"; do

@@ -71,16 +71,22 @@ struct PeerProgress {
   std::deque<uint64_t> inflight;
   bool recent_active = false;   // heard from it in this check-quorum period
   uint64_t read_ack_round = 0;  // highest ReadIndex round it confirmed
+  // Replicate: heartbeat responses seen in a row without the match index
+  // moving.
+  int stalled_heartbeats = 0;
+  uint64_t match_at_heartbeat = 0;
 
   void BecomeProbe() {
     replicating = false;
     probe_sent = false;
+    stalled_heartbeats = 0;
     inflight.clear();
     next = match + 1;
   }
   void BecomeReplicate() {
     replicating = true;
     probe_sent = false;
+    stalled_heartbeats = 0;
     inflight.clear();
     next = match + 1;
   }
@@ -531,14 +537,7 @@ class Node::Impl {
         break;
       case MSG_HEARTBEAT_RESP:
         pr->recent_active = true;
-        pr->probe_sent = false;
-        if (pr->replicating &&
-            pr->inflight.size() >=
-                static_cast<size_t>(cfg_.max_inflight_messages)) {
-          pr->inflight
-              .pop_front();  // a lost append must not stall the pipeline
-        }
-        if (pr->match < log_.LastIndex()) SendAppend(*pr, true);
+        ResumeReplication(*pr);
         if (const uint64_t round = DecodeRound(m.context()); round > 0) {
           pr->read_ack_round = std::max(pr->read_ack_round, round);
           ReleaseConfirmedReads();
@@ -593,6 +592,33 @@ class Node::Impl {
   }
 
   // --- replication ---
+
+  // On a heartbeat response: restart a follower's replication if it stopped. In
+  // probe state the outstanding probe may be lost, so probe again. In replicate
+  // state the appends in flight are normally only slow (ordered streams, slow
+  // disks), so nothing is resent while they make progress; when
+  // acknowledgements stop for several heartbeats, they are presumed lost and
+  // the follower is probed from its match index.
+  void ResumeReplication(PeerProgress& pr) {
+    const uint64_t last = log_.LastIndex();
+    if (!pr.replicating) {
+      pr.probe_sent = false;
+      if (pr.match < last) SendAppend(pr, true);
+      return;
+    }
+    if (pr.inflight.empty()) {
+      pr.stalled_heartbeats = 0;
+      if (pr.match < last) SendAppend(pr, true);
+    } else if (pr.match == pr.match_at_heartbeat) {
+      if (++pr.stalled_heartbeats >= std::max(2, cfg_.election_ticks / 2)) {
+        pr.BecomeProbe();
+        SendAppend(pr, true);
+      }
+    } else {
+      pr.stalled_heartbeats = 0;
+    }
+    pr.match_at_heartbeat = pr.match;
+  }
 
   bool Paused(const PeerProgress& pr) const {
     if (pr.replicating) {

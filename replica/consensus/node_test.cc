@@ -662,6 +662,30 @@ TEST(CommitTest, QuorumOfFollowersCommitsWhileTheLeaderIsStillPersisting) {
   EXPECT_EQ(after.committed[0].index(), 1u);
 }
 
+TEST(CommitTest, LeaderAppliesNothingThatIsOnlyDurableLocally) {
+  TestReplica r(MakeConfig(1, {1, 2, 3}));
+  ElectDirectly(r);
+  Ready rd = r.Persist();  // durable here, acknowledged by nobody
+  EXPECT_TRUE(rd.committed.empty());
+  EXPECT_EQ(r.node->commit_index(), 0u);
+  EXPECT_TRUE(r.node->TakeReady().committed.empty());
+}
+
+TEST(CommitTest, FollowerAppliesOnlyUpToTheLeadersCommitIndex) {
+  TestReplica r(MakeConfig(2, {1, 2, 3}));
+  Message app = Msg(MSG_APPEND, 1, 2, 1);
+  *app.add_entries() = MakeEntry(1, 1);
+  *app.add_entries() = MakeEntry(2, 1);
+  app.set_commit(1);
+  r.node->Step(app);
+  Ready first = r.Persist();
+  Ready rd = r.Persist();
+  first.committed.insert(first.committed.end(), rd.committed.begin(),
+                         rd.committed.end());
+  ASSERT_EQ(first.committed.size(), 1u);
+  EXPECT_EQ(first.committed[0].index(), 1u);
+}
+
 TEST(CommitTest, CommittedEntriesAreHandedOutOnceAndInOrder) {
   TestCluster c(3);
   const uint64_t leader = c.ElectLeader();

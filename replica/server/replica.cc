@@ -126,6 +126,16 @@ class Replica::Impl {
     config.hard_state.set_commit(std::max(config.hard_state.commit(), applied_));
     config.applied = applied_;
     node_ = std::make_unique<consensus::Node>(config, &store_->log());
+    // Cluster time never runs backwards, even if this replica's clock is behind the
+    // leader that stamped the newest entry it holds.
+    if (uint64_t last = store_->log().LastIndex(); last >= store_->log().FirstIndex()) {
+      for (const Entry& entry : store_->log().Entries(last, last + 1, 1 << 20)) {
+        Command command;
+        if (entry.type() == consensus::ENTRY_NORMAL && command.ParseFromString(entry.data())) {
+          newest_stamp_ms_ = command.timestamp_ms();
+        }
+      }
+    }
     LOG(INFO) << "replica " << options_.id << " recovered: epoch=" << config.hard_state.epoch()
               << " vote=" << config.hard_state.vote() << " commit=" << config.hard_state.commit()
               << " applied=" << applied_ << " last=" << store_->log().LastIndex();

@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
       std::cout << "consensus-sim: FAILED seed=" << r.seed
                 << " replicas=" << r.replicas << " step=" << r.step << ": "
                 << r.failure << "\n";
+      std::cout << "replicas:\n";
+      for (const std::string& line : r.state) std::cout << "  " << line << "\n";
       std::cout << "last events:\n";
       for (const std::string& line : r.trace) std::cout << "  " << line << "\n";
       std::cout << "replay: consensus-sim --seed " << r.seed

@@ -24,6 +24,8 @@ constexpr int kTraceLength = 30;
 // Liveness: once faults stop, a leader must commit a fresh proposal on every
 // replica within this much simulated time.
 constexpr uint64_t kLivenessBudgetUnits = 80 * kElectionTicks * kTickUnits;
+// ...plus this much per entry of replication backlog.
+constexpr uint64_t kCatchUpUnitsPerEntry = 40;
 
 class Rng {
  public:
@@ -492,8 +494,9 @@ class Simulation {
     // A few messages straggle far behind the rest: stale appends from deposed
     // leaders and votes from finished elections arrive when nobody expects
     // them.
-    const uint64_t delay = rng_.OneIn(50) ? rng_.Between(1, 40 * kTickUnits)
-                                          : rng_.Between(1, max_delay_);
+    const uint64_t delay = calm_            ? kTickUnits / 2
+                           : rng_.OneIn(50) ? rng_.Between(1, 40 * kTickUnits)
+                                            : rng_.Between(1, max_delay_);
     network_.push({now_ + delay, ++seq_, std::move(m)});
   }
 
@@ -689,15 +692,47 @@ class Simulation {
     drop_percent_ = 0;
     duplicate_percent_ = 0;
     max_delay_ = kTickUnits;
+    calm_ = true;  // in-order delivery, no stragglers
     for (Replica& r : replicas_) {
       if (!r.node) Restart(r);
     }
-    const uint64_t deadline = now_ + kLivenessBudgetUnits;
+    // 1. Liveness: a leader commits (and acknowledges) a fresh proposal in
+    // bounded time.
+    // The bound grows with the replication backlog left by the faults: with one
+    // entry per message a replica far behind needs time proportional to its lag
+    // to catch up.
+    uint64_t longest = 0, lowest_applied = UINT64_MAX;
+    for (const Replica& r : replicas_) {
+      longest = std::max(longest, r.node->last_index());
+      lowest_applied = std::min(lowest_applied, r.applied);
+    }
+    const uint64_t deadline =
+        now_ + kLivenessBudgetUnits +
+        kCatchUpUnitsPerEntry * (longest - lowest_applied);
+    const uint64_t start = now_;
     bool has_marker = false;
     ProposalPosition marker;
     uint64_t marker_node = 0;
-    while (result_.ok && now_ < deadline) {
-      ++step_;
+    while (result_.ok &&
+           !(has_marker && highest_acknowledged_ >= marker.index)) {
+      if (now_ >= deadline) {
+        Fail(std::string("liveness: no proposal committed within ") +
+             std::to_string(deadline - start) +
+             " time units of the faults ending (" +
+             (has_marker
+                  ? "a leader proposed at index " + std::to_string(marker.index)
+                  : std::string("no leader committed in its epoch")) +
+             ")");
+        return;
+      }
+      if (has_marker) {
+        const Node& proposer = *replicas_[marker_node - 1].node;
+        if (proposer.role() != Role::kLeader ||
+            proposer.epoch() != marker.epoch) {
+          has_marker =
+              false;  // that leader was deposed: propose again with the next
+        }
+      }
       if (!has_marker) {
         for (Replica& r : replicas_) {
           if (r.node->role() == Role::kLeader &&
@@ -714,31 +749,31 @@ class Simulation {
           }
         }
       }
+      ++step_;
       Advance();
-      if (has_marker && highest_acknowledged_ >= marker.index) {
-        bool all = true;
-        for (Replica& r : replicas_) all &= r.applied >= marker.index;
-        if (all) return;
-      }
-      if (has_marker && highest_acknowledged_ < marker.index) {
-        const Node& proposer = *replicas_[marker_node - 1].node;
-        if (proposer.role() != Role::kLeader ||
-            proposer.epoch() != marker.epoch) {
-          has_marker = false;  // its leader lost leadership: propose again with
-                               // the next one
-        }
-      }
     }
     if (!result_.ok) return;
-    std::string why = has_marker ? "the marker proposal at index " +
-                                       std::to_string(marker.index) +
-                                       " was not applied everywhere"
-                                 : "no leader committed in its epoch";
+    // 2. No acknowledged proposal is lost: every replica applies through the
+    // highest acknowledged index. Lagging replicas catch up at a bounded rate.
     uint64_t min_applied = UINT64_MAX;
     for (Replica& r : replicas_) min_applied = std::min(min_applied, r.applied);
-    Fail("liveness: after the fault-free period " + why + " (lowest applied " +
-         std::to_string(min_applied) + ", highest acknowledged " +
-         std::to_string(highest_acknowledged_) + ")");
+    const uint64_t catch_up_deadline =
+        now_ + kLivenessBudgetUnits +
+        40 * (highest_acknowledged_ - min_applied);
+    while (result_.ok) {
+      min_applied = UINT64_MAX;
+      for (Replica& r : replicas_)
+        min_applied = std::min(min_applied, r.applied);
+      if (min_applied >= highest_acknowledged_) return;
+      if (now_ >= catch_up_deadline) {
+        Fail("acknowledged proposals not applied everywhere: lowest applied " +
+             std::to_string(min_applied) + ", highest acknowledged " +
+             std::to_string(highest_acknowledged_));
+        return;
+      }
+      ++step_;
+      Advance();
+    }
   }
 
   // ------------------------------------------------------------- plumbing
@@ -755,6 +790,24 @@ class Simulation {
     result_.ok = false;
     result_.step = step_;
     result_.failure = what;
+    // The state of every replica, and the leader's view of its followers.
+    for (const Replica& r : replicas_) {
+      std::ostringstream o;
+      o << "node " << r.id << ": ";
+      if (!r.node) {
+        o << "down";
+      } else {
+        o << RoleName(r.node->role()) << " epoch " << r.node->epoch()
+          << " last " << r.node->last_index() << " persisted "
+          << r.node->last_persisted_index() << " commit "
+          << r.node->commit_index() << " applied " << r.applied;
+        for (const Progress& p : r.node->progress()) {
+          o << " [" << p.id << " match " << p.match << " next " << p.next
+            << (p.replicating ? " replicate]" : " probe]");
+        }
+      }
+      result_.state.push_back(o.str());
+    }
     const size_t count = std::min<size_t>(trace_pos_, kTraceLength);
     for (size_t i = trace_pos_ - count; i < trace_pos_; ++i) {
       result_.trace.push_back(Format(trace_[i % kTraceLength]));
@@ -778,6 +831,7 @@ class Simulation {
   uint64_t max_entries_per_message_ = 4;
   int max_inflight_messages_ = 4;
   uint64_t drop_percent_ = 0;
+  bool calm_ = false;
   uint64_t duplicate_percent_ = 0;
   uint64_t max_delay_ = kTickUnits;
 

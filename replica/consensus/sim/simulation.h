@@ -32,6 +32,7 @@ struct SimulationResult {
   int step = 0;                    // the step at which the failure was detected
   std::string failure;             // what was violated
   std::vector<std::string> trace;  // the last events before the failure
+  std::vector<std::string> state;  // each replica's state at the failure
   // Counters, for the summary.
   uint64_t proposals = 0;
   uint64_t acknowledged = 0;
