@@ -703,6 +703,13 @@ TEST(GatewayApiTest,
     stalled_closed = (*connection)->WaitForClose(absl::Seconds(20));
     stalled_received = (*connection)->received();
   });
+  // Joined on every way out of the test (an ASSERT below returns early).
+  struct Joiner {
+    std::thread& thread;
+    ~Joiner() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_stalled{stalled};
 
   const std::string long_id(129, 'x');
   const std::vector<MalformedCase> cases = {

@@ -600,54 +600,76 @@ TEST(WorkerEffectsTest,
             std::set<std::string>{"file-sink:fine-1.json"});
 }
 
+// Records when each request is first seen COMPLETED on a replica's
+// committed-log watch. Owns its thread: cancels and joins it on destruction,
+// also when a test assertion returns early.
+class CompletionWatch {
+ public:
+  CompletionWatch(const ClusterConfig& config, const std::string& worker_domain)
+      : client_(config, worker_domain), thread_([this, worker_domain] {
+          while (!cancelled_.load()) {
+            WatchRequest request;
+            request.set_worker_domain(
+                worker_domain);  // watches are for workers
+            absl::Status ended = client_.Watch(
+                request, [this](const WatchEvent& event) { OnEvent(event); },
+                cancelled_);
+            if (!ended.ok() && !cancelled_.load()) {
+              absl::SleepFor(absl::Milliseconds(50));  // reconnect backoff
+            }
+          }
+        }) {}
+  ~CompletionWatch() {
+    cancelled_ = true;
+    thread_.join();
+  }
+
+  std::optional<absl::Time> WaitForCompleted(const std::string& id,
+                                             absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                      [&] { return completed_at_.count(id) > 0; })) {
+      return std::nullopt;
+    }
+    return completed_at_[id];
+  }
+
+ private:
+  void OnEvent(const WatchEvent& event) {
+    if (event.record().state() != COMPLETED) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    completed_at_.emplace(event.record().request_id(), absl::Now());
+    cv_.notify_all();
+  }
+
+  ClusterClient client_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, absl::Time> completed_at_;
+  std::thread thread_;  // last: starts after everything it uses exists
+};
+
 // A measurement, not a test (DESIGN §10: speed is never asserted): submit →
-// COMPLETED latency with --work-ms 0, sequential requests, completion observed
-// on a replica's committed-log watch. Run with --gtest_also_run_disabled_tests.
+// COMPLETED latency with --work-ms 0, sequential requests through the gateway,
+// completion observed on a replica's committed-log watch. Run with
+// --gtest_also_run_disabled_tests.
 TEST(WorkerEffectsTest, DISABLED_MeasureSubmitToCompletedLatency) {
   EffectCluster ec("single-az", 1, "--work-ms 0");
   ASSERT_UP(ec);
   constexpr int kRequests = 200;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::string, absl::Time> completed_at;
-  std::atomic<bool> cancelled{false};
-  ClusterClient watcher(ec.cluster.config(),
-                        ec.cluster.config().members(0).domain());
-  std::thread watch([&] {
-    while (!cancelled.load()) {
-      WatchRequest request;
-      request.set_worker_domain(ec.workers.at(0).domain);  // watches are for workers
-      absl::Status ended = watcher.Watch(
-          request,
-          [&](const WatchEvent& event) {
-            if (event.record().state() != COMPLETED) return;
-            std::lock_guard<std::mutex> lock(mu);
-            completed_at.emplace(event.record().request_id(), absl::Now());
-            cv.notify_all();
-          },
-          cancelled);
-      if (!ended.ok() && !cancelled.load())
-        absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
+  CompletionWatch watch(ec.cluster.config(), ec.workers.at(0).domain);
   std::vector<double> latencies_ms;
   for (int i = 0; i < kRequests; ++i) {
     const std::string id = absl::StrCat("latency-", i);
     const absl::Time start = absl::Now();
     auto receipt = ec.Submit(id);
     ASSERT_TRUE(receipt.ok()) << receipt.status();
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10),
-                            [&] { return completed_at.count(id) > 0; }))
-        << id << " did not complete";
-    latencies_ms.push_back(
-        absl::ToDoubleMilliseconds(completed_at[id] - start));
+    std::optional<absl::Time> done =
+        watch.WaitForCompleted(id, absl::Seconds(10));
+    ASSERT_TRUE(done.has_value()) << id << " did not complete";
+    latencies_ms.push_back(absl::ToDoubleMilliseconds(*done - start));
   }
-  cancelled = true;
-  // The watch ends when its stream does: cancel by taking the cluster down
-  // under it.
-  ec.cluster.Down();
-  watch.join();
   std::sort(latencies_ms.begin(), latencies_ms.end());
   auto at = [&](double q) {
     return latencies_ms[std::min(
