@@ -84,7 +84,15 @@ free_port() {
 }
 
 pid_of() { [[ -f $DIR/$1/pid ]] && cat "$DIR/$1/pid" || true; }
-alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
+# Running, not merely unreaped: a killed process whose parent (init) has not reaped it yet
+# still answers kill -0, but it is gone.
+pid_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && pid_running "$p"; }
 row_of() { awk -v n="$1" '$1==n' "$TABLE"; }
 
 start_process() {
@@ -100,9 +108,9 @@ start_process() {
 stop_pid() {
   local pid=$1 sig=${2:-TERM}
   kill "-$sig" "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq 1 200); do pid_running "$pid" || return 0; sleep 0.02; done
   kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }
 
 add_process() {  # name kind domain grpc http cmd...
@@ -223,7 +231,7 @@ cmd_down() {
       local pids=()
       for n in $(awk "$group"'{print $1}' "$TABLE"); do
         p=$(pid_of "$n")
-        if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
+        if [[ -n $p ]] && pid_running "$p"; then
           kill -TERM "$p" 2>/dev/null || true
           pids+=("$p")
         fi
@@ -269,10 +277,10 @@ cmd_kill() {
   [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
   local p
   p=$(pid_of "$name")
-  [[ -n $p ]] && kill -0 "$p" 2>/dev/null || die "$name is not running"
+  [[ -n $p ]] && pid_running "$p" || die "$name is not running"
   kill "-$SIGNAL" "$p"
   if [[ $SIGNAL == KILL || $SIGNAL == 9 ]]; then
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
+    for _ in $(seq 1 100); do pid_running "$p" || break; sleep 0.02; done
   fi
 }
 
