@@ -132,6 +132,8 @@ class Replica::Impl {
     config.hard_state.set_commit(
         std::max(config.hard_state.commit(), applied_));
     config.applied = applied_;
+    persisted_epoch_ = config.hard_state.epoch();
+    persisted_vote_ = config.hard_state.vote();
     node_ = std::make_unique<consensus::Node>(config, &store_->log());
     // Cluster time never runs backwards, even if this replica's clock is behind
     // the leader that stamped the newest entry it holds.
@@ -633,7 +635,21 @@ class Replica::Impl {
       storage::LogSpan span = storage::LogSpan::Of(ready.entries);
       auto after = std::make_shared<std::vector<consensus::Message>>(
           std::move(ready.after_persist));
-      writer_->Enqueue(std::move(ready.entries), ready.hard_state,
+      // A hard state whose epoch and vote are unchanged only moves the commit index,
+      // which need not be durable (a restart recovers it from the applied index and
+      // the leader): it rides along with entries, and never costs an fsync alone.
+      std::optional<consensus::HardState> hard_state = ready.hard_state;
+      if (hard_state.has_value()) {
+        bool fencing_changed = hard_state->epoch() != persisted_epoch_ ||
+                               hard_state->vote() != persisted_vote_;
+        if (fencing_changed || !ready.entries.empty()) {
+          persisted_epoch_ = hard_state->epoch();
+          persisted_vote_ = hard_state->vote();
+        } else {
+          hard_state.reset();
+        }
+      }
+      writer_->Enqueue(std::move(ready.entries), hard_state,
                        [this, span = std::move(span), after]() {
                          OnDurable(span, std::move(*after));
                        });
@@ -772,6 +788,9 @@ class Replica::Impl {
   bool stopping_ = false;
   consensus::Role role_ = consensus::Role::kFollower;
   uint64_t last_stamp_ms_ = 0;
+  // Epoch and vote last handed to the writer (driver thread only).
+  uint64_t persisted_epoch_ = 0;
+  uint64_t persisted_vote_ = 0;
   uint64_t newest_stamp_ms_ = 0;
   std::map<uint64_t, std::shared_ptr<Pending>> pending_;
   std::map<std::string, std::shared_ptr<Pending>> inflight_submits_;
