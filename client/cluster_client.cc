@@ -23,6 +23,11 @@ int SharedSegments(const std::string& a, const std::string& b) {
   return shared;
 }
 
+// One call to one replica may take at most this long. A leader that is cut off or stopped
+// never answers; without a bound per attempt the caller's whole timeout would be spent
+// waiting on it and the new leader would never be tried. Well above a commit's latency.
+constexpr absl::Duration kLeaderAttemptTimeout = absl::Seconds(1);
+
 void SetDeadline(grpc::ClientContext* context, absl::Time deadline) {
   context->set_deadline(absl::ToChronoTime(deadline));
 }
@@ -88,7 +93,7 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
   while (absl::Now() < deadline) {
     ++attempts;
     grpc::ClientContext context;
-    SetDeadline(&context, deadline);
+    SetDeadline(&context, std::min(deadline, absl::Now() + kLeaderAttemptTimeout));
     Response response;
     grpc::Status status = call(stubs_[target].get(), &context, &response);
     if (status.ok()) {
@@ -110,6 +115,11 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
       // The leader may have appended it: a retry with the same id is safe, and if none
       // completes in time the honest answer is CommitUnknown.
       outcome_unknown = true;
+      // No answer in time: the target may be cut off or stopped; ask the next replica,
+      // which answers or points at the current leader.
+      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        target = (target + 1) % stubs_.size();
+      }
     } else if (code == ErrorCode::kNotLeader || IsTransportFailure(status)) {
       target = (target + 1) % stubs_.size();
     } else if (code != ErrorCode::kNoQuorum) {

@@ -93,7 +93,14 @@ free_port() {
 }
 
 pid_of() { [[ -f $DIR/$1/pid ]] && cat "$DIR/$1/pid" || true; }
-alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && kill -0 "$p" 2>/dev/null; }
+# A killed process stays a zombie until its parent reaps it, and our processes' parent is
+# whatever init the machine has (some reap late): a zombie is not running.
+pid_running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && pid_running "$p"; }
 row_of() { awk -v n="$1" '$1==n' "$TABLE"; }
 
 start_process() {
@@ -109,9 +116,9 @@ start_process() {
 stop_pid() {
   local pid=$1 sig=${2:-TERM}
   kill "-$sig" "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }
 
 add_process() {  # name kind domain grpc http cmd...
@@ -244,7 +251,7 @@ cmd_down() {
       local pids=()
       for n in $(awk "$group"'{print $1}' "$TABLE"); do
         p=$(pid_of "$n")
-        if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
+        if [[ -n $p ]] && pid_running "$p"; then
           kill -TERM "$p" 2>/dev/null || true
           pids+=("$p")
         fi
@@ -294,10 +301,10 @@ cmd_kill() {
   [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
   local p
   p=$(pid_of "$name")
-  [[ -n $p ]] && kill -0 "$p" 2>/dev/null || die "$name is not running"
+  [[ -n $p ]] && pid_running "$p" || die "$name is not running"
   kill "-$SIGNAL" "$p"
   if [[ $SIGNAL == KILL || $SIGNAL == 9 ]]; then
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
+    for _ in $(seq 1 100); do pid_running "$p" || break; sleep 0.02; done
   fi
 }
 
