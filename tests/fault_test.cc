@@ -35,6 +35,10 @@ using history::History;
 constexpr char kWorkerArgs[] =
     "--worker-args \"--work-ms 5 --lease-ms 1500 --concurrency 8 --retry-backoff-ms 100\"";
 constexpr absl::Duration kThinkTime = absl::Milliseconds(20);
+// How long a read may wait for its replica to apply the offset asked for. Short, because a
+// cluster client whose nearest replica is cut off or stopped spends it (plus an attempt
+// timeout) on that replica before asking the next one.
+constexpr absl::Duration kReadWait = absl::Milliseconds(500);
 constexpr absl::Duration kSubmitTimeout = absl::Seconds(3);
 
 ReportSubmission MakeSubmission(const std::string& id, int client) {
@@ -69,7 +73,7 @@ class ClusterClientPath : public SubmitPath {
     return client_.Submit(submission, ingress_, kSubmitTimeout);
   }
   absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) override {
-    auto read = client_.ReadStatus(id, min_offset, absl::Seconds(2));
+    auto read = client_.ReadStatus(id, min_offset, kReadWait);
     if (!read.ok()) return read.status();
     return ReadAnswer{read->served_offset(), read->record().state(),
                       read->record().accepted_offset()};
@@ -101,7 +105,7 @@ class GatewayPath : public SubmitPath {
     api::GetReportRequest request;
     request.set_request_id(id);
     request.set_min_offset(min_offset);
-    request.set_wait_ms(2000);
+    request.set_wait_ms(absl::ToInt64Milliseconds(kReadWait));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(4)));
     api::ReportStatus status_reply;
@@ -557,7 +561,7 @@ TEST(FaultTest, PartitionedLeaderCannotCommitAndRejoinsAsFollower) {
   auto new_leader = fc.WaitForNewLeader(leader, epoch, absl::Seconds(10));
   ASSERT_TRUE(new_leader.ok()) << new_leader.status();
   size_t before = workload.receipts();
-  EXPECT_TRUE(workload.WaitForReceipts(before, 30, absl::Seconds(15)))
+  EXPECT_TRUE(workload.WaitForReceipts(before, 15, absl::Seconds(20)))
       << "the majority did not keep accepting while " << leader << " was cut off";
   ASSERT_EQ(fc.cluster.Script("heal", &output), 0) << output;
   // The old leader learns the new epoch, steps down and takes the new leader's log.
@@ -565,7 +569,7 @@ TEST(FaultTest, PartitionedLeaderCannotCommitAndRejoinsAsFollower) {
   EXPECT_TRUE(rejoined.ok()) << rejoined.status();
   ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();
-  fc.ExpectHistoryHolds(workload, 60, /*expect_work_done=*/true);
+  fc.ExpectHistoryHolds(workload, 45, /*expect_work_done=*/true);
 }
 
 TEST(FaultTest, StoppedLeaderDoesNotActOnItsOldEpochAfterContinue) {
@@ -581,7 +585,7 @@ TEST(FaultTest, StoppedLeaderDoesNotActOnItsOldEpochAfterContinue) {
   if (!new_leader.ok()) fc.cluster.Kill(leader, "CONT");
   ASSERT_TRUE(new_leader.ok()) << new_leader.status();
   size_t before = workload.receipts();
-  bool progressed = workload.WaitForReceipts(before, 30, absl::Seconds(15));
+  bool progressed = workload.WaitForReceipts(before, 15, absl::Seconds(20));
   fc.cluster.Kill(leader, "CONT");
   EXPECT_TRUE(progressed) << "the majority did not keep accepting while " << leader
                           << " was stopped";
@@ -589,7 +593,7 @@ TEST(FaultTest, StoppedLeaderDoesNotActOnItsOldEpochAfterContinue) {
   EXPECT_TRUE(rejoined.ok()) << rejoined.status();
   ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();
-  fc.ExpectHistoryHolds(workload, 60, /*expect_work_done=*/true);
+  fc.ExpectHistoryHolds(workload, 45, /*expect_work_done=*/true);
 }
 
 TEST(FaultTest, RandomRestartsUnderLoadSoak) {
