@@ -40,11 +40,13 @@ void Pause(absl::Duration backoff, absl::Time deadline) {
 // A transport-level failure: the replica never answered with one of our codes.
 bool IsTransportFailure(const grpc::Status& status) {
   absl::Status converted = FromGrpcStatus(status);
-  std::string_view message(converted.message().data(), converted.message().size());
-  for (ErrorCode code : {ErrorCode::kNotLeader, ErrorCode::kNoQuorum, ErrorCode::kStaleRead,
-                         ErrorCode::kCommitUnknown}) {
+  std::string_view message(converted.message().data(),
+                           converted.message().size());
+  for (ErrorCode code : {ErrorCode::kNotLeader, ErrorCode::kNoQuorum,
+                         ErrorCode::kStaleRead, ErrorCode::kCommitUnknown}) {
     absl::string_view name = ErrorCodeName(code);
-    if (message.rfind(std::string_view(name.data(), name.size()), 0) == 0) return false;
+    if (message.rfind(std::string_view(name.data(), name.size()), 0) == 0)
+      return false;
   }
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
@@ -61,8 +63,9 @@ ClusterClient::ClusterClient(const ClusterConfig& cluster, std::string domain)
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   for (int i = 0; i < cluster_.members_size(); ++i) {
-    stubs_.push_back(ReplicaService::NewStub(grpc::CreateCustomChannel(
-        cluster_.members(i).grpc_address(), grpc::InsecureChannelCredentials(), args)));
+    stubs_.push_back(ReplicaService::NewStub(
+        grpc::CreateCustomChannel(cluster_.members(i).grpc_address(),
+                                  grpc::InsecureChannelCredentials(), args)));
     nearest_.push_back(i);
   }
   std::stable_sort(nearest_.begin(), nearest_.end(), [&](size_t a, size_t b) {
@@ -81,9 +84,10 @@ size_t ClusterClient::IndexOf(uint64_t member_id) const {
 template <typename Response>
 absl::StatusOr<Response> ClusterClient::CallLeader(
     absl::Duration timeout,
-    const std::function<grpc::Status(ReplicaService::Stub*, grpc::ClientContext*, Response*)>&
-        call) {
-  if (stubs_.empty()) return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
+    const std::function<grpc::Status(ReplicaService::Stub*,
+                                     grpc::ClientContext*, Response*)>& call) {
+  if (stubs_.empty())
+    return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
   const absl::Time deadline = absl::Now() + timeout;
   size_t target = leader_hint_.load() % stubs_.size();
   absl::Duration backoff = absl::Milliseconds(10);
@@ -101,19 +105,21 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
       return response;
     }
     absl::Status error = FromGrpcStatus(status);
-    last_error = absl::StrCat(cluster_.members(target).name(), ": ", error.message());
+    last_error =
+        absl::StrCat(cluster_.members(target).name(), ": ", error.message());
     ErrorCode code = ErrorCodeOf(error);
     unsigned long long leader_id = 0;
     std::string leader_address;
-    if (code == ErrorCode::kNotLeader && ParseLeaderHint(error, &leader_id, &leader_address) &&
+    if (code == ErrorCode::kNotLeader &&
+        ParseLeaderHint(error, &leader_id, &leader_address) &&
         IndexOf(leader_id) < stubs_.size() && IndexOf(leader_id) != target) {
       target = IndexOf(leader_id);
       continue;  // follow the hint at once
     }
     if (code == ErrorCode::kCommitUnknown ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      // The leader may have appended it: a retry with the same id is safe, and if none
-      // completes in time the honest answer is CommitUnknown.
+      // The leader may have appended it: a retry with the same id is safe, and
+      // if none completes in time the honest answer is CommitUnknown.
       outcome_unknown = true;
       // No answer in time: the target may be cut off or stopped; ask the next replica,
       // which answers or points at the current leader.
@@ -123,41 +129,45 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
     } else if (code == ErrorCode::kNotLeader || IsTransportFailure(status)) {
       target = (target + 1) % stubs_.size();
     } else if (code != ErrorCode::kNoQuorum) {
-      return error;  // a definite answer: InvalidArgument, IdempotencyConflict, ...
+      return error;  // a definite answer: InvalidArgument, IdempotencyConflict,
+                     // ...
     }
     Pause(backoff, deadline);
     backoff = std::min(backoff * 2, absl::Milliseconds(200));
   }
   if (outcome_unknown) {
-    return MakeError(ErrorCode::kCommitUnknown,
-                     absl::StrCat("commit not confirmed within ", absl::FormatDuration(timeout),
-                                  "; the request may be accepted; retrying with the same id "
-                                  "is safe (last: ",
-                                  last_error, ")"));
+    return MakeError(
+        ErrorCode::kCommitUnknown,
+        absl::StrCat("commit not confirmed within ",
+                     absl::FormatDuration(timeout),
+                     "; the request may be accepted; retrying with the same id "
+                     "is safe (last: ",
+                     last_error, ")"));
   }
-  return MakeError(ErrorCode::kNoQuorum,
-                   absl::StrCat("no leader with a quorum reachable within ",
-                                absl::FormatDuration(timeout), " after ", attempts,
-                                " attempts; nothing was accepted (last: ", last_error, ")"));
+  return MakeError(
+      ErrorCode::kNoQuorum,
+      absl::StrCat("no leader with a quorum reachable within ",
+                   absl::FormatDuration(timeout), " after ", attempts,
+                   " attempts; nothing was accepted (last: ", last_error, ")"));
 }
 
-absl::StatusOr<Receipt> ClusterClient::Submit(const ReportSubmission& submission,
-                                              const std::string& ingress_domain,
-                                              absl::Duration timeout) {
+absl::StatusOr<Receipt> ClusterClient::Submit(
+    const ReportSubmission& submission, const std::string& ingress_domain,
+    absl::Duration timeout) {
   SubmitRequest request;
   *request.mutable_submission() = submission;
   request.set_ingress_domain(ingress_domain);
   auto response = CallLeader<SubmitResponse>(
-      timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   SubmitResponse* out) { return stub->Submit(context, request, out); });
+      timeout,
+      [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+          SubmitResponse* out) { return stub->Submit(context, request, out); });
   if (!response.ok()) return response.status();
   return response->receipt();
 }
 
-absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(const std::string& request_id,
-                                                             uint64_t min_offset,
-                                                             absl::Duration wait,
-                                                             ReadConsistency consistency) {
+absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
+    const std::string& request_id, uint64_t min_offset, absl::Duration wait,
+    ReadConsistency consistency) {
   ReadStatusRequest request;
   request.set_request_id(request_id);
   request.set_min_offset(min_offset);
@@ -166,65 +176,79 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(const std::string& 
   if (consistency == LINEARIZABLE) {
     return CallLeader<ReadStatusResponse>(
         wait + absl::Seconds(2),
-        [&](ReplicaService::Stub* stub, grpc::ClientContext* context, ReadStatusResponse* out) {
+        [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+            ReadStatusResponse* out) {
           return stub->ReadStatus(context, request, out);
         });
   }
-  // Nearest first; a replica that cannot be reached hands the read to the next one. A
-  // replica that answers StaleRead has spent the caller's wait: that is the answer.
+  // Nearest first; a replica that cannot be reached hands the read to the next
+  // one. A replica that answers StaleRead has spent the caller's wait: that is
+  // the answer.
   const absl::Time deadline = absl::Now() + wait + absl::Seconds(2);
   absl::Status last = MakeError(ErrorCode::kNoQuorum, "no replica reachable");
   for (size_t index : nearest_) {
     grpc::ClientContext context;
     SetDeadline(&context, deadline);
     ReadStatusResponse response;
-    grpc::Status status = stubs_[index]->ReadStatus(&context, request, &response);
+    grpc::Status status =
+        stubs_[index]->ReadStatus(&context, request, &response);
     if (status.ok()) return response;
     last = FromGrpcStatus(status);
     if (!IsTransportFailure(status)) return last;
     if (absl::Now() >= deadline) break;
   }
-  return MakeError(ErrorCode::kStaleRead,
-                   absl::StrCat("no replica could serve the read: ", last.message()));
+  return MakeError(
+      ErrorCode::kStaleRead,
+      absl::StrCat("no replica could serve the read: ", last.message()));
 }
 
-absl::StatusOr<EffectResponse> ClusterClient::ReserveEffect(const ReserveEffectRequest& request,
-                                                            absl::Duration timeout) {
+absl::StatusOr<EffectResponse> ClusterClient::ReserveEffect(
+    const ReserveEffectRequest& request, absl::Duration timeout) {
   return CallLeader<EffectResponse>(
       timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   EffectResponse* out) { return stub->ReserveEffect(context, request, out); });
+                   EffectResponse* out) {
+        return stub->ReserveEffect(context, request, out);
+      });
 }
 
-absl::StatusOr<EffectResponse> ClusterClient::ExtendLease(const ExtendLeaseRequest& request,
-                                                          absl::Duration timeout) {
+absl::StatusOr<EffectResponse> ClusterClient::ExtendLease(
+    const ExtendLeaseRequest& request, absl::Duration timeout) {
   return CallLeader<EffectResponse>(
       timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   EffectResponse* out) { return stub->ExtendLease(context, request, out); });
+                   EffectResponse* out) {
+        return stub->ExtendLease(context, request, out);
+      });
 }
 
-absl::StatusOr<EffectResponse> ClusterClient::Complete(const CompleteRequest& request,
-                                                       absl::Duration timeout) {
+absl::StatusOr<EffectResponse> ClusterClient::Complete(
+    const CompleteRequest& request, absl::Duration timeout) {
   return CallLeader<EffectResponse>(
       timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   EffectResponse* out) { return stub->Complete(context, request, out); });
+                   EffectResponse* out) {
+        return stub->Complete(context, request, out);
+      });
 }
 
 absl::StatusOr<EffectResponse> ClusterClient::Fail(const FailRequest& request,
                                                    absl::Duration timeout) {
   return CallLeader<EffectResponse>(
-      timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   EffectResponse* out) { return stub->Fail(context, request, out); });
+      timeout,
+      [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+          EffectResponse* out) { return stub->Fail(context, request, out); });
 }
 
-absl::Status ClusterClient::Watch(const WatchRequest& request,
-                                  const std::function<void(const WatchEvent&)>& on_event,
-                                  const std::atomic<bool>& cancelled) {
-  if (stubs_.empty()) return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
+absl::Status ClusterClient::Watch(
+    const WatchRequest& request,
+    const std::function<void(const WatchEvent&)>& on_event,
+    const std::atomic<bool>& cancelled) {
+  if (stubs_.empty())
+    return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
   size_t position = watch_cursor_.load() % nearest_.size();
   size_t index = nearest_[position];
   grpc::ClientContext context;
   std::atomic<bool> finished{false};
-  // Cancellation is polled: the stream's reads block, so a watcher thread cancels it.
+  // Cancellation is polled: the stream's reads block, so a watcher thread
+  // cancels it.
   std::thread canceller([&] {
     while (!finished.load()) {
       if (cancelled.load()) {
@@ -245,8 +269,8 @@ absl::Status ClusterClient::Watch(const WatchRequest& request,
   finished.store(true);
   canceller.join();
   if (!received || !status.ok()) {
-    // Next call tries the next replica in nearness order; after a healthy stream we
-    // stay on the nearest one.
+    // Next call tries the next replica in nearness order; after a healthy
+    // stream we stay on the nearest one.
     watch_cursor_.store(position + 1);
   } else {
     watch_cursor_.store(0);
@@ -255,7 +279,8 @@ absl::Status ClusterClient::Watch(const WatchRequest& request,
   absl::Status converted = FromGrpcStatus(status);
   if (converted.ok()) {
     return MakeError(ErrorCode::kNoQuorum,
-                     absl::StrCat("watch stream from ", cluster_.members(index).name(), " ended"));
+                     absl::StrCat("watch stream from ",
+                                  cluster_.members(index).name(), " ended"));
   }
   return converted;
 }
@@ -267,7 +292,8 @@ ClusterClient::ClusterStatus(absl::Duration timeout) {
     grpc::ClientContext context;
     SetDeadline(&context, absl::Now() + timeout);
     ClusterStatusResponse response;
-    grpc::Status status = stubs_[i]->ClusterStatus(&context, ClusterStatusRequest(), &response);
+    grpc::Status status =
+        stubs_[i]->ClusterStatus(&context, ClusterStatusRequest(), &response);
     if (status.ok()) {
       out.emplace_back(cluster_.members(i), response);
     } else {

@@ -1,8 +1,9 @@
-// The cluster client every process uses to talk to replicas: it finds the leader from any
-// replica, follows leader hints, retries with backoff within a deadline, and reads from the
-// nearest replica (own failure domain first). Retrying a submit is always safe because it
-// carries the same request id; when the outcome cannot be known in time the answer is
-// CommitUnknown, never a guess. Thread-safe.
+// The cluster client every process uses to talk to replicas: it finds the
+// leader from any replica, follows leader hints, retries with backoff within a
+// deadline, and reads from the nearest replica (own failure domain first).
+// Retrying a submit is always safe because it carries the same request id; when
+// the outcome cannot be known in time the answer is CommitUnknown, never a
+// guess. Thread-safe.
 #ifndef REPORT_CLIENT_CLUSTER_CLIENT_H_
 #define REPORT_CLIENT_CLUSTER_CLIENT_H_
 
@@ -22,36 +23,40 @@ namespace report {
 
 class ClusterClient {
  public:
-  // `domain` is the caller's own failure domain (reads prefer replicas near it).
+  // `domain` is the caller's own failure domain (reads prefer replicas near
+  // it).
   ClusterClient(const ClusterConfig& cluster, std::string domain);
 
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
-                                 const std::string& ingress_domain, absl::Duration timeout);
+                                 const std::string& ingress_domain,
+                                 absl::Duration timeout);
 
-  // AT_LEAST_OFFSET(min_offset) from the nearest reachable replica, waiting at most `wait`;
-  // LINEARIZABLE goes through the leader's ReadIndex.
-  absl::StatusOr<ReadStatusResponse> ReadStatus(const std::string& request_id,
-                                                uint64_t min_offset, absl::Duration wait,
-                                                ReadConsistency consistency = AT_LEAST_OFFSET);
+  // AT_LEAST_OFFSET(min_offset) from the nearest reachable replica, waiting at
+  // most `wait`; LINEARIZABLE goes through the leader's ReadIndex.
+  absl::StatusOr<ReadStatusResponse> ReadStatus(
+      const std::string& request_id, uint64_t min_offset, absl::Duration wait,
+      ReadConsistency consistency = AT_LEAST_OFFSET);
 
-  absl::StatusOr<EffectResponse> ReserveEffect(const ReserveEffectRequest& request,
-                                               absl::Duration timeout);
+  absl::StatusOr<EffectResponse> ReserveEffect(
+      const ReserveEffectRequest& request, absl::Duration timeout);
   absl::StatusOr<EffectResponse> ExtendLease(const ExtendLeaseRequest& request,
                                              absl::Duration timeout);
   absl::StatusOr<EffectResponse> Complete(const CompleteRequest& request,
                                           absl::Duration timeout);
-  absl::StatusOr<EffectResponse> Fail(const FailRequest& request, absl::Duration timeout);
+  absl::StatusOr<EffectResponse> Fail(const FailRequest& request,
+                                      absl::Duration timeout);
 
-  // Follows WatchCommitted on the nearest reachable replica until the stream ends, fails
-  // or `cancelled` turns true. Each call starts with the next replica in nearness order
-  // after one that failed, so a caller that loops survives a replica's failure.
+  // Follows WatchCommitted on the nearest reachable replica until the stream
+  // ends, fails or `cancelled` turns true. Each call starts with the next
+  // replica in nearness order after one that failed, so a caller that loops
+  // survives a replica's failure.
   absl::Status Watch(const WatchRequest& request,
                      const std::function<void(const WatchEvent&)>& on_event,
                      const std::atomic<bool>& cancelled);
 
   // Every member's view (or the error reaching it), in member order.
-  std::vector<std::pair<Member, absl::StatusOr<ClusterStatusResponse>>> ClusterStatus(
-      absl::Duration timeout);
+  std::vector<std::pair<Member, absl::StatusOr<ClusterStatusResponse>>>
+  ClusterStatus(absl::Duration timeout);
 
   const ClusterConfig& cluster() const { return cluster_; }
 
@@ -59,14 +64,15 @@ class ClusterClient {
   template <typename Response>
   absl::StatusOr<Response> CallLeader(
       absl::Duration timeout,
-      const std::function<grpc::Status(ReplicaService::Stub*, grpc::ClientContext*,
-                                       Response*)>& call);
+      const std::function<grpc::Status(ReplicaService::Stub*,
+                                       grpc::ClientContext*, Response*)>& call);
   size_t IndexOf(uint64_t member_id) const;
 
   const ClusterConfig cluster_;
   const std::string domain_;
   std::vector<std::unique_ptr<ReplicaService::Stub>> stubs_;
-  // Member indexes ordered by nearness to domain_ (shared path segments, most first).
+  // Member indexes ordered by nearness to domain_ (shared path segments, most
+  // first).
   std::vector<size_t> nearest_;
   std::atomic<size_t> leader_hint_{0};
   std::atomic<size_t> watch_cursor_{0};

@@ -111,8 +111,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   absl::Status converted(static_cast<absl::StatusCode>(status.error_code()),
                          status.error_message());
-  // Transport failures (no "Code:" prefix) keep their canonical code; callers decide
-  // whether that means NoQuorum or CommitUnknown for the operation at hand.
+  // Transport failures (no "Code:" prefix) keep their canonical code; callers
+  // decide whether that means NoQuorum or CommitUnknown for the operation at
+  // hand.
   return converted;
 }
 

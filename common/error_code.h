@@ -1,14 +1,14 @@
-// The single error vocabulary of the product (DESIGN §7), from the replica to the HTTP
-// response. Errors travel as absl::Status whose message starts with the stable machine
-// code ("IdempotencyConflict: ..."); the same text crosses gRPC unchanged, so every hop can
-// recover the code without a second shape.
+// The single error vocabulary of the product (DESIGN §7), from the replica to
+// the HTTP response. Errors travel as absl::Status whose message starts with
+// the stable machine code ("IdempotencyConflict: ..."); the same text crosses
+// gRPC unchanged, so every hop can recover the code without a second shape.
 #ifndef REPORT_COMMON_ERROR_CODE_H_
 #define REPORT_COMMON_ERROR_CODE_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace grpc {
 class Status;
@@ -25,7 +25,8 @@ enum class ErrorCode {
   kDomainUnavailable,
   kNoQuorum,
   kCommitUnknown,
-  // Internal to the cluster: a follower answered; the message carries "leader=ID@ADDR".
+  // Internal to the cluster: a follower answered; the message carries
+  // "leader=ID@ADDR".
   kNotLeader,
   kInternal,
 };
@@ -36,11 +37,13 @@ absl::string_view ErrorCodeName(ErrorCode code);
 // A status carrying `code`, with message "Name: detail".
 absl::Status MakeError(ErrorCode code, absl::string_view detail);
 
-// The code a status carries: parsed from its "Name:" prefix, else derived from its
-// canonical code (so statuses from libraries still map to something sensible).
+// The code a status carries: parsed from its "Name:" prefix, else derived from
+// its canonical code (so statuses from libraries still map to something
+// sensible).
 ErrorCode ErrorCodeOf(const absl::Status& status);
 
-// The detail part of a status made by MakeError (the message without the "Name: " prefix).
+// The detail part of a status made by MakeError (the message without the "Name:
+// " prefix).
 std::string ErrorDetail(const absl::Status& status);
 
 // HTTP status of DESIGN §7's table; 500 for kInternal.
@@ -52,7 +55,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // For kNotLeader errors: the leader hint "ID@ADDR" ("" when unknown).
-absl::Status MakeNotLeader(unsigned long long leader_id, absl::string_view leader_address);
+absl::Status MakeNotLeader(unsigned long long leader_id,
+                           absl::string_view leader_address);
 bool ParseLeaderHint(const absl::Status& status, unsigned long long* leader_id,
                      std::string* leader_address);
 

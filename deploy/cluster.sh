@@ -93,12 +93,13 @@ free_port() {
 }
 
 pid_of() { [[ -f $DIR/$1/pid ]] && cat "$DIR/$1/pid" || true; }
-# A killed process stays a zombie until its parent reaps it, and our processes' parent is
-# whatever init the machine has (some reap late): a zombie is not running.
+# Running, not merely unreaped: a killed process whose parent (init) has not reaped it yet
+# still answers kill -0, but it is gone.
 pid_running() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z && $state != X ]]
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
 }
 alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && pid_running "$p"; }
 row_of() { awk -v n="$1" '$1==n' "$TABLE"; }
@@ -116,7 +117,7 @@ start_process() {
 stop_pid() {
   local pid=$1 sig=${2:-TERM}
   kill "-$sig" "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
+  for _ in $(seq 1 200); do pid_running "$pid" || return 0; sleep 0.02; done
   kill -KILL "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }

@@ -1,6 +1,6 @@
-// The gateway's backend over the real cluster: submits go to the leader through the
-// cluster client (hints, retries, CommitUnknown when the outcome cannot be known), status
-// reads to the nearest replica (the gateway's own domain first).
+// The gateway's backend over the real cluster: submits go to the leader through
+// the cluster client (hints, retries, CommitUnknown when the outcome cannot be
+// known), status reads to the nearest replica (the gateway's own domain first).
 #ifndef REPORT_GATEWAY_CLUSTER_BACKEND_H_
 #define REPORT_GATEWAY_CLUSTER_BACKEND_H_
 
@@ -14,7 +14,8 @@ namespace report::gateway {
 class ClusterBackend final : public ReportBackend {
  public:
   ClusterBackend(const ClusterConfig& cluster, std::string ingress_domain)
-      : ingress_domain_(std::move(ingress_domain)), client_(cluster, ingress_domain_) {}
+      : ingress_domain_(std::move(ingress_domain)),
+        client_(cluster, ingress_domain_) {}
 
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
                                  absl::Duration timeout) override {

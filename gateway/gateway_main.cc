@@ -1,4 +1,5 @@
-// report-gateway: the stateless front door in one ingress domain (DESIGN §7, §12).
+// report-gateway: the stateless front door in one ingress domain (DESIGN §7,
+// §12).
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
@@ -25,11 +26,13 @@ int Fail(const std::string& line, int code = 1) {
 }
 
 // "HOST:PORT" with a numeric port.
-bool SplitHostPort(const std::string& address, std::string* host, uint16_t* port) {
+bool SplitHostPort(const std::string& address, std::string* host,
+                   uint16_t* port) {
   size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
   uint32_t value = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &value) || value > 65535) return false;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &value) || value > 65535)
+    return false;
   *host = address.substr(0, colon);
   *port = static_cast<uint16_t>(value);
   return true;
@@ -45,20 +48,27 @@ int main(int argc, char** argv) {
   int submit_timeout_ms = 10000;
   int max_body = 16 * 1024;
   po::options_description flags(
-      "report-gateway: HTTP/JSON and gRPC front door of the durable report API\n"
-      "usage: report-gateway --domain P/R/Z --cluster FILE --http-listen HOST:PORT "
+      "report-gateway: HTTP/JSON and gRPC front door of the durable report "
+      "API\n"
+      "usage: report-gateway --domain P/R/Z --cluster FILE --http-listen "
+      "HOST:PORT "
       "--grpc-listen HOST:PORT\nflags");
   flags.add_options()("help", "print this help")(
       "domain", po::value<std::string>(&domain)->required(),
       "this gateway's failure domain; must be an allowed ingress domain")(
-      "cluster", po::value<std::string>(&cluster_path)->required(), "cluster file")(
-      "http-listen", po::value<std::string>(&http_listen)->required(), "HTTP HOST:PORT")(
-      "grpc-listen", po::value<std::string>(&grpc_listen)->required(), "gRPC HOST:PORT")(
-      "submit-timeout-ms", po::value<int>(&submit_timeout_ms)->default_value(10000),
+      "cluster", po::value<std::string>(&cluster_path)->required(),
+      "cluster file")("http-listen",
+                      po::value<std::string>(&http_listen)->required(),
+                      "HTTP HOST:PORT")(
+      "grpc-listen", po::value<std::string>(&grpc_listen)->required(),
+      "gRPC HOST:PORT")(
+      "submit-timeout-ms",
+      po::value<int>(&submit_timeout_ms)->default_value(10000),
       "how long a submit waits for its commit before answering CommitUnknown")(
       "max-body-bytes", po::value<int>(&max_body)->default_value(16 * 1024),
       "largest accepted request body")(
-      "max-in-flight", po::value<int>(&http_options.max_in_flight)->default_value(1024),
+      "max-in-flight",
+      po::value<int>(&http_options.max_in_flight)->default_value(1024),
       "cluster calls queued or running before new ones are refused")(
       "io-threads", po::value<int>(&http_options.io_threads)->default_value(2),
       "HTTP I/O threads");
@@ -76,8 +86,9 @@ int main(int argc, char** argv) {
   if (!SplitHostPort(http_listen, &http_options.host, &http_options.port)) {
     return Fail("--http-listen must be HOST:PORT", 2);
   }
-  if (submit_timeout_ms < 1 || max_body < 64 || http_options.max_in_flight < 1 ||
-      http_options.io_threads < 1 || http_options.io_threads > 64) {
+  if (submit_timeout_ms < 1 || max_body < 64 ||
+      http_options.max_in_flight < 1 || http_options.io_threads < 1 ||
+      http_options.io_threads > 64) {
     return Fail("a limit flag is out of range", 2);
   }
   http_options.max_body_bytes = static_cast<size_t>(max_body);
@@ -85,7 +96,8 @@ int main(int argc, char** argv) {
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
-  // Placement is authorization: a gateway outside the ingress set refuses to start.
+  // Placement is authorization: a gateway outside the ingress set refuses to
+  // start.
   if (absl::Status allowed = placement->CheckIngress(domain); !allowed.ok()) {
     return Fail(std::string(allowed.message()));
   }
@@ -96,23 +108,26 @@ int main(int argc, char** argv) {
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
   const report::Placement& checked = *placement;
   report::gateway::ReportFrontDoor front_door(
-      &backend, [&checked, domain] { return checked.CheckIngress(domain); }, &metrics,
-      front_door_options);
+      &backend, [&checked, domain] { return checked.CheckIngress(domain); },
+      &metrics, front_door_options);
 
   auto http = report::gateway::HttpServer::Start(&front_door, http_options);
   if (!http.ok()) return Fail(std::string(http.status().message()));
   report::gateway::ReportApiService api_service(&front_door);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(grpc_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(grpc_listen, grpc::InsecureServerCredentials(),
+                           &port);
   builder.RegisterService(&api_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) return Fail("cannot listen on " + grpc_listen);
-  LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen << " grpc "
-            << grpc_listen;
+  if (server == nullptr || port == 0)
+    return Fail("cannot listen on " + grpc_listen);
+  LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen
+            << " grpc " << grpc_listen;
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   (*http)->Stop();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(500));
   return 0;
 }

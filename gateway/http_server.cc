@@ -46,17 +46,13 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 
 }  // namespace
 
-// Shared by the listener and every connection; outlives both (connections that
-// are still referenced by queued handlers are destroyed with the io_context,
-// before this).
+// Shared by the listener and every connection; outlives both.
 class HttpServer::Impl {
  public:
   Impl(const ReportFrontDoor* front_door, const HttpServerOptions& options)
       : front_door_(front_door),
         options_(options),
-        io_(options.io_threads),
-        acceptor_(io_),
-        accept_backoff_(io_),
+        io_(std::make_unique<Io>(options.io_threads)),
         blocking_pool_(
             static_cast<size_t>(std::max(1, options.blocking_threads))) {}
 
@@ -95,9 +91,19 @@ class HttpServer::Impl {
 
   const ReportFrontDoor* const front_door_;
   const HttpServerOptions options_;
-  net::io_context io_;
-  tcp::acceptor acceptor_;
-  net::steady_timer accept_backoff_;
+  // Everything bound to the io_context, destroyed together by Stop():
+  // destroying the context destroys the pending handlers that own the
+  // connections, which closes them.
+  struct Io {
+    explicit Io(int threads)
+        : context(std::max(1, threads)),
+          acceptor(context),
+          accept_backoff(context) {}
+    net::io_context context;
+    tcp::acceptor acceptor;
+    net::steady_timer accept_backoff;
+  };
+  std::unique_ptr<Io> io_;
   uint16_t port_ = 0;
   std::atomic<int> in_flight_{0};
   std::vector<std::thread> io_threads_;
@@ -320,16 +326,16 @@ absl::Status HttpServer::Impl::Listen() {
                                   "': ", ec.message()));
   }
   const tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  io_->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) io_->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) io_->acceptor.bind(endpoint, ec);
+  if (!ec) io_->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     return MakeError(ErrorCode::kInternal,
                      absl::StrCat("cannot listen on ", options_.host, ":",
                                   options_.port, ": ", ec.message()));
   }
-  port_ = acceptor_.local_endpoint().port();
+  port_ = io_->acceptor.local_endpoint().port();
   return absl::OkStatus();
 }
 
@@ -338,15 +344,15 @@ void HttpServer::Impl::Run() {
   const int threads = std::max(1, options_.io_threads);
   io_threads_.reserve(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i) {
-    io_threads_.emplace_back([this] { io_.run(); });
+    io_threads_.emplace_back([this] { io_->context.run(); });
   }
 }
 
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(io_),
-                         [this](beast::error_code ec, tcp::socket socket) {
-                           OnAccept(ec, std::move(socket));
-                         });
+  io_->acceptor.async_accept(net::make_strand(io_->context),
+                             [this](beast::error_code ec, tcp::socket socket) {
+                               OnAccept(ec, std::move(socket));
+                             });
 }
 
 void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
@@ -355,8 +361,8 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     // Typically out of file descriptors: back off instead of spinning on the
     // error.
     LOG_EVERY_N(WARNING, 100) << "HTTP accept failed: " << ec.message();
-    accept_backoff_.expires_after(std::chrono::milliseconds(50));
-    accept_backoff_.async_wait([this](beast::error_code wait_ec) {
+    io_->accept_backoff.expires_after(std::chrono::milliseconds(50));
+    io_->accept_backoff.async_wait([this](beast::error_code wait_ec) {
       if (!wait_ec) Accept();
     });
     return;
@@ -373,14 +379,13 @@ void HttpServer::Impl::Stop() {
     if (stopped_) return;
     stopped_ = true;
   }
-  io_.stop();
+  io_->context.stop();
   for (std::thread& thread : io_threads_) thread.join();
   io_threads_.clear();
   // Cluster calls in progress finish; their replies are posted to the stopped
-  // io_context and dropped with it, which closes their connections.
+  // io_context and dropped with it.
   blocking_pool_.join();
-  beast::error_code ignored;
-  acceptor_.close(ignored);
+  io_.reset();
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

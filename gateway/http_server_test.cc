@@ -2,14 +2,13 @@
 // malformed, truncated, pipelined and slow requests can be written exactly.
 #include "gateway/http_server.h"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,16 +51,12 @@ std::string SubmitBody(const std::string& id,
                       R"(","month":")", month, R"("})");
 }
 
-// A blocking client on one connection. Every read gives up after 10 s
-// (SO_RCVTIMEO), so a server that never answers fails the test instead of
-// hanging it.
+// A blocking client on one connection. Every read gives up after 10 s, so a
+// server that never answers fails the test instead of hanging it.
 class RawClient {
  public:
   explicit RawClient(uint16_t port) : socket_(io_) {
     socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-    timeval timeout{10, 0};
-    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-               sizeof(timeout));
   }
 
   void Send(const std::string& bytes) {
@@ -69,12 +64,15 @@ class RawClient {
   }
   void FinishSending() { socket_.shutdown(tcp::socket::shutdown_send); }
 
-  // The next response, or nullopt when the connection ends first.
+  // The next response, or nullopt when the connection ends (or nothing comes)
+  // first.
   std::optional<Response> Read() {
     http::response_parser<http::string_body> parser;
     parser.body_limit(1 << 20);
-    beast::error_code ec;
-    http::read(socket_, buffer_, parser, ec);
+    beast::error_code ec = net::error::timed_out;
+    http::async_read(socket_, buffer_, parser,
+                     [&ec](beast::error_code result, size_t) { ec = result; });
+    RunWithDeadline();
     if (ec) return std::nullopt;
     return parser.release();
   }
@@ -88,13 +86,30 @@ class RawClient {
   bool ClosedWithoutAnswer() {
     if (buffer_.size() > 0) return false;
     char byte;
-    beast::error_code ec;
-    const size_t n = socket_.read_some(net::buffer(&byte, 1), ec);
+    size_t n = 0;
+    beast::error_code ec = net::error::timed_out;
+    socket_.async_read_some(net::buffer(&byte, 1),
+                            [&](beast::error_code result, size_t bytes) {
+                              ec = result;
+                              n = bytes;
+                            });
+    RunWithDeadline();
     return n == 0 &&
            (ec == net::error::eof || ec == net::error::connection_reset);
   }
 
  private:
+  // Runs the pending operation to completion, cancelling it after 10 s.
+  void RunWithDeadline() {
+    io_.restart();
+    io_.run_for(std::chrono::seconds(10));
+    if (!io_.stopped()) {
+      socket_.cancel();
+      io_.restart();
+      io_.run();
+    }
+  }
+
   net::io_context io_;
   tcp::socket socket_;
   beast::flat_buffer buffer_;
@@ -345,6 +360,20 @@ TEST_F(HttpServerTest, SlowClientIsDisconnected) {
   std::unique_ptr<RawClient> client = Connect();
   client->Send("GET /healthz HTTP/1.1\r\nHost: g\r\n");  // headers never finish
   EXPECT_TRUE(client->ClosedWithoutAnswer());
+}
+
+TEST_F(HttpServerTest, StopClosesOpenConnectionsAndJoins) {
+  StartServer();
+  std::unique_ptr<RawClient> idle = Connect();
+  ASSERT_TRUE(idle->RoundTrip(RawRequest("GET", "/healthz")));
+  std::unique_ptr<RawClient> half = Connect();
+  half->Send(
+      "POST /reports HTTP/1.1\r\nHost: g\r\nContent-Length: 10\r\n\r\n{");
+  server_->Stop();
+  EXPECT_TRUE(idle->ClosedWithoutAnswer());
+  EXPECT_TRUE(half->ClosedWithoutAnswer());
+  server_->Stop();  // idempotent
+  EXPECT_EQ(backend_.submit_calls(), 0);
 }
 
 TEST_F(HttpServerTest, ManyConnectionsAreServedConcurrently) {

@@ -4,65 +4,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/validation.h"
 
 namespace report::gateway {
 namespace {
 
-// Input rules of DESIGN §7. Kept private to the gateway until the shared
-// validation library lands; the rules are the ones the replicas enforce as
-// well.
-constexpr size_t kMaxIdLength = 128;
-
-bool IsIdChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
-}
-
-absl::Status ValidateId(absl::string_view field, absl::string_view value) {
-  if (value.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat(field, " is required"));
-  }
-  if (value.size() > kMaxIdLength) {
-    return MakeError(
-        ErrorCode::kInvalidArgument,
-        absl::StrCat(field, " is longer than ", kMaxIdLength, " characters"));
-  }
-  for (char c : value) {
-    if (!IsIdChar(c)) {
-      return MakeError(
-          ErrorCode::kInvalidArgument,
-          absl::StrCat(field, " may contain only A-Z a-z 0-9 . _ : -"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-absl::Status ValidateMonth(absl::string_view month) {
-  const absl::Status bad = MakeError(ErrorCode::kInvalidArgument,
-                                     "month must be YYYY-MM with MM in 01..12");
-  if (month.size() != 7 || month[4] != '-') return bad;
-  for (size_t i : {0, 1, 2, 3, 5, 6}) {
-    if (!IsDigit(month[i])) return bad;
-  }
-  const int mm = (month[5] - '0') * 10 + (month[6] - '0');
-  if (mm < 1 || mm > 12) return bad;
-  return absl::OkStatus();
-}
-
+// The input rules of DESIGN §7 are the shared ones the replicas enforce too.
 absl::Status ValidateSubmission(
     const report::api::SubmitReportRequest& request) {
-  if (absl::Status s = ValidateId("request_id", request.request_id());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = ValidateId("account_id", request.account_id());
-      !s.ok()) {
-    return s;
-  }
-  return ValidateMonth(request.month());
+  ReportSubmission submission;
+  submission.set_request_id(request.request_id());
+  submission.set_account_id(request.account_id());
+  submission.set_month(request.month());
+  return report::ValidateSubmission(submission);
 }
 
 }  // namespace
@@ -115,7 +69,7 @@ ReportFrontDoor::ReportFrontDoor(ReportBackend* backend,
       options_(std::move(options)) {}
 
 absl::Status ReportFrontDoor::ValidateRequestId(absl::string_view request_id) {
-  return ValidateId("request_id", request_id);
+  return report::ValidateRequestId(request_id);
 }
 
 absl::Status ReportFrontDoor::Admit(

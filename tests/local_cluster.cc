@@ -25,7 +25,8 @@ int RunCommand(const std::string& command, std::string* output) {
   std::string text;
   char buffer[4096];
   size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+    text.append(buffer, n);
   int status = pclose(pipe);
   if (output != nullptr) *output = text;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -40,27 +41,32 @@ LocalCluster::LocalCluster(std::string profile, std::string extra_up_args)
 
 LocalCluster::~LocalCluster() { Down(); }
 
-int LocalCluster::Script(const std::string& verb_and_args, std::string* output) const {
-  return RunCommand(absl::StrCat("REPORT_BIN_DIR=", BinDir(), " ", SourceDir(),
-                                 "/deploy/cluster.sh ", verb_and_args, " --dir ", dir_),
-                    output);
+int LocalCluster::Script(const std::string& verb_and_args,
+                         std::string* output) const {
+  return RunCommand(
+      absl::StrCat("REPORT_BIN_DIR=", BinDir(), " ", SourceDir(),
+                   "/deploy/cluster.sh ", verb_and_args, " --dir ", dir_),
+      output);
 }
 
 bool LocalCluster::Up(std::string* error) {
   std::string output;
-  int code = Script(absl::StrCat("up --profile ", profile_, " ", extra_up_args_), &output);
+  int code = Script(
+      absl::StrCat("up --profile ", profile_, " ", extra_up_args_), &output);
   up_ = true;  // whatever started must be stopped
   if (code != 0) {
     *error = output;
     return false;
   }
-  auto placement = Placement::LoadClusterConfigFile(dir_ + "/cluster.textproto");
+  auto placement =
+      Placement::LoadClusterConfigFile(dir_ + "/cluster.textproto");
   if (!placement.ok()) {
     *error = std::string(placement.status().message());
     return false;
   }
   config_ = *placement->cluster();
-  client_ = std::make_unique<ClusterClient>(config_, config_.members(0).domain());
+  client_ =
+      std::make_unique<ClusterClient>(config_, config_.members(0).domain());
   return true;
 }
 
@@ -79,8 +85,10 @@ std::vector<ProcessInfo> LocalCluster::Processes() const {
   std::string output;
   Script("endpoints", &output);
   std::vector<ProcessInfo> processes;
-  for (absl::string_view line : absl::StrSplit(output, '\n', absl::SkipEmpty())) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  for (absl::string_view line :
+       absl::StrSplit(output, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> fields =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
     if (fields.size() != 6) continue;
     ProcessInfo info{fields[0], fields[1], fields[2], fields[3], fields[4], 0};
     if (fields[5] != "-") info.pid = std::atoi(fields[5].c_str());
@@ -96,16 +104,21 @@ ProcessInfo LocalCluster::Process(const std::string& name) const {
   return ProcessInfo{};
 }
 
-void LocalCluster::Kill(const std::string& name, const std::string& signal) const {
+void LocalCluster::Kill(const std::string& name,
+                        const std::string& signal) const {
   Script(absl::StrCat("kill ", name, " --signal ", signal));
 }
 
-void LocalCluster::Start(const std::string& name) const { Script("start " + name); }
+void LocalCluster::Start(const std::string& name) const {
+  Script("start " + name);
+}
 
-absl::StatusOr<std::string> LocalCluster::WaitForLeader(absl::Duration timeout) {
+absl::StatusOr<std::string> LocalCluster::WaitForLeader(
+    absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    for (auto& [member, status] : client_->ClusterStatus(absl::Milliseconds(500))) {
+    for (auto& [member, status] :
+         client_->ClusterStatus(absl::Milliseconds(500))) {
       if (status.ok() && status->role() == "leader") return member.name();
     }
     absl::SleepFor(absl::Milliseconds(50));
@@ -113,15 +126,17 @@ absl::StatusOr<std::string> LocalCluster::WaitForLeader(absl::Duration timeout) 
   return absl::DeadlineExceededError("no leader elected in time");
 }
 
-absl::StatusOr<std::string> LocalCluster::WaitForConvergence(uint64_t offset,
-                                                             absl::Duration timeout) {
+absl::StatusOr<std::string> LocalCluster::WaitForConvergence(
+    uint64_t offset, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   std::string last = "no replica answered";
   while (absl::Now() < deadline) {
     std::vector<std::pair<std::string, ClusterStatusResponse>> running;
     bool ready = true;
-    for (auto& [member, status] : client_->ClusterStatus(absl::Milliseconds(500))) {
-      if (Process(member.name()).pid == 0) continue;  // not running: not expected to answer
+    for (auto& [member, status] :
+         client_->ClusterStatus(absl::Milliseconds(500))) {
+      if (Process(member.name()).pid == 0)
+        continue;  // not running: not expected to answer
       if (!status.ok() || status->applied_offset() < offset) {
         ready = false;
         last = absl::StrCat(member.name(), " has not applied ", offset);
@@ -129,19 +144,21 @@ absl::StatusOr<std::string> LocalCluster::WaitForConvergence(uint64_t offset,
       }
       running.emplace_back(member.name(), *status);
     }
-    // Digests are comparable only at one applied offset: wait until every replica is there.
+    // Digests are comparable only at one applied offset: wait until every
+    // replica is there.
     if (ready && !running.empty()) {
       bool same_offset = true;
       for (const auto& [name, status] : running) {
-        same_offset &= status.applied_offset() == running[0].second.applied_offset();
+        same_offset &=
+            status.applied_offset() == running[0].second.applied_offset();
       }
       if (same_offset) {
         for (const auto& [name, status] : running) {
           if (status.state_digest() != running[0].second.state_digest()) {
             return absl::InternalError(absl::StrCat(
-                "replicas diverged at offset ", status.applied_offset(), ": ", name, " has ",
-                status.state_digest(), ", ", running[0].first, " has ",
-                running[0].second.state_digest()));
+                "replicas diverged at offset ", status.applied_offset(), ": ",
+                name, " has ", status.state_digest(), ", ", running[0].first,
+                " has ", running[0].second.state_digest()));
           }
         }
         return running[0].second.state_digest();

@@ -1,6 +1,7 @@
-// A real local cluster for integration tests, started and stopped the way a user does it:
-// through deploy/cluster.sh, in a temporary directory that is wiped afterwards (even when
-// the test fails). Processes are real; faults are real signals to recorded pids.
+// A real local cluster for integration tests, started and stopped the way a
+// user does it: through deploy/cluster.sh, in a temporary directory that is
+// wiped afterwards (even when the test fails). Processes are real; faults are
+// real signals to recorded pids.
 #ifndef REPORT_TESTS_LOCAL_CLUSTER_H_
 #define REPORT_TESTS_LOCAL_CLUSTER_H_
 
@@ -18,30 +19,34 @@ namespace report::testing {
 
 struct ProcessInfo {
   std::string name;
-  std::string kind;    // replica | gateway | worker
+  std::string kind;  // replica | gateway | worker
   std::string domain;
   std::string grpc_address;
   std::string http_address;
-  int pid = 0;         // 0 when not running
+  int pid = 0;  // 0 when not running
 };
 
-// Runs a shell command, returning its exit code; output goes to `output` when given.
+// Runs a shell command, returning its exit code; output goes to `output` when
+// given.
 int RunCommand(const std::string& command, std::string* output = nullptr);
 
 class LocalCluster {
  public:
-  // `profile` is a profile name or path; `extra_up_args` are appended to `cluster.sh up`.
+  // `profile` is a profile name or path; `extra_up_args` are appended to
+  // `cluster.sh up`.
   LocalCluster(std::string profile, std::string extra_up_args = "");
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
 
-  // Starts the cluster; false (with the script's output in *error) when `up` failed.
+  // Starts the cluster; false (with the script's output in *error) when `up`
+  // failed.
   bool Up(std::string* error);
   void Down();
 
   // deploy/cluster.sh VERB ARGS --dir DIR; returns the exit code.
-  int Script(const std::string& verb_and_args, std::string* output = nullptr) const;
+  int Script(const std::string& verb_and_args,
+             std::string* output = nullptr) const;
 
   std::vector<ProcessInfo> Processes() const;
   ProcessInfo Process(const std::string& name) const;
@@ -52,11 +57,13 @@ class LocalCluster {
   const ClusterConfig& config() const { return config_; }
   ClusterClient& client() { return *client_; }
 
-  // Waits until some live replica reports itself leader; returns its member name.
+  // Waits until some live replica reports itself leader; returns its member
+  // name.
   absl::StatusOr<std::string> WaitForLeader(absl::Duration timeout);
-  // Waits until every running replica has applied at least `offset` and all report the
-  // same state digest there; returns the digest.
-  absl::StatusOr<std::string> WaitForConvergence(uint64_t offset, absl::Duration timeout);
+  // Waits until every running replica has applied at least `offset` and all
+  // report the same state digest there; returns the digest.
+  absl::StatusOr<std::string> WaitForConvergence(uint64_t offset,
+                                                 absl::Duration timeout);
 
  private:
   std::string profile_;

@@ -1,5 +1,6 @@
-// Replicas as real processes on loopback, started and killed through deploy/cluster.sh.
-// The names read as the replica's promises (DESIGN §4-§6, §9).
+// Replicas as real processes on loopback, started and killed through
+// deploy/cluster.sh. The names read as the replica's promises (DESIGN §4-§6,
+// §9).
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -19,7 +20,8 @@ namespace {
 
 constexpr absl::Duration kSubmitTimeout = absl::Seconds(10);
 
-ReportSubmission MakeSubmission(const std::string& id, const std::string& account = "acct-1",
+ReportSubmission MakeSubmission(const std::string& id,
+                                const std::string& account = "acct-1",
                                 const std::string& month = "2026-04") {
   ReportSubmission submission;
   submission.set_request_id(id);
@@ -30,12 +32,14 @@ ReportSubmission MakeSubmission(const std::string& id, const std::string& accoun
 
 class ReplicaCluster {
  public:
-  explicit ReplicaCluster(const std::string& profile) : cluster(profile, "--workers 0") {}
+  explicit ReplicaCluster(const std::string& profile)
+      : cluster(profile, "--workers 0") {}
   LocalCluster cluster;
 
   std::string IngressDomain() const {
     // Every shipped profile allows ingress in the first gateway's domain.
-    if (cluster.config().gateways_size() > 0) return cluster.config().gateways(0).domain();
+    if (cluster.config().gateways_size() > 0)
+      return cluster.config().gateways(0).domain();
     return cluster.config().members(0).domain();
   }
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) {
@@ -43,9 +47,9 @@ class ReplicaCluster {
   }
 };
 
-#define ASSERT_UP(rc)                              \
-  do {                                             \
-    std::string up_error;                          \
+#define ASSERT_UP(rc)                                    \
+  do {                                                   \
+    std::string up_error;                                \
     ASSERT_TRUE((rc).cluster.Up(&up_error)) << up_error; \
   } while (0)
 
@@ -54,7 +58,8 @@ std::unique_ptr<ReplicaService::Stub> StubFor(const std::string& address) {
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 }
 
-void SubmitAndCheckOffsets(ReplicaCluster& rc, int count, const std::string& prefix,
+void SubmitAndCheckOffsets(ReplicaCluster& rc, int count,
+                           const std::string& prefix,
                            std::map<std::string, uint64_t>* receipts) {
   uint64_t previous = 0;
   for (int i = 0; i < count; ++i) {
@@ -71,7 +76,8 @@ void SubmitAndCheckOffsets(ReplicaCluster& rc, int count, const std::string& pre
   }
 }
 
-void ExpectReceiptsDurable(ReplicaCluster& rc, const std::map<std::string, uint64_t>& receipts) {
+void ExpectReceiptsDurable(ReplicaCluster& rc,
+                           const std::map<std::string, uint64_t>& receipts) {
   for (const auto& [id, offset] : receipts) {
     auto status = rc.cluster.client().ReadStatus(id, offset, absl::Seconds(5));
     ASSERT_TRUE(status.ok()) << id << ": " << status.status();
@@ -86,7 +92,8 @@ TEST(ReplicaClusterTest, ThreeReplicasElectALeaderAndCommitSubmits) {
   std::map<std::string, uint64_t> receipts;
   SubmitAndCheckOffsets(rc, 20, "three", &receipts);
   ExpectReceiptsDurable(rc, receipts);
-  auto digest = rc.cluster.WaitForConvergence(receipts.rbegin()->second, absl::Seconds(10));
+  auto digest = rc.cluster.WaitForConvergence(receipts.rbegin()->second,
+                                              absl::Seconds(10));
   EXPECT_TRUE(digest.ok()) << digest.status();
 }
 
@@ -103,7 +110,8 @@ TEST(ReplicaClusterTest, FiveReplicasElectALeaderAndCommitSubmits) {
   EXPECT_TRUE(digest.ok()) << digest.status();
 }
 
-TEST(ReplicaClusterTest, KilledLeaderIsReplacedInAHigherEpochAndCatchesUpAfterRestart) {
+TEST(ReplicaClusterTest,
+     KilledLeaderIsReplacedInAHigherEpochAndCatchesUpAfterRestart) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);
   std::map<std::string, uint64_t> receipts;
@@ -111,7 +119,8 @@ TEST(ReplicaClusterTest, KilledLeaderIsReplacedInAHigherEpochAndCatchesUpAfterRe
   auto old_leader = rc.cluster.WaitForLeader(absl::Seconds(10));
   ASSERT_TRUE(old_leader.ok());
   uint64_t old_epoch = 0;
-  for (auto& [member, status] : rc.cluster.client().ClusterStatus(absl::Seconds(1))) {
+  for (auto& [member, status] :
+       rc.cluster.client().ClusterStatus(absl::Seconds(1))) {
     if (member.name() == *old_leader) old_epoch = status->epoch();
   }
   rc.cluster.Kill(*old_leader);
@@ -119,7 +128,8 @@ TEST(ReplicaClusterTest, KilledLeaderIsReplacedInAHigherEpochAndCatchesUpAfterRe
   auto new_leader = rc.cluster.WaitForLeader(absl::Seconds(10));
   ASSERT_TRUE(new_leader.ok());
   EXPECT_NE(*new_leader, *old_leader);
-  for (auto& [member, status] : rc.cluster.client().ClusterStatus(absl::Seconds(1))) {
+  for (auto& [member, status] :
+       rc.cluster.client().ClusterStatus(absl::Seconds(1))) {
     if (member.name() == *new_leader) {
       EXPECT_GT(status->epoch(), old_epoch);
     }
@@ -145,7 +155,8 @@ TEST(ReplicaClusterTest, EveryAnsweredSubmitSurvivesKillingEveryReplica) {
   }
   ASSERT_TRUE(rc.cluster.WaitForLeader(absl::Seconds(15)).ok());
   ExpectReceiptsDurable(rc, receipts);
-  // Replays after the restart still answer with the original offsets, without appending.
+  // Replays after the restart still answer with the original offsets, without
+  // appending.
   for (const auto& [id, offset] : receipts) {
     auto receipt = rc.Submit(MakeSubmission(id));
     ASSERT_TRUE(receipt.ok()) << receipt.status();
@@ -154,7 +165,8 @@ TEST(ReplicaClusterTest, EveryAnsweredSubmitSurvivesKillingEveryReplica) {
   }
 }
 
-TEST(ReplicaClusterTest, ReplayReturnsTheOriginalReceiptAndAChangedPayloadConflicts) {
+TEST(ReplicaClusterTest,
+     ReplayReturnsTheOriginalReceiptAndAChangedPayloadConflicts) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);
   auto first = rc.Submit(MakeSubmission("replay-1"));
@@ -167,24 +179,29 @@ TEST(ReplicaClusterTest, ReplayReturnsTheOriginalReceiptAndAChangedPayloadConfli
   EXPECT_EQ(replay->epoch(), first->epoch());
   auto changed = rc.Submit(MakeSubmission("replay-1", "acct-2"));
   ASSERT_FALSE(changed.ok());
-  EXPECT_EQ(ErrorCodeOf(changed.status()), ErrorCode::kIdempotencyConflict) << changed.status();
-  // Neither the replay nor the conflict appended: the next new request takes the next offset.
+  EXPECT_EQ(ErrorCodeOf(changed.status()), ErrorCode::kIdempotencyConflict)
+      << changed.status();
+  // Neither the replay nor the conflict appended: the next new request takes
+  // the next offset.
   auto next = rc.Submit(MakeSubmission("replay-2"));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->accepted_offset(), first->accepted_offset() + 1);
 }
 
-TEST(ReplicaClusterTest, ConcurrentIdenticalSubmitsShareOneLogEntryAndOneReceipt) {
+TEST(ReplicaClusterTest,
+     ConcurrentIdenticalSubmitsShareOneLogEntryAndOneReceipt) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);
   ASSERT_TRUE(rc.Submit(MakeSubmission("warm-up")).ok());
   constexpr int kClients = 16;
-  std::vector<absl::StatusOr<Receipt>> results(kClients, absl::UnknownError("not run"));
+  std::vector<absl::StatusOr<Receipt>> results(kClients,
+                                               absl::UnknownError("not run"));
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
       ClusterClient client(rc.cluster.config(), rc.IngressDomain());
-      results[i] = client.Submit(MakeSubmission("same-id"), rc.IngressDomain(), kSubmitTimeout);
+      results[i] = client.Submit(MakeSubmission("same-id"), rc.IngressDomain(),
+                                 kSubmitTimeout);
     });
   }
   for (auto& thread : threads) thread.join();
@@ -196,7 +213,8 @@ TEST(ReplicaClusterTest, ConcurrentIdenticalSubmitsShareOneLogEntryAndOneReceipt
   }
   auto next = rc.Submit(MakeSubmission("after-same-id"));
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->accepted_offset(), offset + 1) << "duplicates appended extra entries";
+  EXPECT_EQ(next->accepted_offset(), offset + 1)
+      << "duplicates appended extra entries";
 }
 
 TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
@@ -212,13 +230,15 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   auto receipt = rc.Submit(MakeSubmission("fresh-1"));
   ASSERT_TRUE(receipt.ok()) << receipt.status();
 
-  // The stopped replica cannot answer at all; once continued it has not yet applied the
-  // offset only if it is slower than the wait, so ask with a short wait right after CONT
-  // and accept either a fresh answer or StaleRead — but never an older record.
+  // The stopped replica cannot answer at all; once continued it has not yet
+  // applied the offset only if it is slower than the wait, so ask with a short
+  // wait right after CONT and accept either a fresh answer or StaleRead — but
+  // never an older record.
   auto stub = StubFor(follower.grpc_address);
   {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(300));
     ReadStatusRequest request;
     request.set_request_id("fresh-1");
     request.set_min_offset(receipt->accepted_offset());
@@ -226,8 +246,8 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
     grpc::Status status = stub->ReadStatus(&context, request, &response);
     EXPECT_FALSE(status.ok()) << "a stopped replica answered";
   }
-  // A running replica that has not applied the offset says StaleRead: ask one for an
-  // offset beyond everything committed.
+  // A running replica that has not applied the offset says StaleRead: ask one
+  // for an offset beyond everything committed.
   {
     grpc::ClientContext context;
     ReadStatusRequest request;
@@ -236,9 +256,11 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
     request.set_wait_ms(200);
     ReadStatusResponse response;
     auto leader_info = rc.cluster.Process(*leader);
-    grpc::Status status = StubFor(leader_info.grpc_address)->ReadStatus(&context, request, &response);
+    grpc::Status status = StubFor(leader_info.grpc_address)
+                              ->ReadStatus(&context, request, &response);
     ASSERT_FALSE(status.ok());
-    EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(status)), ErrorCode::kStaleRead) << status.error_message();
+    EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(status)), ErrorCode::kStaleRead)
+        << status.error_message();
   }
   rc.cluster.Kill(follower.name, "CONT");
   {
@@ -267,7 +289,8 @@ TEST(ReplicaClusterTest, RandomKillsUnderLoadNeverLoseOrMoveAnAnsweredSubmit) {
       ClusterClient client(rc.cluster.config(), rc.IngressDomain());
       for (int i = 0; !stop.load(); ++i) {
         std::string id = absl::StrCat("load-", c, "-", i);
-        auto receipt = client.Submit(MakeSubmission(id), rc.IngressDomain(), absl::Seconds(3));
+        auto receipt = client.Submit(MakeSubmission(id), rc.IngressDomain(),
+                                     absl::Seconds(3));
         if (receipt.ok()) {
           std::lock_guard<std::mutex> lock(mu);
           receipts[id] = receipt->accepted_offset();

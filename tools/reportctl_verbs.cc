@@ -26,13 +26,14 @@ constexpr int kExitUsage = 2;
 constexpr char kDefaultClusterFile[] = ".cluster/cluster.textproto";
 
 int UsageError(const std::string& message, const std::string& verb) {
-  std::cerr << "error: " << message << " (see reportctl " << verb << " --help)\n";
+  std::cerr << "error: " << message << " (see reportctl " << verb
+            << " --help)\n";
   return kExitUsage;
 }
 
 int ReportError(const absl::Status& status) {
-  std::cerr << "error: " << ErrorCodeName(ErrorCodeOf(status)) << ": " << ErrorDetail(status)
-            << "\n";
+  std::cerr << "error: " << ErrorCodeName(ErrorCodeOf(status)) << ": "
+            << ErrorDetail(status) << "\n";
   return kExitError;
 }
 
@@ -42,7 +43,9 @@ std::string ToJson(const google::protobuf::Message& message) {
   options.always_print_primitive_fields = true;
   options.add_whitespace = true;
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) json = "{}";
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
+           .ok())
+    json = "{}";
   return json;
 }
 
@@ -56,18 +59,21 @@ absl::StatusOr<ClusterConfig> LoadCluster(const std::string& path) {
 absl::StatusOr<std::string> ResolveGateway(const std::string& flag,
                                            const std::string& cluster_file) {
   if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("REPORT_GATEWAY"); env != nullptr && *env != '\0') {
+  if (const char* env = std::getenv("REPORT_GATEWAY");
+      env != nullptr && *env != '\0') {
     return std::string(env);
   }
   auto cluster = LoadCluster(cluster_file);
   if (!cluster.ok()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("no --gateway, no $REPORT_GATEWAY, and no cluster file: ",
-                                  cluster.status().message()));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat("no --gateway, no $REPORT_GATEWAY, and no cluster file: ",
+                     cluster.status().message()));
   }
   if (cluster->gateways_size() == 0) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("cluster file ", cluster_file, " lists no gateway"));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat("cluster file ", cluster_file, " lists no gateway"));
   }
   return cluster->gateways(0).grpc_address();
 }
@@ -82,17 +88,20 @@ struct Parsed {
   bool help = false;
 };
 
-// Parses args; on a usage error prints it and returns nullopt with *exit_code set.
-std::optional<Parsed> Parse(const std::vector<std::string>& args, const std::string& verb,
-                            const std::string& usage, po::options_description& options,
-                            const po::positional_options_description& positional,
-                            po::options_description& hidden, int* exit_code) {
+// Parses args; on a usage error prints it and returns nullopt with *exit_code
+// set.
+std::optional<Parsed> Parse(
+    const std::vector<std::string>& args, const std::string& verb,
+    const std::string& usage, po::options_description& options,
+    const po::positional_options_description& positional,
+    po::options_description& hidden, int* exit_code) {
   po::options_description all;
   all.add(options).add(hidden);
   Parsed parsed;
   try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(),
-              parsed.vars);
+    po::store(
+        po::command_line_parser(args).options(all).positional(positional).run(),
+        parsed.vars);
     if (parsed.vars.count("help")) {
       std::cout << usage << "\n" << options;
       *exit_code = kExitOk;
@@ -112,10 +121,13 @@ void PrintStatusLine(const api::ReportStatus& status) {
             << " served_offset=" << status.served_offset()
             << " attempts=" << status.attempts();
   if (!status.worker_id().empty()) {
-    std::cout << " worker=" << status.worker_id() << "@" << status.worker_domain();
+    std::cout << " worker=" << status.worker_id() << "@"
+              << status.worker_domain();
   }
-  if (!status.report_location().empty()) std::cout << " report=" << status.report_location();
-  if (!status.failure().empty()) std::cout << " failure=\"" << status.failure() << "\"";
+  if (!status.report_location().empty())
+    std::cout << " report=" << status.report_location();
+  if (!status.failure().empty())
+    std::cout << " failure=\"" << status.failure() << "\"";
   std::cout << std::endl;
 }
 
@@ -125,24 +137,30 @@ int RunSubmit(const std::vector<std::string>& args) {
   std::string gateway, cluster_file, request_id, account, month, timeout_text;
   po::options_description options("submit options");
   options.add_options()("help,h", "print this help")(
-      "request-id", po::value<std::string>(&request_id)->required(), "idempotency key")(
+      "request-id", po::value<std::string>(&request_id)->required(),
+      "idempotency key")(
       "account", po::value<std::string>(&account)->required(), "account id")(
-      "month", po::value<std::string>(&month)->required(), "report month YYYY-MM")(
-      "gateway", po::value<std::string>(&gateway), "gateway gRPC HOST:PORT")(
-      "cluster", po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
+      "month", po::value<std::string>(&month)->required(),
+      "report month YYYY-MM")("gateway", po::value<std::string>(&gateway),
+                              "gateway gRPC HOST:PORT")(
+      "cluster",
+      po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("15s"),
       "how long to wait for the commit")("json", "print the receipt as JSON");
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
-  auto parsed = Parse(args, "submit",
-                      "usage: reportctl submit --request-id ID --account ACCT --month YYYY-MM",
-                      options, positional, hidden, &exit_code);
+  auto parsed = Parse(
+      args, "submit",
+      "usage: reportctl submit --request-id ID --account ACCT --month YYYY-MM",
+      options, positional, hidden, &exit_code);
   if (!parsed) return exit_code;
   absl::Duration timeout;
-  if (!absl::ParseDuration(timeout_text, &timeout) || timeout <= absl::ZeroDuration()) {
-    return UsageError("--timeout must be a positive duration like 15s", "submit");
+  if (!absl::ParseDuration(timeout_text, &timeout) ||
+      timeout <= absl::ZeroDuration()) {
+    return UsageError("--timeout must be a positive duration like 15s",
+                      "submit");
   }
   auto address = ResolveGateway(gateway, cluster_file);
   if (!address.ok()) return ReportError(address.status());
@@ -153,13 +171,15 @@ int RunSubmit(const std::vector<std::string>& args) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   Receipt receipt;
-  grpc::Status status = GatewayStub(*address)->SubmitReport(&context, request, &receipt);
+  grpc::Status status =
+      GatewayStub(*address)->SubmitReport(&context, request, &receipt);
   if (!status.ok()) return ReportError(FromGrpcStatus(status));
   if (parsed->vars.count("json")) {
     std::cout << ToJson(receipt);
   } else {
-    std::cout << (receipt.duplicate() ? "duplicate of " : "accepted ") << receipt.request_id()
-              << " at offset " << receipt.accepted_offset() << " (epoch " << receipt.epoch()
+    std::cout << (receipt.duplicate() ? "duplicate of " : "accepted ")
+              << receipt.request_id() << " at offset "
+              << receipt.accepted_offset() << " (epoch " << receipt.epoch()
               << "); status: " << receipt.status_path() << std::endl;
   }
   return kExitOk;
@@ -175,20 +195,25 @@ int RunStatus(const std::vector<std::string>& args) {
       "wait", po::value<std::string>(&wait_text),
       "follow the request until COMPLETED/FAILED or this long (e.g. 30s)")(
       "gateway", po::value<std::string>(&gateway), "gateway gRPC HOST:PORT")(
-      "cluster", po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
-      "cluster file used to find a gateway")("json", "print the status as JSON");
+      "cluster",
+      po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
+      "cluster file used to find a gateway")("json",
+                                             "print the status as JSON");
   po::options_description hidden;
   hidden.add_options()("id", po::value<std::string>(&request_id));
   po::positional_options_description positional;
   positional.add("id", 1);
   int exit_code = 0;
-  auto parsed = Parse(args, "status",
-                      "usage: reportctl status ID [--min-offset N] [--wait DURATION] [--json]",
-                      options, positional, hidden, &exit_code);
+  auto parsed = Parse(
+      args, "status",
+      "usage: reportctl status ID [--min-offset N] [--wait DURATION] [--json]",
+      options, positional, hidden, &exit_code);
   if (!parsed) return exit_code;
-  if (request_id.empty()) return UsageError("status needs a request ID", "status");
+  if (request_id.empty())
+    return UsageError("status needs a request ID", "status");
   absl::Duration wait = absl::ZeroDuration();
-  if (!wait_text.empty() && (!absl::ParseDuration(wait_text, &wait) || wait < absl::ZeroDuration())) {
+  if (!wait_text.empty() &&
+      (!absl::ParseDuration(wait_text, &wait) || wait < absl::ZeroDuration())) {
     return UsageError("--wait must be a duration like 30s", "status");
   }
   auto address = ResolveGateway(gateway, cluster_file);
@@ -201,9 +226,10 @@ int RunStatus(const std::vector<std::string>& args) {
     api::GetReportRequest request;
     request.set_request_id(request_id);
     request.set_min_offset(min_offset);
-    absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
-    request.set_wait_ms(static_cast<uint64_t>(
-        absl::ToInt64Milliseconds(std::min(std::max(left, absl::Seconds(1)), absl::Seconds(5)))));
+    absl::Duration left =
+        std::max(absl::ZeroDuration(), deadline - absl::Now());
+    request.set_wait_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(
+        std::min(std::max(left, absl::Seconds(1)), absl::Seconds(5)))));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     api::ReportStatus status;
@@ -211,12 +237,14 @@ int RunStatus(const std::vector<std::string>& args) {
     if (!rpc.ok()) {
       absl::Status error = FromGrpcStatus(rpc);
       ErrorCode code = ErrorCodeOf(error);
-      bool retry = code == ErrorCode::kStaleRead || code == ErrorCode::kNoQuorum;
+      bool retry =
+          code == ErrorCode::kStaleRead || code == ErrorCode::kNoQuorum;
       if (!retry || absl::Now() >= deadline) return ReportError(error);
       absl::SleepFor(absl::Milliseconds(200));
       continue;
     }
-    // Reads never go back in time: later reads ask for at least what we have seen.
+    // Reads never go back in time: later reads ask for at least what we have
+    // seen.
     min_offset = std::max(min_offset, status.served_offset());
     bool terminal = status.state() == COMPLETED || status.state() == FAILED;
     if (status.state() != last_state || terminal || absl::Now() >= deadline) {
@@ -236,19 +264,23 @@ int RunCluster(const std::vector<std::string>& args) {
   std::string cluster_file, timeout_text;
   po::options_description options("cluster options");
   options.add_options()("help,h", "print this help")(
-      "cluster", po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
+      "cluster",
+      po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file (written by deploy/cluster.sh up)")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("1s"),
       "per-replica timeout")("json", "print every replica's status as JSON");
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
-  auto parsed = Parse(args, "cluster", "usage: reportctl cluster [--cluster FILE] [--json]",
+  auto parsed = Parse(args, "cluster",
+                      "usage: reportctl cluster [--cluster FILE] [--json]",
                       options, positional, hidden, &exit_code);
   if (!parsed) return exit_code;
   absl::Duration timeout;
-  if (!absl::ParseDuration(timeout_text, &timeout) || timeout <= absl::ZeroDuration()) {
-    return UsageError("--timeout must be a positive duration like 1s", "cluster");
+  if (!absl::ParseDuration(timeout_text, &timeout) ||
+      timeout <= absl::ZeroDuration()) {
+    return UsageError("--timeout must be a positive duration like 1s",
+                      "cluster");
   }
   auto cluster = LoadCluster(cluster_file);
   if (!cluster.ok()) return ReportError(cluster.status());
@@ -256,10 +288,12 @@ int RunCluster(const std::vector<std::string>& args) {
   auto views = client.ClusterStatus(timeout);
   uint64_t leader_commit = 0;
   for (const auto& [member, view] : views) {
-    if (view.ok() && view->role() == "leader") leader_commit = view->commit_offset();
+    if (view.ok() && view->role() == "leader")
+      leader_commit = view->commit_offset();
   }
   if (parsed->vars.count("json")) {
-    std::cout << "{\"cluster_id\": \"" << cluster->cluster_id() << "\", \"replicas\": [";
+    std::cout << "{\"cluster_id\": \"" << cluster->cluster_id()
+              << "\", \"replicas\": [";
     bool first = true;
     for (const auto& [member, view] : views) {
       std::cout << (first ? "\n" : ",\n");
@@ -278,19 +312,25 @@ int RunCluster(const std::vector<std::string>& args) {
     std::cout << "]}\n";
     return kExitOk;
   }
-  std::cout << std::left << std::setw(11) << "REPLICA" << std::setw(34) << "DOMAIN"
-            << std::setw(14) << "ROLE" << std::setw(7) << "EPOCH" << std::setw(9) << "COMMIT"
-            << std::setw(9) << "APPLIED" << std::setw(7) << "LAG" << "DIGEST\n";
+  std::cout << std::left << std::setw(11) << "REPLICA" << std::setw(34)
+            << "DOMAIN" << std::setw(14) << "ROLE" << std::setw(7) << "EPOCH"
+            << std::setw(9) << "COMMIT" << std::setw(9) << "APPLIED"
+            << std::setw(7) << "LAG"
+            << "DIGEST\n";
   for (const auto& [member, view] : views) {
-    std::cout << std::left << std::setw(11) << member.name() << std::setw(34) << member.domain();
+    std::cout << std::left << std::setw(11) << member.name() << std::setw(34)
+              << member.domain();
     if (!view.ok()) {
       std::cout << "unreachable\n";
       continue;
     }
-    uint64_t lag = leader_commit > view->applied_offset() ? leader_commit - view->applied_offset() : 0;
-    std::cout << std::setw(14) << view->role() << std::setw(7) << view->epoch() << std::setw(9)
-              << view->commit_offset() << std::setw(9) << view->applied_offset() << std::setw(7)
-              << lag << view->state_digest().substr(0, 16) << "\n";
+    uint64_t lag = leader_commit > view->applied_offset()
+                       ? leader_commit - view->applied_offset()
+                       : 0;
+    std::cout << std::setw(14) << view->role() << std::setw(7) << view->epoch()
+              << std::setw(9) << view->commit_offset() << std::setw(9)
+              << view->applied_offset() << std::setw(7) << lag
+              << view->state_digest().substr(0, 16) << "\n";
   }
   return kExitOk;
 }

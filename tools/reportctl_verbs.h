@@ -1,5 +1,6 @@
-// reportctl's verbs that talk to a running cluster: submit and status go through a gateway's
-// ReportApi (as a user's request would), cluster asks every replica for its view.
+// reportctl's verbs that talk to a running cluster: submit and status go
+// through a gateway's ReportApi (as a user's request would), cluster asks every
+// replica for its view.
 #ifndef REPORT_TOOLS_REPORTCTL_VERBS_H_
 #define REPORT_TOOLS_REPORTCTL_VERBS_H_
 

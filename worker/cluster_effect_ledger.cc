@@ -2,22 +2,25 @@
 
 namespace report {
 
-ClusterEffectLedger::ClusterEffectLedger(const ClusterConfig& cluster, std::string worker_domain,
+ClusterEffectLedger::ClusterEffectLedger(const ClusterConfig& cluster,
+                                         std::string worker_domain,
                                          absl::Duration call_timeout)
     : worker_domain_(std::move(worker_domain)),
       call_timeout_(call_timeout),
       client_(cluster, worker_domain_) {}
 
-absl::Status ClusterEffectLedger::Watch(uint64_t from_offset,
-                                        const std::function<void(const WatchEvent&)>& on_event,
-                                        const std::atomic<bool>& cancelled) {
+absl::Status ClusterEffectLedger::Watch(
+    uint64_t from_offset,
+    const std::function<void(const WatchEvent&)>& on_event,
+    const std::atomic<bool>& cancelled) {
   WatchRequest request;
   request.set_from_offset(from_offset);
   request.set_worker_domain(worker_domain_);
   return client_.Watch(request, on_event, cancelled);
 }
 
-absl::StatusOr<EffectResponse> ClusterEffectLedger::Reserve(const ReserveEffectRequest& request) {
+absl::StatusOr<EffectResponse> ClusterEffectLedger::Reserve(
+    const ReserveEffectRequest& request) {
   return client_.ReserveEffect(request, call_timeout_);
 }
 
@@ -26,11 +29,13 @@ absl::StatusOr<EffectResponse> ClusterEffectLedger::ExtendLease(
   return client_.ExtendLease(request, call_timeout_);
 }
 
-absl::StatusOr<EffectResponse> ClusterEffectLedger::Complete(const CompleteRequest& request) {
+absl::StatusOr<EffectResponse> ClusterEffectLedger::Complete(
+    const CompleteRequest& request) {
   return client_.Complete(request, call_timeout_);
 }
 
-absl::StatusOr<EffectResponse> ClusterEffectLedger::Fail(const FailRequest& request) {
+absl::StatusOr<EffectResponse> ClusterEffectLedger::Fail(
+    const FailRequest& request) {
   return client_.Fail(request, call_timeout_);
 }
 

@@ -1,6 +1,6 @@
-// The effect ledger a real worker uses: the replicated effect protocol over gRPC through
-// the cluster client (leader for reserve/extend/complete/fail, the nearest replica in the
-// worker's own domain for the watch).
+// The effect ledger a real worker uses: the replicated effect protocol over
+// gRPC through the cluster client (leader for reserve/extend/complete/fail, the
+// nearest replica in the worker's own domain for the watch).
 #ifndef REPORT_WORKER_CLUSTER_EFFECT_LEDGER_H_
 #define REPORT_WORKER_CLUSTER_EFFECT_LEDGER_H_
 
@@ -17,11 +17,15 @@ class ClusterEffectLedger final : public EffectLedger {
   ClusterEffectLedger(const ClusterConfig& cluster, std::string worker_domain,
                       absl::Duration call_timeout = absl::Seconds(5));
 
-  absl::Status Watch(uint64_t from_offset, const std::function<void(const WatchEvent&)>& on_event,
+  absl::Status Watch(uint64_t from_offset,
+                     const std::function<void(const WatchEvent&)>& on_event,
                      const std::atomic<bool>& cancelled) override;
-  absl::StatusOr<EffectResponse> Reserve(const ReserveEffectRequest& request) override;
-  absl::StatusOr<EffectResponse> ExtendLease(const ExtendLeaseRequest& request) override;
-  absl::StatusOr<EffectResponse> Complete(const CompleteRequest& request) override;
+  absl::StatusOr<EffectResponse> Reserve(
+      const ReserveEffectRequest& request) override;
+  absl::StatusOr<EffectResponse> ExtendLease(
+      const ExtendLeaseRequest& request) override;
+  absl::StatusOr<EffectResponse> Complete(
+      const CompleteRequest& request) override;
   absl::StatusOr<EffectResponse> Fail(const FailRequest& request) override;
 
  private:

@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <glog/logging.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -595,6 +596,13 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
           location = written->location;
           if (!written->written)
             *exists = true;  // someone else's copy won the race
+          if (written->written && options_.crash_after_sink_write) {
+            // Fault injection: die between the effect and its record, as a
+            // crash would (no flush, no lease release, no Complete).
+            LOG(ERROR) << "crash-after-sink-write: exiting after writing "
+                       << location;
+            _exit(kCrashAfterSinkWriteExit);
+          }
         }
       }
     }

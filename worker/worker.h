@@ -41,6 +41,9 @@
 
 namespace report {
 
+// Exit status of a worker stopped by the crash_after_sink_write fault knob.
+inline constexpr int kCrashAfterSinkWriteExit = 86;
+
 struct WorkerOptions {
   std::string worker_id;
   std::string worker_domain;
@@ -54,6 +57,10 @@ struct WorkerOptions {
   // fails (0: never).
   std::string fail_request_prefix;
   uint32_t fail_every = 0;
+  // Fault knob for tests: after the sink write succeeds and before Complete,
+  // the process ends at once with kCrashAfterSinkWriteExit (a crash between
+  // the effect and its record).
+  bool crash_after_sink_write = false;
   // A request that failed n times is reserved again no sooner than
   // retry_backoff * 2^(n-1) (capped) after its failure, in cluster time.
   std::chrono::milliseconds retry_backoff{500};

@@ -107,7 +107,11 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "fail-request-prefix", po::value<std::string>(&o.fail_request_prefix),
       "fault knob: requests whose id starts with this always fail in the work")(
       "fail-every", po::value<int64_t>(&fail_every)->default_value(0),
-      "fault knob: every Nth generation attempt fails (0: never)");
+      "fault knob: every Nth generation attempt fails (0: never)")(
+      "crash-after-sink-write",
+      po::bool_switch(&o.crash_after_sink_write),
+      "fault knob: exit at once (status 86) after a report is written to "
+      "the sink and before it is completed");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);

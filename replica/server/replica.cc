@@ -28,11 +28,13 @@ namespace {
 using consensus::Entry;
 using Clock = std::chrono::steady_clock;
 
-// Watchers replay at most this many recent changes; one that falls further behind
-// restarts from its catch-up scan.
+// Watchers replay at most this many recent changes; one that falls further
+// behind restarts from its catch-up scan.
 constexpr size_t kRecentEvents = 65536;
 
-uint64_t WallMs() { return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())); }
+uint64_t WallMs() {
+  return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+}
 
 Clock::time_point ToSteady(absl::Time deadline) {
   absl::Duration left = deadline - absl::Now();
@@ -41,7 +43,8 @@ Clock::time_point ToSteady(absl::Time deadline) {
   return Clock::now() + absl::ToChronoNanoseconds(left);
 }
 
-// One proposal's outcome, shared by every caller waiting for it (joined submits).
+// One proposal's outcome, shared by every caller waiting for it (joined
+// submits).
 struct Pending {
   uint64_t index = 0;
   uint64_t epoch = 0;
@@ -95,18 +98,20 @@ class Replica::Impl {
     }
     if (self == nullptr) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       absl::StrCat("replica id ", options_.id, " is not a member of cluster ",
+                       absl::StrCat("replica id ", options_.id,
+                                    " is not a member of cluster ",
                                     options_.cluster.cluster_id()));
     }
     if (self->domain() != options_.domain) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       absl::StrCat("--domain ", options_.domain, " does not match member ",
-                                    self->name(), "'s domain ", self->domain()));
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          absl::StrCat("--domain ", options_.domain, " does not match member ",
+                       self->name(), "'s domain ", self->domain()));
     }
     self_ = *self;
 
-    auto store = storage::ReplicaStore::Open(options_.data_dir, options_.cluster.cluster_id(),
-                                    options_.id);
+    auto store = storage::ReplicaStore::Open(
+        options_.data_dir, options_.cluster.cluster_id(), options_.id);
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
     state_machine_ = std::make_unique<ReportStateMachine>(store_->db());
@@ -119,26 +124,36 @@ class Replica::Impl {
     }
     config.election_ticks = options_.election_ticks;
     config.heartbeat_ticks = options_.heartbeat_ticks;
-    config.seed = std::random_device{}() ^ (options_.id * 0x9E3779B97F4A7C15ULL);
+    config.seed =
+        std::random_device{}() ^ (options_.id * 0x9E3779B97F4A7C15ULL);
     config.hard_state = store_->LoadHardState();
-    // Applied entries were committed, even if the commit index persisted with the hard
-    // state lags behind the (unsynced) apply batch that covered them.
-    config.hard_state.set_commit(std::max(config.hard_state.commit(), applied_));
+    // Applied entries were committed, even if the commit index persisted with
+    // the hard state lags behind the (unsynced) apply batch that covered them.
+    config.hard_state.set_commit(
+        std::max(config.hard_state.commit(), applied_));
     config.applied = applied_;
+    persisted_epoch_ = config.hard_state.epoch();
+    persisted_vote_ = config.hard_state.vote();
     node_ = std::make_unique<consensus::Node>(config, &store_->log());
-    // Cluster time never runs backwards, even if this replica's clock is behind the
-    // leader that stamped the newest entry it holds.
-    if (uint64_t last = store_->log().LastIndex(); last >= store_->log().FirstIndex()) {
-      for (const Entry& entry : store_->log().Entries(last, last + 1, 1 << 20)) {
+    // Cluster time never runs backwards, even if this replica's clock is behind
+    // the leader that stamped the newest entry it holds.
+    if (uint64_t last = store_->log().LastIndex();
+        last >= store_->log().FirstIndex()) {
+      for (const Entry& entry :
+           store_->log().Entries(last, last + 1, 1 << 20)) {
         Command command;
-        if (entry.type() == consensus::ENTRY_NORMAL && command.ParseFromString(entry.data())) {
+        if (entry.type() == consensus::ENTRY_NORMAL &&
+            command.ParseFromString(entry.data())) {
           newest_stamp_ms_ = command.timestamp_ms();
         }
       }
     }
-    LOG(INFO) << "replica " << options_.id << " recovered: epoch=" << config.hard_state.epoch()
-              << " vote=" << config.hard_state.vote() << " commit=" << config.hard_state.commit()
-              << " applied=" << applied_ << " last=" << store_->log().LastIndex();
+    LOG(INFO) << "replica " << options_.id
+              << " recovered: epoch=" << config.hard_state.epoch()
+              << " vote=" << config.hard_state.vote()
+              << " commit=" << config.hard_state.commit()
+              << " applied=" << applied_
+              << " last=" << store_->log().LastIndex();
 
     writer_ = std::make_unique<storage::LogWriter>(store_.get());
     transport_ = std::make_unique<PeerTransport>(
@@ -163,49 +178,60 @@ class Replica::Impl {
     if (driver_.joinable()) driver_.join();
     if (transport_) transport_->Stop();
     writer_.reset();  // drains and joins the writer thread
-    FailAllPending(MakeError(ErrorCode::kCommitUnknown, "replica shutting down"));
+    FailAllPending(
+        MakeError(ErrorCode::kCommitUnknown, "replica shutting down"));
   }
 
   void StepBatch(const consensus::MessageBatch& batch) {
     if (batch.cluster_id() != options_.cluster.cluster_id() ||
         members_.count(batch.from()) == 0 || batch.from() == options_.id) {
-      LOG_EVERY_N(WARNING, 100) << "dropping messages from unknown sender " << batch.from()
-                                << " of cluster '" << batch.cluster_id() << "'";
+      LOG_EVERY_N(WARNING, 100)
+          << "dropping messages from unknown sender " << batch.from()
+          << " of cluster '" << batch.cluster_id() << "'";
       return;
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     for (const consensus::Message& message : batch.messages()) {
-      if (message.from() != batch.from() || message.to() != options_.id) continue;
+      if (message.from() != batch.from() || message.to() != options_.id)
+        continue;
       node_->Step(message);
     }
     driver_cv_.notify_one();
   }
 
-  absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request, absl::Time deadline) {
+  absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request,
+                                        absl::Time deadline) {
     const ReportSubmission& submission = request.submission();
-    if (absl::Status valid = ValidateSubmission(submission); !valid.ok()) return valid;
-    if (absl::Status allowed = placement_->CheckIngress(request.ingress_domain());
+    if (absl::Status valid = ValidateSubmission(submission); !valid.ok())
+      return valid;
+    if (absl::Status allowed =
+            placement_->CheckIngress(request.ingress_domain());
         !allowed.ok()) {
       return allowed;
     }
     const std::string fingerprint = SubmissionFingerprint(submission);
-    if (!request.fingerprint().empty() && request.fingerprint() != fingerprint) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "fingerprint does not match the submission's canonical fingerprint");
+    if (!request.fingerprint().empty() &&
+        request.fingerprint() != fingerprint) {
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          "fingerprint does not match the submission's canonical fingerprint");
     }
     std::shared_ptr<Pending> pending;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (absl::Status leader = CheckLeaderLocked(); !leader.ok()) return leader;
+      if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
+        return leader;
     }
     // Already applied: answer from state, without appending.
     auto existing = state_machine_->GetRequest(submission.request_id());
     if (existing.ok()) return AnswerExisting(*existing, fingerprint);
-    if (ErrorCodeOf(existing.status()) != ErrorCode::kNotFound) return existing.status();
+    if (ErrorCodeOf(existing.status()) != ErrorCode::kNotFound)
+      return existing.status();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (absl::Status leader = CheckLeaderLocked(); !leader.ok()) return leader;
+      if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
+        return leader;
       auto inflight = inflight_submits_.find(submission.request_id());
       if (inflight != inflight_submits_.end() &&
           inflight->second->fingerprint == fingerprint) {
@@ -242,11 +268,14 @@ class Replica::Impl {
     }
   }
 
-  absl::StatusOr<ReadStatusResponse> ReadStatus(const ReadStatusRequest& request,
-                                                absl::Time deadline) {
-    if (absl::Status valid = ValidateRequestId(request.request_id()); !valid.ok()) return valid;
+  absl::StatusOr<ReadStatusResponse> ReadStatus(
+      const ReadStatusRequest& request, absl::Time deadline) {
+    if (absl::Status valid = ValidateRequestId(request.request_id());
+        !valid.ok())
+      return valid;
     uint64_t min_offset = request.min_offset();
-    absl::Time wait_until = std::min(deadline, absl::Now() + absl::Milliseconds(request.wait_ms()));
+    absl::Time wait_until =
+        std::min(deadline, absl::Now() + absl::Milliseconds(request.wait_ms()));
     if (request.consistency() == LINEARIZABLE) {
       auto index = ReadIndex(deadline);
       if (!index.ok()) return index.status();
@@ -256,14 +285,16 @@ class Replica::Impl {
     uint64_t served = 0;
     {
       std::unique_lock<std::mutex> lock(applied_mu_);
-      applied_cv_.wait_until(lock, ToSteady(wait_until),
-                             [&] { return stopping_applied_ || applied_ >= min_offset; });
+      applied_cv_.wait_until(lock, ToSteady(wait_until), [&] {
+        return stopping_applied_ || applied_ >= min_offset;
+      });
       served = applied_;
     }
     if (served < min_offset) {
-      return MakeError(ErrorCode::kStaleRead,
-                       absl::StrCat("replica ", self_.name(), " has applied offset ", served,
-                                    " < min_offset ", min_offset));
+      return MakeError(
+          ErrorCode::kStaleRead,
+          absl::StrCat("replica ", self_.name(), " has applied offset ", served,
+                       " < min_offset ", min_offset));
     }
     auto record = state_machine_->GetRequest(request.request_id());
     if (!record.ok()) {
@@ -280,8 +311,8 @@ class Replica::Impl {
     return response;
   }
 
-  absl::StatusOr<EffectResponse> ReserveEffect(const ReserveEffectRequest& request,
-                                               absl::Time deadline) {
+  absl::StatusOr<EffectResponse> ReserveEffect(
+      const ReserveEffectRequest& request, absl::Time deadline) {
     Command command;
     ReserveEffectCommand* reserve = command.mutable_reserve_effect();
     reserve->set_request_id(request.request_id());
@@ -290,11 +321,13 @@ class Replica::Impl {
     reserve->set_worker_domain(request.worker_domain());
     reserve->set_lease_ms(request.lease_ms());
     reserve->set_max_attempts(request.max_attempts());
-    if (request.effect_key().empty() || request.worker_id().empty() || request.lease_ms() == 0) {
+    if (request.effect_key().empty() || request.worker_id().empty() ||
+        request.lease_ms() == 0) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "effect_key, worker_id and lease_ms are required");
     }
-    return ProposeEffect(request.request_id(), request.worker_domain(), command, deadline);
+    return ProposeEffect(request.request_id(), request.worker_domain(), command,
+                         deadline);
   }
 
   absl::StatusOr<EffectResponse> ExtendLease(const ExtendLeaseRequest& request,
@@ -305,10 +338,12 @@ class Replica::Impl {
     extend->set_worker_id(request.worker_id());
     extend->set_fencing_token(request.fencing_token());
     extend->set_lease_ms(request.lease_ms());
-    return ProposeEffect(request.request_id(), request.worker_domain(), command, deadline);
+    return ProposeEffect(request.request_id(), request.worker_domain(), command,
+                         deadline);
   }
 
-  absl::StatusOr<EffectResponse> Complete(const CompleteRequest& request, absl::Time deadline) {
+  absl::StatusOr<EffectResponse> Complete(const CompleteRequest& request,
+                                          absl::Time deadline) {
     Command command;
     CompleteCommand* complete = command.mutable_complete();
     complete->set_request_id(request.request_id());
@@ -317,10 +352,12 @@ class Replica::Impl {
     complete->set_worker_id(request.worker_id());
     complete->set_worker_domain(request.worker_domain());
     complete->set_report_location(request.report_location());
-    return ProposeEffect(request.request_id(), request.worker_domain(), command, deadline);
+    return ProposeEffect(request.request_id(), request.worker_domain(), command,
+                         deadline);
   }
 
-  absl::StatusOr<EffectResponse> Fail(const FailRequest& request, absl::Time deadline) {
+  absl::StatusOr<EffectResponse> Fail(const FailRequest& request,
+                                      absl::Time deadline) {
     Command command;
     FailCommand* fail = command.mutable_fail();
     fail->set_request_id(request.request_id());
@@ -330,13 +367,15 @@ class Replica::Impl {
     fail->set_error(request.error());
     fail->set_max_attempts(request.max_attempts());
     fail->set_retryable(request.retryable());
-    return ProposeEffect(request.request_id(), request.worker_domain(), command, deadline);
+    return ProposeEffect(request.request_id(), request.worker_domain(), command,
+                         deadline);
   }
 
   absl::Status Watch(const WatchRequest& request,
                      const std::function<bool(const WatchEvent&)>& send,
                      const std::function<bool()>& cancelled) {
-    if (absl::Status allowed = placement_->CheckWorker(request.worker_domain()); !allowed.ok()) {
+    if (absl::Status allowed = placement_->CheckWorker(request.worker_domain());
+        !allowed.ok()) {
       return allowed;
     }
     uint64_t start = 0;
@@ -344,8 +383,9 @@ class Replica::Impl {
       std::lock_guard<std::mutex> lock(applied_mu_);
       start = applied_;
     }
-    // Catch-up: everything still unfinished (from the lowest unfinished offset), so a
-    // worker needs no checkpoint of its own. Changes applied meanwhile follow below.
+    // Catch-up: everything still unfinished (from the lowest unfinished
+    // offset), so a worker needs no checkpoint of its own. Changes applied
+    // meanwhile follow below.
     bool open = true;
     state_machine_->ForEachUnfinished([&](const RequestRecord& record) {
       if (record.accepted_offset() < request.from_offset()) return true;
@@ -365,15 +405,19 @@ class Replica::Impl {
         applied_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
           return stopping_applied_ || applied_ >= next;
         });
-        if (stopping_applied_) return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
+        if (stopping_applied_)
+          return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
         if (cancelled()) break;
         if (applied_ < next) continue;
         if (!recent_.empty() && recent_.front().offset() > next) {
-          return absl::AbortedError("watch fell behind the replica's recent changes; restart it");
+          return absl::AbortedError(
+              "watch fell behind the replica's recent changes; restart it");
         }
-        auto it = std::lower_bound(
-            recent_.begin(), recent_.end(), next,
-            [](const WatchEvent& event, uint64_t offset) { return event.offset() < offset; });
+        auto it =
+            std::lower_bound(recent_.begin(), recent_.end(), next,
+                             [](const WatchEvent& event, uint64_t offset) {
+                               return event.offset() < offset;
+                             });
         for (; it != recent_.end(); ++it) batch.push_back(*it);
         next = applied_ + 1;
       }
@@ -400,7 +444,8 @@ class Replica::Impl {
       response.set_epoch(node_->epoch());
       response.set_leader_id(node_->leader());
       auto leader = members_.find(node_->leader());
-      if (leader != members_.end()) response.set_leader_address(leader->second.grpc_address());
+      if (leader != members_.end())
+        response.set_leader_address(leader->second.grpc_address());
       response.set_commit_offset(node_->commit_index());
       response.set_last_offset(node_->last_index());
       for (const consensus::Progress& progress : node_->progress()) {
@@ -428,7 +473,8 @@ class Replica::Impl {
   }
 
   absl::StatusOr<std::shared_ptr<Pending>> ProposeLocked(Command& command) {
-    if (stopping_) return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
+    if (stopping_)
+      return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
     // Cluster time: the leader's clock, never behind any earlier entry's stamp.
     last_stamp_ms_ = std::max(last_stamp_ms_, WallMs());
     command.set_timestamp_ms(last_stamp_ms_);
@@ -438,7 +484,8 @@ class Replica::Impl {
     std::vector<Entry> entries;
     entries.push_back(std::move(entry));
     auto positions = node_->Propose(std::move(entries));
-    if (!positions.has_value() || positions->empty()) return CheckLeaderLocked();
+    if (!positions.has_value() || positions->empty())
+      return CheckLeaderLocked();
     auto pending = std::make_shared<Pending>();
     pending->index = positions->front().index;
     pending->epoch = positions->front().epoch;
@@ -450,10 +497,13 @@ class Replica::Impl {
   absl::StatusOr<AppliedCommand> Wait(const std::shared_ptr<Pending>& pending,
                                       absl::Time deadline) {
     std::unique_lock<std::mutex> lock(pending->mu);
-    if (!pending->cv.wait_until(lock, ToSteady(deadline), [&] { return pending->done; })) {
-      return MakeError(ErrorCode::kCommitUnknown,
-                       absl::StrCat("commit of offset ", pending->index,
-                                    " not confirmed in time; retrying with the same id is safe"));
+    if (!pending->cv.wait_until(lock, ToSteady(deadline),
+                                [&] { return pending->done; })) {
+      return MakeError(
+          ErrorCode::kCommitUnknown,
+          absl::StrCat(
+              "commit of offset ", pending->index,
+              " not confirmed in time; retrying with the same id is safe"));
     }
     if (!pending->status.ok()) return pending->status;
     return pending->applied;
@@ -461,15 +511,19 @@ class Replica::Impl {
 
   absl::StatusOr<EffectResponse> ProposeEffect(const std::string& request_id,
                                                const std::string& worker_domain,
-                                               Command& command, absl::Time deadline) {
-    if (absl::Status valid = ValidateRequestId(request_id); !valid.ok()) return valid;
-    if (absl::Status allowed = placement_->CheckWorker(worker_domain); !allowed.ok()) {
+                                               Command& command,
+                                               absl::Time deadline) {
+    if (absl::Status valid = ValidateRequestId(request_id); !valid.ok())
+      return valid;
+    if (absl::Status allowed = placement_->CheckWorker(worker_domain);
+        !allowed.ok()) {
       return allowed;
     }
     std::shared_ptr<Pending> pending;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (absl::Status leader = CheckLeaderLocked(); !leader.ok()) return leader;
+      if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
+        return leader;
       auto proposed = ProposeLocked(command);
       if (!proposed.ok()) return proposed.status();
       pending = *proposed;
@@ -488,15 +542,18 @@ class Replica::Impl {
     auto waiter = std::make_shared<ReadWaiter>();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (absl::Status leader = CheckLeaderLocked(); !leader.ok()) return leader;
+      if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
+        return leader;
       std::string context = absl::StrCat(++next_read_context_);
       read_waiters_[context] = waiter;
       node_->ReadIndex(context);
       driver_cv_.notify_one();
     }
     std::unique_lock<std::mutex> lock(waiter->mu);
-    if (!waiter->cv.wait_until(lock, ToSteady(deadline), [&] { return waiter->done; })) {
-      return MakeError(ErrorCode::kNoQuorum, "leadership not confirmed by a quorum in time");
+    if (!waiter->cv.wait_until(lock, ToSteady(deadline),
+                               [&] { return waiter->done; })) {
+      return MakeError(ErrorCode::kNoQuorum,
+                       "leadership not confirmed by a quorum in time");
     }
     if (!waiter->status.ok()) return waiter->status;
     return waiter->index;
@@ -515,14 +572,15 @@ class Replica::Impl {
   }
 
   static absl::Status ConflictError(const RequestRecord& record) {
-    return MakeError(ErrorCode::kIdempotencyConflict,
-                     absl::StrCat("request '", record.request_id(),
-                                  "' was accepted at offset ", record.accepted_offset(),
-                                  " with a different payload"));
+    return MakeError(
+        ErrorCode::kIdempotencyConflict,
+        absl::StrCat("request '", record.request_id(),
+                     "' was accepted at offset ", record.accepted_offset(),
+                     " with a different payload"));
   }
 
-  static absl::StatusOr<SubmitResponse> AnswerExisting(const RequestRecord& record,
-                                                       const std::string& fingerprint) {
+  static absl::StatusOr<SubmitResponse> AnswerExisting(
+      const RequestRecord& record, const std::string& fingerprint) {
     if (record.fingerprint() != fingerprint) return ConflictError(record);
     return MakeReceipt(record, /*duplicate=*/true);
   }
@@ -548,9 +606,11 @@ class Replica::Impl {
         if (ready.soft_state.has_value()) {
           if (ready.soft_state->role == consensus::Role::kLeader &&
               role_ != consensus::Role::kLeader) {
-            // Entries in the log may carry stamps from the previous leader's clock.
+            // Entries in the log may carry stamps from the previous leader's
+            // clock.
             last_stamp_ms_ = std::max(last_stamp_ms_, newest_stamp_ms_);
-            LOG(INFO) << "replica " << options_.id << " is leader in epoch " << node_->epoch();
+            LOG(INFO) << "replica " << options_.id << " is leader in epoch "
+                      << node_->epoch();
           }
           role_ = ready.soft_state->role;
         }
@@ -563,17 +623,33 @@ class Replica::Impl {
     if (!ready.entries.empty()) {
       Command last;
       const Entry& newest = ready.entries.back();
-      if (newest.type() == consensus::ENTRY_NORMAL && last.ParseFromString(newest.data())) {
+      if (newest.type() == consensus::ENTRY_NORMAL &&
+          last.ParseFromString(newest.data())) {
         std::lock_guard<std::mutex> lock(mu_);
         newest_stamp_ms_ = std::max(newest_stamp_ms_, last.timestamp_ms());
       }
     }
-    if (!ready.entries.empty() || ready.hard_state.has_value() || !ready.after_persist.empty()) {
+    if (!ready.entries.empty() || ready.hard_state.has_value() ||
+        !ready.after_persist.empty()) {
       // Only the span is needed once durable; the writer takes the payloads.
       storage::LogSpan span = storage::LogSpan::Of(ready.entries);
       auto after = std::make_shared<std::vector<consensus::Message>>(
           std::move(ready.after_persist));
-      writer_->Enqueue(std::move(ready.entries), ready.hard_state,
+      // A hard state whose epoch and vote are unchanged only moves the commit index,
+      // which need not be durable (a restart recovers it from the applied index and
+      // the leader): it rides along with entries, and never costs an fsync alone.
+      std::optional<consensus::HardState> hard_state = ready.hard_state;
+      if (hard_state.has_value()) {
+        bool fencing_changed = hard_state->epoch() != persisted_epoch_ ||
+                               hard_state->vote() != persisted_vote_;
+        if (fencing_changed || !ready.entries.empty()) {
+          persisted_epoch_ = hard_state->epoch();
+          persisted_vote_ = hard_state->vote();
+        } else {
+          hard_state.reset();
+        }
+      }
+      writer_->Enqueue(std::move(ready.entries), hard_state,
                        [this, span = std::move(span), after]() {
                          OnDurable(span, std::move(*after));
                        });
@@ -586,7 +662,8 @@ class Replica::Impl {
   }
 
   // Runs on the writer thread once the entries (and hard state) are durable.
-  void OnDurable(const storage::LogSpan& span, std::vector<consensus::Message> after_persist) {
+  void OnDurable(const storage::LogSpan& span,
+                 std::vector<consensus::Message> after_persist) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!span.empty()) {
@@ -609,7 +686,8 @@ class Replica::Impl {
         pending_.erase(it);
         if (!pending->request_id.empty()) {
           auto inflight = inflight_submits_.find(pending->request_id);
-          if (inflight != inflight_submits_.end() && inflight->second == pending) {
+          if (inflight != inflight_submits_.end() &&
+              inflight->second == pending) {
             inflight_submits_.erase(inflight);
           }
         }
@@ -617,8 +695,9 @@ class Replica::Impl {
         if (command.epoch == pending->epoch) {
           pending->applied = command;
         } else {
-          // Another leader's entry took this index: ours can never commit (log matching).
-          // Nothing was accepted through it; the caller may retry with the same id.
+          // Another leader's entry took this index: ours can never commit (log
+          // matching). Nothing was accepted through it; the caller may retry
+          // with the same id.
           pending->status = CheckLeaderLocked();
           if (pending->status.ok()) {
             pending->status = MakeNotLeader(options_.id, self_.grpc_address());
@@ -644,7 +723,8 @@ class Replica::Impl {
   void ResolveReads(const std::vector<consensus::ReadState>& states,
                     const std::vector<std::string>& dropped) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto finish = [&](const std::string& context, absl::Status status, uint64_t index) {
+    auto finish = [&](const std::string& context, absl::Status status,
+                      uint64_t index) {
       auto it = read_waiters_.find(context);
       if (it == read_waiters_.end()) return;
       std::shared_ptr<ReadWaiter> waiter = it->second;
@@ -661,7 +741,8 @@ class Replica::Impl {
     for (const std::string& context : dropped) {
       absl::Status leader = CheckLeaderLocked();
       finish(context,
-             leader.ok() ? MakeError(ErrorCode::kNoQuorum, "leader not ready to serve reads")
+             leader.ok() ? MakeError(ErrorCode::kNoQuorum,
+                                     "leader not ready to serve reads")
                          : leader,
              0);
     }
@@ -707,6 +788,9 @@ class Replica::Impl {
   bool stopping_ = false;
   consensus::Role role_ = consensus::Role::kFollower;
   uint64_t last_stamp_ms_ = 0;
+  // Epoch and vote last handed to the writer (driver thread only).
+  uint64_t persisted_epoch_ = 0;
+  uint64_t persisted_vote_ = 0;
   uint64_t newest_stamp_ms_ = 0;
   std::map<uint64_t, std::shared_ptr<Pending>> pending_;
   std::map<std::string, std::shared_ptr<Pending>> inflight_submits_;
@@ -728,34 +812,38 @@ class Replica::Impl {
 Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Replica::~Replica() = default;
 
-absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(const ReplicaOptions& options) {
+absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
+    const ReplicaOptions& options) {
   auto impl = std::make_unique<Impl>(options);
   if (absl::Status opened = impl->Open(); !opened.ok()) return opened;
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
 }
 
-void Replica::StepBatch(const consensus::MessageBatch& batch) { impl_->StepBatch(batch); }
+void Replica::StepBatch(const consensus::MessageBatch& batch) {
+  impl_->StepBatch(batch);
+}
 absl::StatusOr<SubmitResponse> Replica::Submit(const SubmitRequest& request,
                                                absl::Time deadline) {
   return impl_->Submit(request, deadline);
 }
-absl::StatusOr<ReadStatusResponse> Replica::ReadStatus(const ReadStatusRequest& request,
-                                                       absl::Time deadline) {
+absl::StatusOr<ReadStatusResponse> Replica::ReadStatus(
+    const ReadStatusRequest& request, absl::Time deadline) {
   return impl_->ReadStatus(request, deadline);
 }
-absl::StatusOr<EffectResponse> Replica::ReserveEffect(const ReserveEffectRequest& request,
-                                                      absl::Time deadline) {
+absl::StatusOr<EffectResponse> Replica::ReserveEffect(
+    const ReserveEffectRequest& request, absl::Time deadline) {
   return impl_->ReserveEffect(request, deadline);
 }
-absl::StatusOr<EffectResponse> Replica::ExtendLease(const ExtendLeaseRequest& request,
-                                                    absl::Time deadline) {
+absl::StatusOr<EffectResponse> Replica::ExtendLease(
+    const ExtendLeaseRequest& request, absl::Time deadline) {
   return impl_->ExtendLease(request, deadline);
 }
 absl::StatusOr<EffectResponse> Replica::Complete(const CompleteRequest& request,
                                                  absl::Time deadline) {
   return impl_->Complete(request, deadline);
 }
-absl::StatusOr<EffectResponse> Replica::Fail(const FailRequest& request, absl::Time deadline) {
+absl::StatusOr<EffectResponse> Replica::Fail(const FailRequest& request,
+                                             absl::Time deadline) {
   return impl_->Fail(request, deadline);
 }
 absl::Status Replica::Watch(const WatchRequest& request,

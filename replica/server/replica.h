@@ -1,8 +1,9 @@
-// A replica: the consensus core wrapped with durable storage, the peer transport, timers and
-// the report state machine. One driver thread owns the core's output: it hands entries to
-// the group-committing log writer (the leader's fsync runs while its appends are already on
-// the wire), sends messages, applies committed entries and wakes whoever waits for them.
-// Every public method is safe to call from gRPC threads.
+// A replica: the consensus core wrapped with durable storage, the peer
+// transport, timers and the report state machine. One driver thread owns the
+// core's output: it hands entries to the group-committing log writer (the
+// leader's fsync runs while its appends are already on the wire), sends
+// messages, applies committed entries and wakes whoever waits for them. Every
+// public method is safe to call from gRPC threads.
 #ifndef REPORT_REPLICA_SERVER_REPLICA_H_
 #define REPORT_REPLICA_SERVER_REPLICA_H_
 
@@ -27,15 +28,17 @@ struct ReplicaOptions {
   int tick_ms = 50;
   int election_ticks = 16;  // randomized in [16, 32) ticks: 0.8-1.6 s
   int heartbeat_ticks = 2;  // 100 ms
-  // Upper bound on how long a write waits for its commit when the caller set no deadline.
+  // Upper bound on how long a write waits for its commit when the caller set no
+  // deadline.
   absl::Duration default_commit_wait = absl::Seconds(5);
 };
 
 class Replica {
  public:
-  // Opens storage (refusing a data dir of another cluster or replica), recovers the state
-  // machine and starts the driver, the ticker and the peer transport.
-  static absl::StatusOr<std::unique_ptr<Replica>> Start(const ReplicaOptions& options);
+  // Opens storage (refusing a data dir of another cluster or replica), recovers
+  // the state machine and starts the driver, the ticker and the peer transport.
+  static absl::StatusOr<std::unique_ptr<Replica>> Start(
+      const ReplicaOptions& options);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
@@ -43,17 +46,20 @@ class Replica {
   // Consensus messages from a peer's stream.
   void StepBatch(const consensus::MessageBatch& batch);
 
-  absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request, absl::Time deadline);
-  absl::StatusOr<ReadStatusResponse> ReadStatus(const ReadStatusRequest& request,
-                                                absl::Time deadline);
-  absl::StatusOr<EffectResponse> ReserveEffect(const ReserveEffectRequest& request,
-                                               absl::Time deadline);
+  absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request,
+                                        absl::Time deadline);
+  absl::StatusOr<ReadStatusResponse> ReadStatus(
+      const ReadStatusRequest& request, absl::Time deadline);
+  absl::StatusOr<EffectResponse> ReserveEffect(
+      const ReserveEffectRequest& request, absl::Time deadline);
   absl::StatusOr<EffectResponse> ExtendLease(const ExtendLeaseRequest& request,
                                              absl::Time deadline);
-  absl::StatusOr<EffectResponse> Complete(const CompleteRequest& request, absl::Time deadline);
-  absl::StatusOr<EffectResponse> Fail(const FailRequest& request, absl::Time deadline);
-  // Streams unfinished work (catch-up) then every applied change, until `send` returns
-  // false or `cancelled` returns true.
+  absl::StatusOr<EffectResponse> Complete(const CompleteRequest& request,
+                                          absl::Time deadline);
+  absl::StatusOr<EffectResponse> Fail(const FailRequest& request,
+                                      absl::Time deadline);
+  // Streams unfinished work (catch-up) then every applied change, until `send`
+  // returns false or `cancelled` returns true.
   absl::Status Watch(const WatchRequest& request,
                      const std::function<bool(const WatchEvent&)>& send,
                      const std::function<bool()>& cancelled);

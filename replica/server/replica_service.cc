@@ -5,8 +5,8 @@
 namespace report {
 namespace {
 
-// Writes wait for their commit until the caller's deadline (less a margin so the answer
-// still reaches it), or a bounded default when the caller set none.
+// Writes wait for their commit until the caller's deadline (less a margin so
+// the answer still reaches it), or a bounded default when the caller set none.
 absl::Time DeadlineOf(const grpc::ServerContext* context) {
   absl::Time now = absl::Now();
   absl::Time fallback = now + absl::Seconds(5);
@@ -37,10 +37,11 @@ grpc::Status ReplicaServiceImpl::ReadStatus(grpc::ServerContext* context,
   return Answer(replica_->ReadStatus(*request, DeadlineOf(context)), response);
 }
 
-grpc::Status ReplicaServiceImpl::ReserveEffect(grpc::ServerContext* context,
-                                               const ReserveEffectRequest* request,
-                                               EffectResponse* response) {
-  return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)), response);
+grpc::Status ReplicaServiceImpl::ReserveEffect(
+    grpc::ServerContext* context, const ReserveEffectRequest* request,
+    EffectResponse* response) {
+  return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)),
+                response);
 }
 
 grpc::Status ReplicaServiceImpl::ExtendLease(grpc::ServerContext* context,
@@ -55,30 +56,32 @@ grpc::Status ReplicaServiceImpl::Complete(grpc::ServerContext* context,
   return Answer(replica_->Complete(*request, DeadlineOf(context)), response);
 }
 
-grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context, const FailRequest* request,
+grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
+                                      const FailRequest* request,
                                       EffectResponse* response) {
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
-grpc::Status ReplicaServiceImpl::WatchCommitted(grpc::ServerContext* context,
-                                                const WatchRequest* request,
-                                                grpc::ServerWriter<WatchEvent>* writer) {
+grpc::Status ReplicaServiceImpl::WatchCommitted(
+    grpc::ServerContext* context, const WatchRequest* request,
+    grpc::ServerWriter<WatchEvent>* writer) {
   absl::Status status = replica_->Watch(
-      *request, [writer](const WatchEvent& event) { return writer->Write(event); },
+      *request,
+      [writer](const WatchEvent& event) { return writer->Write(event); },
       [context] { return context->IsCancelled(); });
   return ToGrpcStatus(status);
 }
 
-grpc::Status ReplicaServiceImpl::ClusterStatus(grpc::ServerContext* context,
-                                               const ClusterStatusRequest* request,
-                                               ClusterStatusResponse* response) {
+grpc::Status ReplicaServiceImpl::ClusterStatus(
+    grpc::ServerContext* context, const ClusterStatusRequest* request,
+    ClusterStatusResponse* response) {
   *response = replica_->Status();
   return grpc::Status::OK;
 }
 
-grpc::Status PeerServiceImpl::Deliver(grpc::ServerContext* context,
-                                      grpc::ServerReader<consensus::MessageBatch>* reader,
-                                      DeliverAck* response) {
+grpc::Status PeerServiceImpl::Deliver(
+    grpc::ServerContext* context,
+    grpc::ServerReader<consensus::MessageBatch>* reader, DeliverAck* response) {
   consensus::MessageBatch batch;
   while (reader->Read(&batch)) replica_->StepBatch(batch);
   return grpc::Status::OK;

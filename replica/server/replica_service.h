@@ -1,5 +1,6 @@
-// The gRPC faces of a replica: the client-facing Replica service and the Peer service that
-// feeds consensus messages into it. Both are thin: every decision is Replica's.
+// The gRPC faces of a replica: the client-facing Replica service and the Peer
+// service that feeds consensus messages into it. Both are thin: every decision
+// is Replica's.
 #ifndef REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 #define REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 
@@ -12,21 +13,28 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
  public:
   explicit ReplicaServiceImpl(report::Replica* replica) : replica_(replica) {}
 
-  grpc::Status Submit(grpc::ServerContext* context, const SubmitRequest* request,
+  grpc::Status Submit(grpc::ServerContext* context,
+                      const SubmitRequest* request,
                       SubmitResponse* response) override;
-  grpc::Status ReadStatus(grpc::ServerContext* context, const ReadStatusRequest* request,
+  grpc::Status ReadStatus(grpc::ServerContext* context,
+                          const ReadStatusRequest* request,
                           ReadStatusResponse* response) override;
-  grpc::Status ReserveEffect(grpc::ServerContext* context, const ReserveEffectRequest* request,
+  grpc::Status ReserveEffect(grpc::ServerContext* context,
+                             const ReserveEffectRequest* request,
                              EffectResponse* response) override;
-  grpc::Status ExtendLease(grpc::ServerContext* context, const ExtendLeaseRequest* request,
+  grpc::Status ExtendLease(grpc::ServerContext* context,
+                           const ExtendLeaseRequest* request,
                            EffectResponse* response) override;
-  grpc::Status Complete(grpc::ServerContext* context, const CompleteRequest* request,
+  grpc::Status Complete(grpc::ServerContext* context,
+                        const CompleteRequest* request,
                         EffectResponse* response) override;
   grpc::Status Fail(grpc::ServerContext* context, const FailRequest* request,
                     EffectResponse* response) override;
-  grpc::Status WatchCommitted(grpc::ServerContext* context, const WatchRequest* request,
+  grpc::Status WatchCommitted(grpc::ServerContext* context,
+                              const WatchRequest* request,
                               grpc::ServerWriter<WatchEvent>* writer) override;
-  grpc::Status ClusterStatus(grpc::ServerContext* context, const ClusterStatusRequest* request,
+  grpc::Status ClusterStatus(grpc::ServerContext* context,
+                             const ClusterStatusRequest* request,
                              ClusterStatusResponse* response) override;
 
  private:

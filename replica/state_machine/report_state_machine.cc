@@ -498,40 +498,40 @@ CommandResult ReportStateMachine::Fail(Batch& batch, uint64_t index,
   return result;
 }
 
-absl::StatusOr<RequestRecord> ReportStateMachine::GetRequest(
-    const std::string& request_id) const {
+namespace {
+
+// One stored record by key: NotFound when absent, Internal when unreadable.
+template <typename Record>
+absl::StatusOr<Record> LoadRecord(leveldb::DB* db, const std::string& key,
+                                  absl::string_view what,
+                                  absl::string_view name) {
   std::string value;
-  const leveldb::Status status =
-      db_->Get(leveldb::ReadOptions(), RequestKey(request_id), &value);
+  const leveldb::Status status = db->Get(leveldb::ReadOptions(), key, &value);
   if (status.IsNotFound()) {
     return MakeError(ErrorCode::kNotFound,
-                     absl::StrCat("request '", request_id, "' not found"));
+                     absl::StrCat(what, " '", name, "' not found"));
   }
   if (!status.ok()) return MakeError(ErrorCode::kInternal, status.ToString());
-  RequestRecord record;
+  Record record;
   if (!record.ParseFromString(value)) {
     return MakeError(ErrorCode::kInternal,
-                     absl::StrCat("request '", request_id, "' is corrupt"));
+                     absl::StrCat(what, " '", name, "' is corrupt"));
   }
   return record;
 }
 
+}  // namespace
+
+absl::StatusOr<RequestRecord> ReportStateMachine::GetRequest(
+    const std::string& request_id) const {
+  return LoadRecord<RequestRecord>(db_, RequestKey(request_id), "request",
+                                   request_id);
+}
+
 absl::StatusOr<EffectRecord> ReportStateMachine::GetEffect(
     const std::string& effect_key) const {
-  std::string value;
-  const leveldb::Status status =
-      db_->Get(leveldb::ReadOptions(), EffectKeyOf(effect_key), &value);
-  if (status.IsNotFound()) {
-    return MakeError(ErrorCode::kNotFound,
-                     absl::StrCat("effect '", effect_key, "' not found"));
-  }
-  if (!status.ok()) return MakeError(ErrorCode::kInternal, status.ToString());
-  EffectRecord effect;
-  if (!effect.ParseFromString(value)) {
-    return MakeError(ErrorCode::kInternal,
-                     absl::StrCat("effect '", effect_key, "' is corrupt"));
-  }
-  return effect;
+  return LoadRecord<EffectRecord>(db_, EffectKeyOf(effect_key), "effect",
+                                  effect_key);
 }
 
 void ReportStateMachine::ForEachUnfinished(

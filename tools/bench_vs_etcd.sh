@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# tools/bench_vs_etcd.sh [CONC...] — the product beside its reference point (DESIGN §11),
+# on the same machine in the same run.
+#
+#   1. brings up a local multi-az cluster (deploy/cluster.sh, no workers) in a temp dir,
+#   2. runs reportbench (quorum-committed submits) against its first gateway at each
+#      concurrency (default 1 16 64) for $SECS seconds (default 10),
+#   3. stops and wipes the cluster, so etcd does not share the CPU with it,
+#   4. runs ../shared/anchors/etcd_bench.sh (3-member etcd, 200-byte puts) at the same
+#      concurrencies,
+#   5. prints both raw summary lines and a side-by-side table with ratios (ours / etcd).
+#
+# Builds nothing: binaries come from $REPORT_BIN_DIR (default build/bin). The anchors are
+# found at $ANCHORS (default: the shared/ directory the repository is cloned beside).
+# Extra reportbench flags: $REPORTBENCH_ARGS (e.g. "--mode status", "--http" — then the
+# gateway's HTTP address is used). Profile: $BENCH_PROFILE (default multi-az).
+# Exit: 0 when both benches ran, non-zero otherwise; the cluster is stopped on any exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
+[[ $BIN = /* ]] || BIN="$PWD/$BIN"
+export REPORT_BIN_DIR=$BIN
+ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
+SECS=${SECS:-10}
+PROFILE=${BENCH_PROFILE:-multi-az}
+REPORTBENCH_ARGS=${REPORTBENCH_ARGS:-}
+CONCS=("$@")
+[[ ${#CONCS[@]} -gt 0 ]] || CONCS=(1 16 64)
+
+die() { echo "bench_vs_etcd.sh: error: $*" >&2; exit 1; }
+
+for c in "${CONCS[@]}"; do
+  [[ $c =~ ^[1-9][0-9]*$ ]] || die "concurrency must be a positive integer, got '$c'"
+done
+[[ $SECS =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SECS must be a number of seconds, got '$SECS'"
+for b in reportbench report-replica report-gateway reportctl; do
+  [[ -x $BIN/$b ]] || die "$BIN/$b not found (build first, or set REPORT_BIN_DIR)"
+done
+[[ -x $ANCHORS/etcd_bench.sh ]] || die "etcd_bench.sh not found in $ANCHORS (set ANCHORS)"
+
+WORK=$(mktemp -d /tmp/bench-vs-etcd.XXXXXX)
+CLUSTER_DIR=$WORK/cluster
+CLUSTER_UP=0
+cleanup() {
+  local rc=$?
+  if ((CLUSTER_UP)); then
+    "$ROOT/deploy/cluster.sh" down --dir "$CLUSTER_DIR" --wipe >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "# ours: profile $PROFILE, reportbench $REPORTBENCH_ARGS, $SECS s per concurrency"
+
+CLUSTER_UP=1
+"$ROOT/deploy/cluster.sh" up --profile "$PROFILE" --dir "$CLUSTER_DIR" --workers 0 \
+  >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "cluster did not come up"; }
+FIELD=4  # GRPC_ADDR
+[[ " $REPORTBENCH_ARGS " == *" --http "* ]] && FIELD=5  # HTTP_ADDR
+TARGET=$("$ROOT/deploy/cluster.sh" endpoints --dir "$CLUSTER_DIR" |
+  awk -v f="$FIELD" '$2=="gateway" && $f!="-" {print $f; exit}')
+[[ -n $TARGET ]] || die "no gateway in the cluster (endpoints: $("$ROOT/deploy/cluster.sh" endpoints --dir "$CLUSTER_DIR" | tr '\n' ';'))"
+
+: >"$WORK/ours.txt"
+for c in "${CONCS[@]}"; do
+  # shellcheck disable=SC2086
+  "$BIN/reportbench" --target "$TARGET" --concurrency "$c" --seconds "$SECS" \
+    $REPORTBENCH_ARGS | tee -a "$WORK/ours.txt"
+done
+
+"$ROOT/deploy/cluster.sh" down --dir "$CLUSTER_DIR" --wipe >/dev/null
+CLUSTER_UP=0
+
+SECS=$SECS "$ANCHORS/etcd_bench.sh" "${CONCS[@]}" | grep '^etcd-put ' | tee "$WORK/etcd.txt"
+
+# Side by side. Throughput ratio > 1 and latency ratio < 1 mean we are ahead of etcd.
+echo
+awk -v concs="${CONCS[*]}" '
+  function field(line, name,   n, i, parts, kv) {
+    n = split(line, parts, " ")
+    for (i = 1; i <= n; i++) {
+      if (index(parts[i], name "=") == 1) {
+        kv = substr(parts[i], length(name) + 2)
+        sub(/us$/, "", kv)
+        return kv
+      }
+    }
+    return ""
+  }
+  function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
+  function dash(v) { return v == "" ? "-" : v }
+  function us(v) { return v == "" ? "-" : v "us" }
+  { c = field($0, "conc"); if (FILENAME == ARGV[1]) ours[c] = $0; else etcd[c] = $0 }
+  END {
+    printf "%-5s %10s %10s %7s | %9s %9s %9s %9s | %7s %7s | %8s %8s\n", "conc", "ours_ops/s",
+      "etcd_ops/s", "ratio", "ours_p50", "etcd_p50", "ours_p99", "etcd_p99", "p50_x", "p99_x",
+      "ours_err", "etcd_err"
+    n = split(concs, cs, " ")
+    for (i = 1; i <= n; i++) {
+      c = cs[i]
+      oo = field(ours[c], "ops/s"); eo = field(etcd[c], "ops/s")
+      o50 = field(ours[c], "p50"); e50 = field(etcd[c], "p50")
+      o99 = field(ours[c], "p99"); e99 = field(etcd[c], "p99")
+      printf "%-5s %10s %10s %7s | %9s %9s %9s %9s | %7s %7s | %8s %8s\n", c, dash(oo),
+        dash(eo), ratio(oo, eo), us(o50), us(e50), us(o99), us(e99), ratio(o50, e50),
+        ratio(o99, e99), dash(field(ours[c], "errors")), dash(field(etcd[c], "errors"))
+    }
+  }' "$WORK/ours.txt" "$WORK/etcd.txt"
