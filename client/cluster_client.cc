@@ -23,6 +23,12 @@ int SharedSegments(const std::string& a, const std::string& b) {
   return shared;
 }
 
+// One call to one replica may take at most this long (beyond a read's wait). A
+// replica that is cut off or stopped never answers; without a bound per attempt
+// the caller's whole timeout would be spent waiting on it and the new leader (or
+// the next replica) would never be tried. Well above a commit's latency.
+constexpr absl::Duration kAttemptTimeout = absl::Seconds(1);
+
 void SetDeadline(grpc::ClientContext* context, absl::Time deadline) {
   context->set_deadline(absl::ToChronoTime(deadline));
 }
@@ -92,7 +98,7 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
   while (absl::Now() < deadline) {
     ++attempts;
     grpc::ClientContext context;
-    SetDeadline(&context, deadline);
+    SetDeadline(&context, std::min(deadline, absl::Now() + kAttemptTimeout));
     Response response;
     grpc::Status status = call(stubs_[target].get(), &context, &response);
     if (status.ok()) {
@@ -116,6 +122,11 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
       // The leader may have appended it: a retry with the same id is safe, and
       // if none completes in time the honest answer is CommitUnknown.
       outcome_unknown = true;
+      // No answer in time: the target may be cut off or stopped; ask the next
+      // replica, which answers or points at the current leader.
+      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        target = (target + 1) % stubs_.size();
+      }
     } else if (code == ErrorCode::kNotLeader || IsTransportFailure(status)) {
       target = (target + 1) % stubs_.size();
     } else if (code != ErrorCode::kNoQuorum) {
@@ -173,12 +184,19 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
   }
   // Nearest first; a replica that cannot be reached hands the read to the next
   // one. A replica that answers StaleRead has spent the caller's wait: that is
-  // the answer.
-  const absl::Time deadline = absl::Now() + wait + absl::Seconds(2);
+  // the answer. One that does not answer at all (cut off or stopped) is given
+  // the wait plus one attempt timeout; the next one gets what is left of the
+  // wait.
+  const absl::Time wait_until = absl::Now() + wait;
+  const absl::Time deadline = wait_until + absl::Seconds(2);
   absl::Status last = MakeError(ErrorCode::kNoQuorum, "no replica reachable");
   for (size_t index : nearest_) {
     grpc::ClientContext context;
-    SetDeadline(&context, deadline);
+    const absl::Time now = absl::Now();
+    request.set_wait_ms(static_cast<uint64_t>(
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(wait_until - now))));
+    SetDeadline(&context,
+                std::min(deadline, std::max(now, wait_until) + kAttemptTimeout));
     ReadStatusResponse response;
     grpc::Status status =
         stubs_[index]->ReadStatus(&context, request, &response);

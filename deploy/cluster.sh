@@ -9,9 +9,14 @@
 #   kill NAME [--signal SIG] [--dir DIR]
 #   start NAME [--dir DIR]        (re)start one process on its existing data
 #   kill-domain DOMAIN [--dir DIR]
+#   partition NAME... [--dir DIR] cut replicas/gateways off with real packet drops (root)
+#   heal [--dir DIR]              remove every rule partition added (down also heals)
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
+# Everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
+# also listens on one peer-link port per other replica (cluster.proto PeerLink, table in
+# DIR/links), and partition drops the ports of the links it cuts.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +25,7 @@ BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 VERB=${1:-}
 [[ -n $VERB ]] || usage
@@ -55,6 +60,10 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 CLUSTER_FILE=$DIR/cluster.textproto
 TABLE=$DIR/processes   # NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR
+LINKS=$DIR/links       # TO_NAME FROM_NAME ADDR: where replica TO listens for replica FROM
+RULES=$DIR/partition.rules
+# One iptables chain per cluster directory, so clusters never touch each other's rules.
+CHAIN="REPORT-$(printf '%s' "$DIR" | md5sum | cut -c1-12)"
 
 profile_file() {
   local p=$1
@@ -178,11 +187,22 @@ cmd_up() {
     grep -v '^[[:space:]]*#' "$pf" | sed 's/^/  /'
     echo "}"
   } >"$CLUSTER_FILE.tmp"
-  local i=0 d port
+  local i=0 j d port links
+  local -a grpc_ports=()
+  : >"$LINKS"
+  for d in "${replicas[@]}"; do grpc_ports+=("$(free_port)"); done
   for d in "${replicas[@]}"; do
     i=$((i + 1))
-    port=$(free_port)
-    echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$port\" }" >>"$CLUSTER_FILE.tmp"
+    port=${grpc_ports[$((i - 1))]}
+    links=""
+    for j in $(seq 1 ${#replicas[@]}); do
+      ((j == i)) && continue
+      local lport
+      lport=$(free_port)
+      links+=" peer_links { from_id: $j address: \"127.0.0.1:$lport\" }"
+      echo "replica-$i replica-$j 127.0.0.1:$lport" >>"$LINKS"
+    done
+    echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$port\"$links }" >>"$CLUSTER_FILE.tmp"
     # shellcheck disable=SC2086
     add_process "replica-$i" replica "$d" "127.0.0.1:$port" - \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
@@ -223,6 +243,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  heal_rules || true
   if [[ -f $TABLE ]]; then
     # Workers and gateways first, so nothing is left talking to stopped replicas; within
     # each group every process is signalled at once, then waited for.
@@ -267,6 +288,10 @@ cmd_status() {
     alive "$name" && a=yes
     printf '%-12s %-8s %-34s %-21s %-21s %-8s %s\n' "$name" "$kind" "$domain" "$grpc" "$http" "${p:--}" "$a"
   done <"$TABLE"
+  if [[ -f $RULES ]]; then
+    echo
+    sed -n 's/^# partition /partitioned (until heal): /p' "$RULES"
+  fi
   echo
   "$BIN/reportctl" cluster --cluster "$CLUSTER_FILE" || true
 }
@@ -305,6 +330,100 @@ cmd_kill_domain() {
   echo "killed $killed process(es) in $domain"
 }
 
+
+require_iptables() {
+  command -v iptables >/dev/null 2>&1 || die "partition needs iptables, which is not installed"
+  local err
+  err=$(iptables -w -S INPUT 2>&1 >/dev/null) ||
+    die "partition needs root and a working iptables (iptables -S INPUT failed: $err)"
+}
+
+port_of() { echo "${1##*:}"; }
+
+# Ports to drop so that the named processes are cut off from everything else. A replica
+# loses its client port, the links others use to reach it and the links it uses to reach
+# others; links between two named replicas stay up (they form one side of the partition).
+partition_ports() {
+  local -A named=()
+  local name
+  for name in "$@"; do named[$name]=1; done
+  for name in "$@"; do
+    local row kind grpc http
+    row=$(row_of "$name")
+    [[ -n $row ]] || die "no process named '$name' in $DIR"
+    read -r _ kind _ grpc http <<<"$row"
+    case $kind in
+      replica)
+        [[ -s $LINKS ]] || die "$DIR has no peer-link table (cluster made before partition support); run: $0 down --dir $DIR --wipe, then up"
+        port_of "$grpc"
+        local to from addr
+        while read -r to from addr; do
+          if [[ $to == "$name" && -z ${named[$from]:-} ]] ||
+             [[ $from == "$name" && -z ${named[$to]:-} ]]; then
+            port_of "$addr"
+          fi
+        done <"$LINKS"
+        ;;
+      gateway) port_of "$grpc"; port_of "$http" ;;
+      *) die "$name is a $kind: it listens on no port, so it cannot be cut off by port; partition the replicas or gateway it talks to, or kill it" ;;
+    esac
+  done
+}
+
+cmd_partition() {
+  ((${#ARGS[@]} > 0)) || die "partition needs at least one process NAME"
+  [[ -f $TABLE ]] || die "no cluster in $DIR"
+  local -a ports
+  local listed
+  listed=$(partition_ports "${ARGS[@]}")  # exits here (set -e) on an unknown or worker name
+  mapfile -t ports < <(sort -un <<<"$listed")
+  [[ ${#ports[@]} -gt 0 ]] || die "nothing to partition"
+  require_iptables
+  iptables -w -N "$CHAIN" 2>/dev/null || true
+  local hook
+  for hook in "INPUT -i lo" "OUTPUT -o lo"; do
+    # shellcheck disable=SC2086
+    iptables -w -C $hook -j "$CHAIN" 2>/dev/null || iptables -w -I $hook -j "$CHAIN"
+  done
+  [[ -f $RULES ]] || echo "# chain $CHAIN, jumped to from INPUT -i lo and OUTPUT -o lo" >"$RULES"
+  echo "# partition ${ARGS[*]}" >>"$RULES"
+  local p dir
+  for p in "${ports[@]}"; do
+    # Both directions: new connections and already established flows die alike.
+    for dir in --dport --sport; do
+      iptables -w -A "$CHAIN" -p tcp "$dir" "$p" -j DROP
+      echo "-A $CHAIN -p tcp $dir $p -j DROP" >>"$RULES"
+    done
+  done
+  echo "partitioned ${ARGS[*]} (dropping tcp ports ${ports[*]}); undo with: $0 heal --dir $DIR"
+}
+
+# Removes the cluster's chain and the jumps to it; quiet when there is nothing to remove.
+heal_rules() {
+  [[ -f $RULES ]] || return 0
+  if command -v iptables >/dev/null 2>&1; then
+    local hook
+    for hook in "INPUT -i lo" "OUTPUT -o lo"; do
+      # shellcheck disable=SC2086
+      while iptables -w -C $hook -j "$CHAIN" 2>/dev/null; do iptables -w -D $hook -j "$CHAIN"; done
+    done
+    iptables -w -F "$CHAIN" 2>/dev/null || true
+    iptables -w -X "$CHAIN" 2>/dev/null || true
+    if iptables -w -S "$CHAIN" >/dev/null 2>&1; then
+      echo "cluster.sh: warning: could not delete iptables chain $CHAIN" >&2
+      return 1
+    fi
+  fi
+  rm -f "$RULES"
+  echo "healed: removed iptables chain $CHAIN"
+}
+
+cmd_heal() {
+  [[ -f $RULES ]] || { echo "nothing to heal in $DIR"; return 0; }
+  require_iptables
+  heal_rules
+}
+
 case "$VERB" in
   up) cmd_up ;;
   down) cmd_down ;;
@@ -313,6 +432,8 @@ case "$VERB" in
   kill) cmd_kill ;;
   start) cmd_start ;;
   kill-domain) cmd_kill_domain ;;
+  partition) cmd_partition ;;
+  heal) cmd_heal ;;
   -h|--help|help) usage ;;
-  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain)" ;;
+  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal)" ;;
 esac

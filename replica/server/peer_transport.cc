@@ -21,6 +21,13 @@ constexpr size_t kMaxQueuedMessages = 20000;
 constexpr size_t kMaxFrameBytes = 2 << 20;
 }  // namespace
 
+std::string PeerAddress(const Member& peer, uint64_t self_id) {
+  for (const PeerLink& link : peer.peer_links()) {
+    if (link.from_id() == self_id && !link.address().empty()) return link.address();
+  }
+  return peer.grpc_address();
+}
+
 class PeerTransport::PeerSender {
  public:
   PeerSender(std::string cluster_id, uint64_t self_id, Member peer)
@@ -30,7 +37,7 @@ class PeerTransport::PeerSender {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxSendMessageSize(16 << 20);
-    channel_ = grpc::CreateCustomChannel(peer_.grpc_address(),
+    channel_ = grpc::CreateCustomChannel(PeerAddress(peer_, self_id_),
                                          grpc::InsecureChannelCredentials(), args);
     stub_ = Peer::NewStub(channel_);
     thread_ = std::thread([this] { Loop(); });

@@ -15,6 +15,10 @@
 
 namespace report {
 
+// Where `self_id` sends consensus messages to `peer`: the peer's link for `self_id` when the
+// cluster file gives one (see PeerLink), else the peer's grpc_address.
+std::string PeerAddress(const Member& peer, uint64_t self_id);
+
 class PeerTransport {
  public:
   PeerTransport(std::string cluster_id, uint64_t self_id,

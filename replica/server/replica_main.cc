@@ -2,6 +2,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "boost/program_options.hpp"
 #include "common/error_code.h"
@@ -66,8 +68,15 @@ int main(int argc, char** argv) {
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
   options.cluster = *placement->cluster();
+  // Besides its grpc_address, a replica listens on one port per peer link (cluster.proto
+  // PeerLink), so each directed replica-to-replica link can be cut on its own.
+  std::vector<std::string> link_addresses;
   for (const report::Member& member : options.cluster.members()) {
-    if (member.id() == options.id && listen.empty()) listen = member.grpc_address();
+    if (member.id() != options.id) continue;
+    if (listen.empty()) listen = member.grpc_address();
+    for (const report::PeerLink& link : member.peer_links()) {
+      link_addresses.push_back(link.address());
+    }
   }
   auto replica = report::Replica::Start(options);
   if (!replica.ok()) return Fail(std::string(replica.status().message()));
@@ -77,6 +86,11 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  std::vector<int> link_ports(link_addresses.size(), 0);
+  for (size_t i = 0; i < link_addresses.size(); ++i) {
+    builder.AddListeningPort(link_addresses[i], grpc::InsecureServerCredentials(),
+                             &link_ports[i]);
+  }
   builder.RegisterService(&replica_service);
   builder.RegisterService(&peer_service);
   builder.SetMaxReceiveMessageSize(32 << 20);
@@ -84,6 +98,13 @@ int main(int argc, char** argv) {
   if (server == nullptr || port == 0) {
     (*replica)->Shutdown();
     return Fail("cannot listen on " + listen);
+  }
+  for (size_t i = 0; i < link_addresses.size(); ++i) {
+    if (link_ports[i] == 0) {
+      server->Shutdown();
+      (*replica)->Shutdown();
+      return Fail("cannot listen on peer link " + link_addresses[i]);
+    }
   }
   LOG(INFO) << "report-replica " << options.id << " (" << options.domain << ") serving on "
             << listen;

@@ -1,0 +1,632 @@
+// Fault tests: real processes, real faults (kill -9, SIGSTOP, a whole failure domain, packet
+// drops), while clients keep submitting and reading. Every answer the clients get is recorded
+// and judged afterwards by tools/history_checker: no receipt lost or moved, no two requests at
+// one offset, reads never older than asked or than the client already saw, one effect per
+// request, and every replica converges to one state digest.
+#include <dirent.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/error_code.h"
+#include "common/fingerprint.h"
+#include "gtest/gtest.h"
+#include "proto/report_api.grpc.pb.h"
+#include "tests/local_cluster.h"
+#include "tools/history_checker.h"
+
+namespace report::testing {
+namespace {
+
+using history::History;
+
+// Short work and leases, and clients that pause between requests (kThinkTime), keep the
+// workers' backlog small, so every test ends with all accepted work done.
+constexpr char kWorkerArgs[] =
+    "--worker-args \"--work-ms 5 --lease-ms 1500 --concurrency 8 --retry-backoff-ms 100\"";
+constexpr absl::Duration kThinkTime = absl::Milliseconds(20);
+// How long a read may wait for its replica to apply the offset asked for. Short, because a
+// cluster client whose nearest replica is cut off or stopped spends it (plus an attempt
+// timeout) on that replica before asking the next one.
+constexpr absl::Duration kReadWait = absl::Milliseconds(500);
+constexpr absl::Duration kSubmitTimeout = absl::Seconds(3);
+
+ReportSubmission MakeSubmission(const std::string& id, int client) {
+  ReportSubmission submission;
+  submission.set_request_id(id);
+  submission.set_account_id(absl::StrCat("acct-", client));
+  submission.set_month("2026-04");
+  return submission;
+}
+
+// What a read told the client.
+struct ReadAnswer {
+  uint64_t served_offset = 0;
+  RequestState state = REQUEST_STATE_UNSPECIFIED;
+  uint64_t accepted_offset = 0;
+};
+
+// One client's way into the system: the cluster client (as a gateway or worker uses it) or a
+// gateway's public gRPC API.
+class SubmitPath {
+ public:
+  virtual ~SubmitPath() = default;
+  virtual absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) = 0;
+  virtual absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) = 0;
+};
+
+class ClusterClientPath : public SubmitPath {
+ public:
+  ClusterClientPath(const ClusterConfig& config, std::string ingress)
+      : client_(config, ingress), ingress_(std::move(ingress)) {}
+  absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
+    return client_.Submit(submission, ingress_, kSubmitTimeout);
+  }
+  absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) override {
+    auto read = client_.ReadStatus(id, min_offset, kReadWait);
+    if (!read.ok()) return read.status();
+    return ReadAnswer{read->served_offset(), read->record().state(),
+                      read->record().accepted_offset()};
+  }
+
+ private:
+  ClusterClient client_;
+  const std::string ingress_;
+};
+
+class GatewayPath : public SubmitPath {
+ public:
+  explicit GatewayPath(const std::string& address)
+      : stub_(api::ReportApi::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+  absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
+    api::SubmitReportRequest request;
+    request.set_request_id(submission.request_id());
+    request.set_account_id(submission.account_id());
+    request.set_month(submission.month());
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + kSubmitTimeout + absl::Seconds(1)));
+    Receipt receipt;
+    grpc::Status status = stub_->SubmitReport(&context, request, &receipt);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return receipt;
+  }
+  absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) override {
+    api::GetReportRequest request;
+    request.set_request_id(id);
+    request.set_min_offset(min_offset);
+    request.set_wait_ms(absl::ToInt64Milliseconds(kReadWait));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(4)));
+    api::ReportStatus status_reply;
+    grpc::Status status = stub_->GetReport(&context, request, &status_reply);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return ReadAnswer{status_reply.served_offset(), status_reply.state(),
+                      status_reply.accepted_offset()};
+  }
+
+ private:
+  std::unique_ptr<api::ReportApi::Stub> stub_;
+};
+
+// Client threads that submit new requests (retrying one with the same id until it gets an
+// answer, as a careful client does after CommitUnknown) and read each back at
+// max(its offset, the newest offset this client has seen), recording everything.
+class Workload {
+ public:
+  using PathFactory = std::function<std::unique_ptr<SubmitPath>()>;
+  Workload(History* history, PathFactory make_path, std::string prefix, int clients = 3)
+      : history_(history),
+        make_path_(std::move(make_path)),
+        prefix_(std::move(prefix)),
+        clients_(clients) {}
+  ~Workload() { Stop(); }
+
+  void Start() {
+    for (int c = 0; c < clients_; ++c) threads_.emplace_back([this, c] { Run(c); });
+  }
+  void Stop() {
+    stop_.store(true);
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+  size_t receipts() const { return receipts_.load(); }
+  absl::Time last_receipt_time() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_receipt_time_;
+  }
+  std::set<std::string> attempted() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attempted_;
+  }
+
+  // Waits until `more` receipts beyond `base` have arrived.
+  bool WaitForReceipts(size_t base, size_t more, absl::Duration timeout) const {
+    absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (receipts_.load() >= base + more) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+ private:
+  void Run(int c) {
+    std::unique_ptr<SubmitPath> path = make_path_();
+    const std::string client = absl::StrCat(prefix_, "-client-", c);
+    uint64_t seen = 0;
+    for (int i = 0; !stop_.load(); ++i) {
+      const std::string id = absl::StrCat(prefix_, "-", c, "-", i);
+      const ReportSubmission submission = MakeSubmission(id, c);
+      const std::string fingerprint = SubmissionFingerprint(submission);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        attempted_.insert(id);
+      }
+      absl::StatusOr<Receipt> receipt = absl::UnknownError("not sent");
+      do {
+        receipt = path->Submit(submission);
+        if (!receipt.ok()) {
+          history_->AddUnknownOutcome(
+              {client, id, fingerprint, std::string(ErrorCodeName(ErrorCodeOf(receipt.status())))});
+        }
+      } while (!receipt.ok() && !stop_.load());
+      if (!receipt.ok()) break;
+      history_->AddReceipt(
+          {client, id, receipt->accepted_offset(), fingerprint, receipt->duplicate()});
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_receipt_time_ = absl::Now();
+      }
+      receipts_++;
+      const uint64_t min_offset = std::max(seen, receipt->accepted_offset());
+      auto read = path->Read(id, min_offset);
+      if (read.ok()) {
+        history_->AddRead({client, id, min_offset, read->served_offset, true, read->state,
+                           read->accepted_offset});
+        seen = std::max(seen, read->served_offset);
+      } else if (ErrorCodeOf(read.status()) == ErrorCode::kNotFound) {
+        // NotFound is only ever answered from an offset >= min_offset.
+        history_->AddRead({client, id, min_offset, min_offset, false});
+      }
+      // StaleRead / unreachable: no answer, nothing to judge.
+      absl::SleepFor(kThinkTime);
+    }
+  }
+
+  History* const history_;
+  const PathFactory make_path_;
+  const std::string prefix_;
+  const int clients_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> receipts_{0};
+  mutable std::mutex mu_;
+  std::set<std::string> attempted_;
+  absl::Time last_receipt_time_ = absl::InfinitePast();
+  std::vector<std::thread> threads_;
+};
+
+// The fixture of every fault test: a cluster, its history and the final judgement.
+class FaultCluster {
+ public:
+  FaultCluster(const std::string& profile, const std::string& up_args)
+      : cluster(profile, up_args) {}
+  LocalCluster cluster;
+  History history;
+
+  std::string IngressDomain() const {
+    if (cluster.config().gateways_size() > 0) return cluster.config().gateways(0).domain();
+    return cluster.config().members(0).domain();
+  }
+  Workload::PathFactory ClientPath() {
+    return
+        [this] { return std::make_unique<ClusterClientPath>(cluster.config(), IngressDomain()); };
+  }
+
+  // Status of every reachable replica, by member name.
+  std::map<std::string, ClusterStatusResponse> Statuses() {
+    std::map<std::string, ClusterStatusResponse> out;
+    for (auto& [member, status] : cluster.client().ClusterStatus(absl::Milliseconds(300))) {
+      if (status.ok()) out[member.name()] = *status;
+    }
+    return out;
+  }
+
+  // Waits for a leader other than `excluded` whose epoch exceeds `epoch`.
+  absl::StatusOr<ClusterStatusResponse> WaitForNewLeader(const std::string& excluded,
+                                                         uint64_t epoch, absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      for (auto& [name, status] : Statuses()) {
+        if (name != excluded && status.role() == "leader" && status.epoch() > epoch) {
+          return status;
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return absl::DeadlineExceededError(
+        absl::StrCat("no leader other than ", excluded, " above epoch ", epoch));
+  }
+
+  // Waits until `name` answers as a follower in an epoch >= `epoch`.
+  absl::StatusOr<ClusterStatusResponse> WaitForFollower(const std::string& name, uint64_t epoch,
+                                                        absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    std::string last = "no answer";
+    while (absl::Now() < deadline) {
+      auto statuses = Statuses();
+      auto it = statuses.find(name);
+      if (it != statuses.end()) {
+        last = absl::StrCat(it->second.role(), " in epoch ", it->second.epoch());
+        if (it->second.role() == "follower" && it->second.epoch() >= epoch) return it->second;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return absl::DeadlineExceededError(
+        absl::StrCat(name, " is not a follower in epoch >= ", epoch, " (last: ", last, ")"));
+  }
+
+  std::string LeaderName() {
+    auto leader = cluster.WaitForLeader(absl::Seconds(15));
+    EXPECT_TRUE(leader.ok()) << leader.status();
+    return leader.ok() ? *leader : "";
+  }
+
+  std::vector<std::string> ReplicaNames() const {
+    std::vector<std::string> names;
+    for (const Member& member : cluster.config().members()) names.push_back(member.name());
+    return names;
+  }
+
+  // Request ids of the sink's effect files ("<sink>:<request id>.json").
+  std::vector<std::string> EffectRequestIds() const {
+    std::vector<std::string> ids;
+    DIR* dir = opendir((cluster.dir() + "/sink").c_str());
+    if (dir == nullptr) return ids;
+    while (dirent* entry = readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name.empty() || name[0] == '.' || !absl::EndsWith(name, ".json")) continue;
+      size_t colon = name.find(':');
+      if (colon == std::string::npos) continue;
+      ids.push_back(name.substr(colon + 1, name.size() - colon - 1 - 5));
+    }
+    closedir(dir);
+    return ids;
+  }
+
+  // After the faults: every process running again, the work done, the history judged and
+  // every replica at one digest.
+  void ExpectHistoryHolds(const Workload& workload, size_t min_receipts, bool expect_work_done) {
+    ASSERT_GE(workload.receipts(), min_receipts) << "the workload made too little progress";
+    ASSERT_TRUE(cluster.WaitForLeader(absl::Seconds(15)).ok());
+    uint64_t last_offset = 0;
+    for (const auto& receipt : history.receipts()) {
+      last_offset = std::max(last_offset, receipt.accepted_offset);
+    }
+    std::set<std::string> ids = workload.attempted();
+    for (const auto& receipt : history.receipts()) ids.insert(receipt.request_id);
+    for (const auto& unknown : history.unknown_outcomes()) ids.insert(unknown.request_id);
+    history::FinalState final_state;
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (true) {
+      final_state.records.clear();
+      size_t unfinished = 0;
+      for (const std::string& id : ids) {
+        auto read = cluster.client().ReadStatus(id, last_offset, absl::Seconds(5));
+        if (read.ok()) {
+          final_state.records[id] = read->record();
+          unfinished += read->record().state() != COMPLETED;
+        } else {
+          ASSERT_EQ(ErrorCodeOf(read.status()), ErrorCode::kNotFound)
+              << id << ": " << read.status();
+        }
+      }
+      if (!expect_work_done || unfinished == 0) break;
+      if (absl::Now() >= deadline) {
+        for (const auto& [id, record] : final_state.records) {
+          if (record.state() != COMPLETED) {
+            ADD_FAILURE() << "e.g. " << record.ShortDebugString();
+            break;
+          }
+        }
+        std::string logs;
+        RunCommand("tail -n 15 " + cluster.dir() + "/worker-*/log", &logs);
+        FAIL() << unfinished << " accepted requests never completed; worker logs:\n" << logs;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    final_state.effect_request_ids = EffectRequestIds();
+    auto violations = history::CheckHistory(history, final_state);
+    EXPECT_TRUE(violations.empty()) << history::Describe(violations);
+    auto statuses = Statuses();
+    uint64_t applied = 0;
+    for (const auto& [name, status] : statuses) applied = std::max(applied, status.commit_offset());
+    auto digest = cluster.WaitForConvergence(std::max(applied, last_offset), absl::Seconds(20));
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    std::cout << "history: " << history.receipts().size() << " receipts, "
+              << history.unknown_outcomes().size() << " unanswered submits, "
+              << history.reads().size() << " reads, " << final_state.records.size() << " requests, "
+              << final_state.effect_request_ids.size() << " effects\n";
+  }
+};
+
+#define ASSERT_UP(fc)                                    \
+  do {                                                   \
+    std::string up_error;                                \
+    ASSERT_TRUE((fc).cluster.Up(&up_error)) << up_error; \
+  } while (0)
+
+uint64_t EpochOf(FaultCluster& fc, const std::string& name) {
+  auto statuses = fc.Statuses();
+  auto it = statuses.find(name);
+  return it == statuses.end() ? 0 : it->second.epoch();
+}
+
+TEST(FaultTest, LeaderKilledRepeatedlyUnderLoadLosesNothing) {
+  FaultCluster fc("single-az", kWorkerArgs);
+  ASSERT_UP(fc);
+  Workload workload(&fc.history, fc.ClientPath(), "lk");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  for (int round = 0; round < 3; ++round) {
+    std::string leader = fc.LeaderName();
+    ASSERT_FALSE(leader.empty());
+    uint64_t epoch = EpochOf(fc, leader);
+    size_t before = workload.receipts();
+    absl::Time killed = absl::Now();
+    fc.cluster.Kill(leader);
+    ASSERT_TRUE(workload.WaitForReceipts(before, 1, absl::Seconds(15)))
+        << "no submit accepted after killing " << leader;
+    std::cout << "round " << round << ": killed leader " << leader << " (epoch " << epoch
+              << "), next receipt after "
+              << absl::FormatDuration(workload.last_receipt_time() - killed) << "\n";
+    ASSERT_TRUE(fc.WaitForNewLeader(leader, epoch, absl::Seconds(10)).ok());
+    ASSERT_TRUE(workload.WaitForReceipts(before, 20, absl::Seconds(15)));
+    fc.cluster.Start(leader);
+    ASSERT_TRUE(fc.WaitForFollower(leader, epoch + 1, absl::Seconds(15)).ok());
+  }
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 60, /*expect_work_done=*/true);
+}
+
+TEST(FaultTest, EachFollowerKilledUnderLoadLosesNothing) {
+  FaultCluster fc("single-az", kWorkerArgs);
+  ASSERT_UP(fc);
+  Workload workload(&fc.history, fc.ClientPath(), "fk");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  std::string leader = fc.LeaderName();
+  for (const std::string& follower : fc.ReplicaNames()) {
+    if (follower == leader) continue;
+    fc.cluster.Kill(follower);
+    size_t before = workload.receipts();
+    ASSERT_TRUE(workload.WaitForReceipts(before, 30, absl::Seconds(15)))
+        << "no progress with " << follower << " down";
+    fc.cluster.Start(follower);
+    ASSERT_TRUE(fc.WaitForFollower(follower, 1, absl::Seconds(15)).ok());
+  }
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 80, /*expect_work_done=*/true);
+}
+
+TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
+  // multi-az: a replica in each of three AZs, gateways and workers in two of them.
+  FaultCluster fc("multi-az", kWorkerArgs);
+  ASSERT_UP(fc);
+  // Lose the leader's whole AZ: its replica, and its gateway and worker if it has them.
+  std::string leader = fc.LeaderName();
+  std::string domain = fc.cluster.Process(leader).domain;
+  ProcessInfo gateway;
+  for (const ProcessInfo& p : fc.cluster.Processes()) {
+    if (p.kind == "gateway" && p.domain != domain) gateway = p;
+  }
+  ASSERT_FALSE(gateway.name.empty());
+  Workload workload(
+      &fc.history, [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); }, "dk");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  std::vector<std::string> victims;
+  for (const ProcessInfo& p : fc.cluster.Processes()) {
+    if (p.domain == domain && p.pid != 0) victims.push_back(p.name);
+  }
+  std::string output;
+  ASSERT_EQ(fc.cluster.Script("kill-domain " + domain, &output), 0) << output;
+  size_t before = workload.receipts();
+  ASSERT_TRUE(workload.WaitForReceipts(before, 40, absl::Seconds(20)))
+      << "the surviving AZs did not keep accepting through " << gateway.name;
+  for (const std::string& victim : victims) {
+    EXPECT_EQ(fc.cluster.Process(victim).pid, 0) << victim << " survived kill-domain";
+    fc.cluster.Start(victim);
+  }
+  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+}
+
+TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
+  FaultCluster fc("single-az", "--workers 0");
+  ASSERT_UP(fc);
+  ClusterClientPath client(fc.cluster.config(), fc.IngressDomain());
+  for (int i = 0; i < 5; ++i) {
+    auto receipt = client.Submit(MakeSubmission(absl::StrCat("before-", i), 0));
+    ASSERT_TRUE(receipt.ok()) << receipt.status();
+    fc.history.AddReceipt({"setup", receipt->request_id(), receipt->accepted_offset(),
+                           SubmissionFingerprint(MakeSubmission(receipt->request_id(), 0))});
+  }
+  // Kill the leader and one follower: one replica is left, a minority.
+  std::string leader = fc.LeaderName();
+  std::vector<std::string> down = {leader};
+  for (const std::string& name : fc.ReplicaNames()) {
+    if (name != leader && down.size() < 2) down.push_back(name);
+  }
+  for (const std::string& name : down) fc.cluster.Kill(name);
+
+  constexpr int kClients = 3, kPerClient = 3;
+  std::vector<std::thread> threads;
+  std::atomic<int> receipts{0}, refused{0};
+  std::mutex mu;
+  std::vector<std::string> unexpected;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      ClusterClientPath path(fc.cluster.config(), fc.IngressDomain());
+      for (int i = 0; i < kPerClient; ++i) {
+        ReportSubmission submission = MakeSubmission(absl::StrCat("minority-", c, "-", i), c);
+        absl::Time start = absl::Now();
+        auto receipt = path.Submit(submission);
+        absl::Duration took = absl::Now() - start;
+        if (receipt.ok()) {
+          receipts++;
+          continue;
+        }
+        ErrorCode code = ErrorCodeOf(receipt.status());
+        fc.history.AddUnknownOutcome({"minority", submission.request_id(),
+                                      SubmissionFingerprint(submission),
+                                      std::string(ErrorCodeName(code))});
+        std::lock_guard<std::mutex> lock(mu);
+        if (code != ErrorCode::kNoQuorum && code != ErrorCode::kCommitUnknown) {
+          unexpected.push_back(
+              absl::StrCat(submission.request_id(), ": ", receipt.status().ToString()));
+        } else if (took > kSubmitTimeout + absl::Seconds(2)) {
+          unexpected.push_back(
+              absl::StrCat(submission.request_id(), " took ", absl::FormatDuration(took)));
+        } else {
+          refused++;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(receipts.load(), 0) << "a minority acknowledged a submit";
+  EXPECT_EQ(refused.load(), kClients * kPerClient);
+  for (const std::string& line : unexpected) ADD_FAILURE() << line;
+
+  std::map<std::string, int> codes;
+  for (const auto& unknown : fc.history.unknown_outcomes()) codes[unknown.error_code]++;
+  for (const auto& [code, count] : codes)
+    std::cout << "minority answered " << code << " x" << count << "\n";
+
+  for (const std::string& name : down) fc.cluster.Start(name);
+  ASSERT_TRUE(fc.cluster.WaitForLeader(absl::Seconds(15)).ok());
+  // Back at a majority, each unanswered request is either absent or present with exactly
+  // the payload that was sent.
+  uint64_t commit = 0;
+  for (const auto& [name, status] : fc.Statuses())
+    commit = std::max(commit, status.commit_offset());
+  for (const auto& unknown : fc.history.unknown_outcomes()) {
+    auto read = fc.cluster.client().ReadStatus(unknown.request_id, commit, absl::Seconds(5));
+    if (read.ok()) {
+      EXPECT_EQ(read->record().fingerprint(), unknown.fingerprint) << unknown.request_id;
+    } else {
+      EXPECT_EQ(ErrorCodeOf(read.status()), ErrorCode::kNotFound) << read.status();
+    }
+  }
+  // The cluster accepts again, and a retry of an unanswered request is safe: it returns the
+  // request's one receipt, whether or not the minority had appended it.
+  Workload workload(&fc.history, fc.ClientPath(), "after", 2);
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  workload.Stop();
+  for (const auto& unknown : fc.history.unknown_outcomes()) {
+    int c = unknown.request_id[std::string("minority-").size()] - '0';
+    auto receipt = client.Submit(MakeSubmission(unknown.request_id, c));
+    ASSERT_TRUE(receipt.ok()) << unknown.request_id << ": " << receipt.status();
+    fc.history.AddReceipt({"retry", unknown.request_id, receipt->accepted_offset(),
+                           unknown.fingerprint, receipt->duplicate()});
+  }
+  fc.ExpectHistoryHolds(workload, 20, /*expect_work_done=*/false);
+}
+
+TEST(FaultTest, PartitionedLeaderCannotCommitAndRejoinsAsFollower) {
+  FaultCluster fc("single-az", kWorkerArgs);
+  ASSERT_UP(fc);
+  Workload workload(&fc.history, fc.ClientPath(), "pl");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  std::string leader = fc.LeaderName();
+  uint64_t epoch = EpochOf(fc, leader);
+  std::string output;
+  ASSERT_EQ(fc.cluster.Script("partition " + leader, &output), 0) << output;
+  // The majority elects a leader in a higher epoch and keeps accepting.
+  auto new_leader = fc.WaitForNewLeader(leader, epoch, absl::Seconds(10));
+  ASSERT_TRUE(new_leader.ok()) << new_leader.status();
+  size_t before = workload.receipts();
+  EXPECT_TRUE(workload.WaitForReceipts(before, 15, absl::Seconds(20)))
+      << "the majority did not keep accepting while " << leader << " was cut off";
+  ASSERT_EQ(fc.cluster.Script("heal", &output), 0) << output;
+  // The old leader learns the new epoch, steps down and takes the new leader's log.
+  auto rejoined = fc.WaitForFollower(leader, new_leader->epoch(), absl::Seconds(15));
+  EXPECT_TRUE(rejoined.ok()) << rejoined.status();
+  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 45, /*expect_work_done=*/true);
+}
+
+TEST(FaultTest, StoppedLeaderDoesNotActOnItsOldEpochAfterContinue) {
+  FaultCluster fc("single-az", kWorkerArgs);
+  ASSERT_UP(fc);
+  Workload workload(&fc.history, fc.ClientPath(), "sl");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  std::string leader = fc.LeaderName();
+  uint64_t epoch = EpochOf(fc, leader);
+  fc.cluster.Kill(leader, "STOP");
+  auto new_leader = fc.WaitForNewLeader(leader, epoch, absl::Seconds(10));
+  if (!new_leader.ok()) fc.cluster.Kill(leader, "CONT");
+  ASSERT_TRUE(new_leader.ok()) << new_leader.status();
+  size_t before = workload.receipts();
+  bool progressed = workload.WaitForReceipts(before, 15, absl::Seconds(20));
+  fc.cluster.Kill(leader, "CONT");
+  EXPECT_TRUE(progressed) << "the majority did not keep accepting while " << leader
+                          << " was stopped";
+  auto rejoined = fc.WaitForFollower(leader, new_leader->epoch(), absl::Seconds(15));
+  EXPECT_TRUE(rejoined.ok()) << rejoined.status();
+  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 45, /*expect_work_done=*/true);
+}
+
+TEST(FaultTest, RandomRestartsUnderLoadSoak) {
+  int seconds = 30;
+  if (const char* env = std::getenv("REPORT_SOAK_SECONDS")) seconds = std::max(5, std::atoi(env));
+  const unsigned seed = ::testing::UnitTest::GetInstance()->random_seed();
+  std::cout << "soak: " << seconds << " s, seed " << seed << " (rerun with --gtest_random_seed)\n";
+  std::mt19937 rng(seed);
+  FaultCluster fc("single-az", kWorkerArgs);
+  ASSERT_UP(fc);
+  Workload workload(&fc.history, fc.ClientPath(), "soak");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  std::vector<ProcessInfo> processes = fc.cluster.Processes();
+  absl::Time end = absl::Now() + absl::Seconds(seconds);
+  int restarts = 0;
+  while (absl::Now() < end) {
+    // One process at a time (replica, gateway or worker), so a majority always stays up.
+    const ProcessInfo& victim = processes[rng() % processes.size()];
+    fc.cluster.Kill(victim.name, rng() % 4 == 0 ? "TERM" : "KILL");
+    absl::SleepFor(absl::Milliseconds(100 + rng() % 900));
+    fc.cluster.Start(victim.name);
+    ++restarts;
+    if (victim.kind == "replica") {
+      ASSERT_TRUE(fc.cluster.WaitForLeader(absl::Seconds(15)).ok());
+    }
+    absl::SleepFor(absl::Milliseconds(200 + rng() % 800));
+  }
+  std::cout << "soak: " << restarts << " restarts\n";
+  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 100, /*expect_work_done=*/true);
+}
+
+}  // namespace
+}  // namespace report::testing
