@@ -2,6 +2,9 @@
 
 #include <signal.h>
 
+#include <iostream>
+
+#include "boost/program_options.hpp"
 #include "glog/logging.h"
 
 namespace report {
@@ -36,6 +39,28 @@ int WaitForTerminationSignal() {
   while (sigwait(&set, &signal_number) != 0) {
   }
   return signal_number;
+}
+
+std::optional<int> ParseDaemonFlags(int argc, char** argv, const char* program,
+                                    const boost::program_options::options_description& flags,
+                                    boost::program_options::variables_map* vars) {
+  namespace po = boost::program_options;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), *vars);
+    if (vars->count("help")) {
+      std::cout << flags << std::endl;
+      return 0;
+    }
+    po::notify(*vars);
+  } catch (const std::exception& error) {
+    return FailStartup(program, error.what(), 2);
+  }
+  return std::nullopt;
+}
+
+int FailStartup(const char* program, const std::string& line, int exit_code) {
+  std::cerr << program << ": error: " << line << std::endl;
+  return exit_code;
 }
 
 }  // namespace report

@@ -3,7 +3,24 @@
 #ifndef REPORT_COMMON_PROCESS_H_
 #define REPORT_COMMON_PROCESS_H_
 
+#include <optional>
+#include <string>
+
+namespace boost::program_options {
+class options_description;
+class variables_map;
+}  // namespace boost::program_options
+
 namespace report {
+
+// Parses a daemon's flags. Returns nullopt to go on; otherwise the exit code: 0 after
+// printing --help, 2 after printing one "PROGRAM: error: ..." line for bad flags.
+std::optional<int> ParseDaemonFlags(int argc, char** argv, const char* program,
+                                    const boost::program_options::options_description& flags,
+                                    boost::program_options::variables_map* vars);
+
+// Prints "PROGRAM: error: LINE" on stderr and returns `exit_code`.
+int FailStartup(const char* program, const std::string& line, int exit_code = 1);
 
 // glog to stderr (deploy/cluster.sh sends each process's stderr to its log
 // file).

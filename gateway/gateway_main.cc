@@ -21,8 +21,7 @@ namespace po = boost::program_options;
 namespace {
 
 int Fail(const std::string& line, int code = 1) {
-  std::cerr << "report-gateway: error: " << line << std::endl;
-  return code;
+  return report::FailStartup("report-gateway", line, code);
 }
 
 // "HOST:PORT" with a numeric port.
@@ -73,15 +72,8 @@ int main(int argc, char** argv) {
       "io-threads", po::value<int>(&http_options.io_threads)->default_value(2),
       "HTTP I/O threads");
   po::variables_map vars;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), vars);
-    if (vars.count("help")) {
-      std::cout << flags << std::endl;
-      return 0;
-    }
-    po::notify(vars);
-  } catch (const std::exception& error) {
-    return Fail(error.what(), 2);
+  if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway", flags, &vars)) {
+    return *exit_code;
   }
   if (!SplitHostPort(http_listen, &http_options.host, &http_options.port)) {
     return Fail("--http-listen must be HOST:PORT", 2);

@@ -18,8 +18,7 @@ namespace po = boost::program_options;
 namespace {
 
 int Fail(const std::string& line, int code = 1) {
-  std::cerr << "report-replica: error: " << line << std::endl;
-  return code;
+  return report::FailStartup("report-replica", line, code);
 }
 
 }  // namespace
@@ -48,15 +47,8 @@ int main(int argc, char** argv) {
       "heartbeat-ticks", po::value<int>(&options.heartbeat_ticks)->default_value(2),
       "leader heartbeat interval in ticks");
   po::variables_map vars;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), vars);
-    if (vars.count("help")) {
-      std::cout << flags << std::endl;
-      return 0;
-    }
-    po::notify(vars);
-  } catch (const std::exception& error) {
-    return Fail(error.what(), 2);
+  if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-replica", flags, &vars)) {
+    return *exit_code;
   }
   if (options.id == 0) return Fail("--id must be non-zero", 2);
   if (options.tick_ms < 1 || options.tick_ms > 10000) return Fail("--tick-ms out of range", 2);
