@@ -78,15 +78,24 @@ field_values() {
 }
 
 ALLOCATED=" "
-port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+# A port is taken when any socket uses it, listening or not (an outgoing connection's
+# local port blocks a later bind too).
+port_in_use() { ss -Htan "sport = :$1" 2>/dev/null | grep -q .; }
+# Ports are drawn below the kernel's ephemeral range, so no outgoing connection (ours or
+# anyone's) can take one between the choice and the bind.
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+PORT_LOW=10000
+PORT_SPAN=$((EPHEMERAL_LOW - PORT_LOW))
+((PORT_SPAN > 1000)) || { PORT_LOW=20000; PORT_SPAN=10000; }
+# Sets PORT (not echoed: a $(...) subshell would forget what this cluster already took).
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((PORT_LOW + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
     [[ $ALLOCATED == *" $p "* ]] && continue
     port_in_use "$p" && continue
     ALLOCATED+="$p "
-    echo "$p"
+    PORT=$p
     return
   done
   die "no free port found"
@@ -190,7 +199,7 @@ cmd_up() {
   local i=0 j d port links
   local -a grpc_ports=()
   : >"$LINKS"
-  for d in "${replicas[@]}"; do grpc_ports+=("$(free_port)"); done
+  for d in "${replicas[@]}"; do free_port; grpc_ports+=("$PORT"); done
   for d in "${replicas[@]}"; do
     i=$((i + 1))
     port=${grpc_ports[$((i - 1))]}
@@ -198,7 +207,7 @@ cmd_up() {
     for j in $(seq 1 ${#replicas[@]}); do
       ((j == i)) && continue
       local lport
-      lport=$(free_port)
+      free_port; lport=$PORT
       links+=" peer_links { from_id: $j address: \"127.0.0.1:$lport\" }"
       echo "replica-$i replica-$j 127.0.0.1:$lport" >>"$LINKS"
     done
@@ -212,7 +221,8 @@ cmd_up() {
   for d in "${gateways[@]}"; do
     i=$((i + 1))
     local gport hport
-    gport=$(free_port); hport=$(free_port)
+    free_port; gport=$PORT
+    free_port; hport=$PORT
     echo "gateways { name: \"gateway-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$gport\" http_address: \"127.0.0.1:$hport\" }" >>"$CLUSTER_FILE.tmp"
     if [[ -x $BIN/report-gateway ]]; then
       # shellcheck disable=SC2086
