@@ -30,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 // Watchers replay at most this many recent changes; one that falls further
 // behind restarts from its catch-up scan.
-constexpr size_t kRecentEvents = 65536;
+constexpr size_t kRecentEvents = 16384;
 
 uint64_t WallMs() {
   return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
