@@ -25,8 +25,8 @@ int SharedSegments(const std::string& a, const std::string& b) {
 
 // One call to one replica may take at most this long (beyond a read's wait). A
 // replica that is cut off or stopped never answers; without a bound per attempt
-// the caller's whole timeout would be spent waiting on it and the new leader (or
-// the next replica) would never be tried. Well above a commit's latency.
+// the caller's whole timeout would be spent waiting on it and the new leader
+// (or the next replica) would never be tried. Well above a commit's latency.
 constexpr absl::Duration kAttemptTimeout = absl::Seconds(1);
 
 void SetDeadline(grpc::ClientContext* context, absl::Time deadline) {
@@ -195,8 +195,8 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
     const absl::Time now = absl::Now();
     request.set_wait_ms(static_cast<uint64_t>(
         std::max<int64_t>(0, absl::ToInt64Milliseconds(wait_until - now))));
-    SetDeadline(&context,
-                std::min(deadline, std::max(now, wait_until) + kAttemptTimeout));
+    SetDeadline(&context, std::min(deadline, std::max(now, wait_until) +
+                                                 kAttemptTimeout));
     ReadStatusResponse response;
     grpc::Status status =
         stubs_[index]->ReadStatus(&context, request, &response);

@@ -41,9 +41,10 @@ int WaitForTerminationSignal() {
   return signal_number;
 }
 
-std::optional<int> ParseDaemonFlags(int argc, char** argv, const char* program,
-                                    const boost::program_options::options_description& flags,
-                                    boost::program_options::variables_map* vars) {
+std::optional<int> ParseDaemonFlags(
+    int argc, char** argv, const char* program,
+    const boost::program_options::options_description& flags,
+    boost::program_options::variables_map* vars) {
   namespace po = boost::program_options;
   try {
     po::store(po::parse_command_line(argc, argv, flags), *vars);

@@ -13,14 +13,17 @@ class variables_map;
 
 namespace report {
 
-// Parses a daemon's flags. Returns nullopt to go on; otherwise the exit code: 0 after
-// printing --help, 2 after printing one "PROGRAM: error: ..." line for bad flags.
-std::optional<int> ParseDaemonFlags(int argc, char** argv, const char* program,
-                                    const boost::program_options::options_description& flags,
-                                    boost::program_options::variables_map* vars);
+// Parses a daemon's flags. Returns nullopt to go on; otherwise the exit code: 0
+// after printing --help, 2 after printing one "PROGRAM: error: ..." line for
+// bad flags.
+std::optional<int> ParseDaemonFlags(
+    int argc, char** argv, const char* program,
+    const boost::program_options::options_description& flags,
+    boost::program_options::variables_map* vars);
 
 // Prints "PROGRAM: error: LINE" on stderr and returns `exit_code`.
-int FailStartup(const char* program, const std::string& line, int exit_code = 1);
+int FailStartup(const char* program, const std::string& line,
+                int exit_code = 1);
 
 // glog to stderr (deploy/cluster.sh sends each process's stderr to its log
 // file).

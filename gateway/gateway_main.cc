@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
       "io-threads", po::value<int>(&http_options.io_threads)->default_value(2),
       "HTTP I/O threads");
   po::variables_map vars;
-  if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway", flags, &vars)) {
+  if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
+                                                flags, &vars)) {
     return *exit_code;
   }
   if (!SplitHostPort(http_listen, &http_options.host, &http_options.port)) {

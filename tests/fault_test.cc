@@ -1,8 +1,9 @@
-// Fault tests: real processes, real faults (kill -9, SIGSTOP, a whole failure domain, packet
-// drops), while clients keep submitting and reading. Every answer the clients get is recorded
-// and judged afterwards by tools/history_checker: no receipt lost or moved, no two requests at
-// one offset, reads never older than asked or than the client already saw, one effect per
-// request, and every replica converges to one state digest.
+// Fault tests: real processes, real faults (kill -9, SIGSTOP, a whole failure
+// domain, packet drops), while clients keep submitting and reading. Every
+// answer the clients get is recorded and judged afterwards by
+// tools/history_checker: no receipt lost or moved, no two requests at one
+// offset, reads never older than asked or than the client already saw, one
+// effect per request, and every replica converges to one state digest.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 
@@ -30,14 +31,17 @@ namespace {
 
 using history::History;
 
-// Short work and leases, and clients that pause between requests (kThinkTime), keep the
-// workers' backlog small, so every test ends with all accepted work done.
+// Short work and leases, and clients that pause between requests (kThinkTime),
+// keep the workers' backlog small, so every test ends with all accepted work
+// done.
 constexpr char kWorkerArgs[] =
-    "--worker-args \"--work-ms 5 --lease-ms 1500 --concurrency 8 --retry-backoff-ms 100\"";
+    "--worker-args \"--work-ms 5 --lease-ms 1500 --concurrency 8 "
+    "--retry-backoff-ms 100\"";
 constexpr absl::Duration kThinkTime = absl::Milliseconds(20);
-// How long a read may wait for its replica to apply the offset asked for. Short, because a
-// cluster client whose nearest replica is cut off or stopped spends it (plus an attempt
-// timeout) on that replica before asking the next one.
+// How long a read may wait for its replica to apply the offset asked for.
+// Short, because a cluster client whose nearest replica is cut off or stopped
+// spends it (plus an attempt timeout) on that replica before asking the next
+// one.
 constexpr absl::Duration kReadWait = absl::Milliseconds(500);
 constexpr absl::Duration kSubmitTimeout = absl::Seconds(3);
 
@@ -56,13 +60,15 @@ struct ReadAnswer {
   uint64_t accepted_offset = 0;
 };
 
-// One client's way into the system: the cluster client (as a gateway or worker uses it) or a
-// gateway's public gRPC API.
+// One client's way into the system: the cluster client (as a gateway or worker
+// uses it) or a gateway's public gRPC API.
 class SubmitPath {
  public:
   virtual ~SubmitPath() = default;
-  virtual absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) = 0;
-  virtual absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) = 0;
+  virtual absl::StatusOr<Receipt> Submit(
+      const ReportSubmission& submission) = 0;
+  virtual absl::StatusOr<ReadAnswer> Read(const std::string& id,
+                                          uint64_t min_offset) = 0;
 };
 
 class ClusterClientPath : public SubmitPath {
@@ -72,7 +78,8 @@ class ClusterClientPath : public SubmitPath {
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
     return client_.Submit(submission, ingress_, kSubmitTimeout);
   }
-  absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) override {
+  absl::StatusOr<ReadAnswer> Read(const std::string& id,
+                                  uint64_t min_offset) override {
     auto read = client_.ReadStatus(id, min_offset, kReadWait);
     if (!read.ok()) return read.status();
     return ReadAnswer{read->served_offset(), read->record().state(),
@@ -87,21 +94,23 @@ class ClusterClientPath : public SubmitPath {
 class GatewayPath : public SubmitPath {
  public:
   explicit GatewayPath(const std::string& address)
-      : stub_(api::ReportApi::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+      : stub_(api::ReportApi::NewStub(grpc::CreateChannel(
+            address, grpc::InsecureChannelCredentials()))) {}
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
     api::SubmitReportRequest request;
     request.set_request_id(submission.request_id());
     request.set_account_id(submission.account_id());
     request.set_month(submission.month());
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + kSubmitTimeout + absl::Seconds(1)));
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + kSubmitTimeout + absl::Seconds(1)));
     Receipt receipt;
     grpc::Status status = stub_->SubmitReport(&context, request, &receipt);
     if (!status.ok()) return FromGrpcStatus(status);
     return receipt;
   }
-  absl::StatusOr<ReadAnswer> Read(const std::string& id, uint64_t min_offset) override {
+  absl::StatusOr<ReadAnswer> Read(const std::string& id,
+                                  uint64_t min_offset) override {
     api::GetReportRequest request;
     request.set_request_id(id);
     request.set_min_offset(min_offset);
@@ -119,13 +128,15 @@ class GatewayPath : public SubmitPath {
   std::unique_ptr<api::ReportApi::Stub> stub_;
 };
 
-// Client threads that submit new requests (retrying one with the same id until it gets an
-// answer, as a careful client does after CommitUnknown) and read each back at
-// max(its offset, the newest offset this client has seen), recording everything.
+// Client threads that submit new requests (retrying one with the same id until
+// it gets an answer, as a careful client does after CommitUnknown) and read
+// each back at max(its offset, the newest offset this client has seen),
+// recording everything.
 class Workload {
  public:
   using PathFactory = std::function<std::unique_ptr<SubmitPath>()>;
-  Workload(History* history, PathFactory make_path, std::string prefix, int clients = 3)
+  Workload(History* history, PathFactory make_path, std::string prefix,
+           int clients = 3)
       : history_(history),
         make_path_(std::move(make_path)),
         prefix_(std::move(prefix)),
@@ -133,7 +144,8 @@ class Workload {
   ~Workload() { Stop(); }
 
   void Start() {
-    for (int c = 0; c < clients_; ++c) threads_.emplace_back([this, c] { Run(c); });
+    for (int c = 0; c < clients_; ++c)
+      threads_.emplace_back([this, c] { Run(c); });
   }
   void Stop() {
     stop_.store(true);
@@ -179,12 +191,13 @@ class Workload {
         receipt = path->Submit(submission);
         if (!receipt.ok()) {
           history_->AddUnknownOutcome(
-              {client, id, fingerprint, std::string(ErrorCodeName(ErrorCodeOf(receipt.status())))});
+              {client, id, fingerprint,
+               std::string(ErrorCodeName(ErrorCodeOf(receipt.status())))});
         }
       } while (!receipt.ok() && !stop_.load());
       if (!receipt.ok()) break;
-      history_->AddReceipt(
-          {client, id, receipt->accepted_offset(), fingerprint, receipt->duplicate()});
+      history_->AddReceipt({client, id, receipt->accepted_offset(), fingerprint,
+                            receipt->duplicate()});
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_receipt_time_ = absl::Now();
@@ -193,8 +206,8 @@ class Workload {
       const uint64_t min_offset = std::max(seen, receipt->accepted_offset());
       auto read = path->Read(id, min_offset);
       if (read.ok()) {
-        history_->AddRead({client, id, min_offset, read->served_offset, true, read->state,
-                           read->accepted_offset});
+        history_->AddRead({client, id, min_offset, read->served_offset, true,
+                           read->state, read->accepted_offset});
         seen = std::max(seen, read->served_offset);
       } else if (ErrorCodeOf(read.status()) == ErrorCode::kNotFound) {
         // NotFound is only ever answered from an offset >= min_offset.
@@ -217,7 +230,8 @@ class Workload {
   std::vector<std::thread> threads_;
 };
 
-// The fixture of every fault test: a cluster, its history and the final judgement.
+// The fixture of every fault test: a cluster, its history and the final
+// judgement.
 class FaultCluster {
  public:
   FaultCluster(const std::string& profile, const std::string& up_args)
@@ -226,55 +240,62 @@ class FaultCluster {
   History history;
 
   std::string IngressDomain() const {
-    if (cluster.config().gateways_size() > 0) return cluster.config().gateways(0).domain();
+    if (cluster.config().gateways_size() > 0)
+      return cluster.config().gateways(0).domain();
     return cluster.config().members(0).domain();
   }
   Workload::PathFactory ClientPath() {
-    return
-        [this] { return std::make_unique<ClusterClientPath>(cluster.config(), IngressDomain()); };
+    return [this] {
+      return std::make_unique<ClusterClientPath>(cluster.config(),
+                                                 IngressDomain());
+    };
   }
 
   // Status of every reachable replica, by member name.
   std::map<std::string, ClusterStatusResponse> Statuses() {
     std::map<std::string, ClusterStatusResponse> out;
-    for (auto& [member, status] : cluster.client().ClusterStatus(absl::Milliseconds(300))) {
+    for (auto& [member, status] :
+         cluster.client().ClusterStatus(absl::Milliseconds(300))) {
       if (status.ok()) out[member.name()] = *status;
     }
     return out;
   }
 
   // Waits for a leader other than `excluded` whose epoch exceeds `epoch`.
-  absl::StatusOr<ClusterStatusResponse> WaitForNewLeader(const std::string& excluded,
-                                                         uint64_t epoch, absl::Duration timeout) {
+  absl::StatusOr<ClusterStatusResponse> WaitForNewLeader(
+      const std::string& excluded, uint64_t epoch, absl::Duration timeout) {
     absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
       for (auto& [name, status] : Statuses()) {
-        if (name != excluded && status.role() == "leader" && status.epoch() > epoch) {
+        if (name != excluded && status.role() == "leader" &&
+            status.epoch() > epoch) {
           return status;
         }
       }
       absl::SleepFor(absl::Milliseconds(50));
     }
-    return absl::DeadlineExceededError(
-        absl::StrCat("no leader other than ", excluded, " above epoch ", epoch));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "no leader other than ", excluded, " above epoch ", epoch));
   }
 
   // Waits until `name` answers as a follower in an epoch >= `epoch`.
-  absl::StatusOr<ClusterStatusResponse> WaitForFollower(const std::string& name, uint64_t epoch,
-                                                        absl::Duration timeout) {
+  absl::StatusOr<ClusterStatusResponse> WaitForFollower(
+      const std::string& name, uint64_t epoch, absl::Duration timeout) {
     absl::Time deadline = absl::Now() + timeout;
     std::string last = "no answer";
     while (absl::Now() < deadline) {
       auto statuses = Statuses();
       auto it = statuses.find(name);
       if (it != statuses.end()) {
-        last = absl::StrCat(it->second.role(), " in epoch ", it->second.epoch());
-        if (it->second.role() == "follower" && it->second.epoch() >= epoch) return it->second;
+        last =
+            absl::StrCat(it->second.role(), " in epoch ", it->second.epoch());
+        if (it->second.role() == "follower" && it->second.epoch() >= epoch)
+          return it->second;
       }
       absl::SleepFor(absl::Milliseconds(50));
     }
-    return absl::DeadlineExceededError(
-        absl::StrCat(name, " is not a follower in epoch >= ", epoch, " (last: ", last, ")"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        name, " is not a follower in epoch >= ", epoch, " (last: ", last, ")"));
   }
 
   std::string LeaderName() {
@@ -285,7 +306,8 @@ class FaultCluster {
 
   std::vector<std::string> ReplicaNames() const {
     std::vector<std::string> names;
-    for (const Member& member : cluster.config().members()) names.push_back(member.name());
+    for (const Member& member : cluster.config().members())
+      names.push_back(member.name());
     return names;
   }
 
@@ -296,7 +318,8 @@ class FaultCluster {
     if (dir == nullptr) return ids;
     while (dirent* entry = readdir(dir)) {
       std::string name = entry->d_name;
-      if (name.empty() || name[0] == '.' || !absl::EndsWith(name, ".json")) continue;
+      if (name.empty() || name[0] == '.' || !absl::EndsWith(name, ".json"))
+        continue;
       size_t colon = name.find(':');
       if (colon == std::string::npos) continue;
       ids.push_back(name.substr(colon + 1, name.size() - colon - 1 - 5));
@@ -305,25 +328,30 @@ class FaultCluster {
     return ids;
   }
 
-  // After the faults: every process running again, the work done, the history judged and
-  // every replica at one digest.
-  void ExpectHistoryHolds(const Workload& workload, size_t min_receipts, bool expect_work_done) {
-    ASSERT_GE(workload.receipts(), min_receipts) << "the workload made too little progress";
+  // After the faults: every process running again, the work done, the history
+  // judged and every replica at one digest.
+  void ExpectHistoryHolds(const Workload& workload, size_t min_receipts,
+                          bool expect_work_done) {
+    ASSERT_GE(workload.receipts(), min_receipts)
+        << "the workload made too little progress";
     ASSERT_TRUE(cluster.WaitForLeader(absl::Seconds(15)).ok());
     uint64_t last_offset = 0;
     for (const auto& receipt : history.receipts()) {
       last_offset = std::max(last_offset, receipt.accepted_offset);
     }
     std::set<std::string> ids = workload.attempted();
-    for (const auto& receipt : history.receipts()) ids.insert(receipt.request_id);
-    for (const auto& unknown : history.unknown_outcomes()) ids.insert(unknown.request_id);
+    for (const auto& receipt : history.receipts())
+      ids.insert(receipt.request_id);
+    for (const auto& unknown : history.unknown_outcomes())
+      ids.insert(unknown.request_id);
     history::FinalState final_state;
     absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (true) {
       final_state.records.clear();
       size_t unfinished = 0;
       for (const std::string& id : ids) {
-        auto read = cluster.client().ReadStatus(id, last_offset, absl::Seconds(5));
+        auto read =
+            cluster.client().ReadStatus(id, last_offset, absl::Seconds(5));
         if (read.ok()) {
           final_state.records[id] = read->record();
           unfinished += read->record().state() != COMPLETED;
@@ -342,7 +370,9 @@ class FaultCluster {
         }
         std::string logs;
         RunCommand("tail -n 15 " + cluster.dir() + "/worker-*/log", &logs);
-        FAIL() << unfinished << " accepted requests never completed; worker logs:\n" << logs;
+        FAIL() << unfinished
+               << " accepted requests never completed; worker logs:\n"
+               << logs;
       }
       absl::SleepFor(absl::Milliseconds(200));
     }
@@ -351,12 +381,15 @@ class FaultCluster {
     EXPECT_TRUE(violations.empty()) << history::Describe(violations);
     auto statuses = Statuses();
     uint64_t applied = 0;
-    for (const auto& [name, status] : statuses) applied = std::max(applied, status.commit_offset());
-    auto digest = cluster.WaitForConvergence(std::max(applied, last_offset), absl::Seconds(20));
+    for (const auto& [name, status] : statuses)
+      applied = std::max(applied, status.commit_offset());
+    auto digest = cluster.WaitForConvergence(std::max(applied, last_offset),
+                                             absl::Seconds(20));
     EXPECT_TRUE(digest.ok()) << digest.status();
     std::cout << "history: " << history.receipts().size() << " receipts, "
               << history.unknown_outcomes().size() << " unanswered submits, "
-              << history.reads().size() << " reads, " << final_state.records.size() << " requests, "
+              << history.reads().size() << " reads, "
+              << final_state.records.size() << " requests, "
               << final_state.effect_request_ids.size() << " effects\n";
   }
 };
@@ -388,9 +421,10 @@ TEST(FaultTest, LeaderKilledRepeatedlyUnderLoadLosesNothing) {
     fc.cluster.Kill(leader);
     ASSERT_TRUE(workload.WaitForReceipts(before, 1, absl::Seconds(15)))
         << "no submit accepted after killing " << leader;
-    std::cout << "round " << round << ": killed leader " << leader << " (epoch " << epoch
-              << "), next receipt after "
-              << absl::FormatDuration(workload.last_receipt_time() - killed) << "\n";
+    std::cout << "round " << round << ": killed leader " << leader << " (epoch "
+              << epoch << "), next receipt after "
+              << absl::FormatDuration(workload.last_receipt_time() - killed)
+              << "\n";
     ASSERT_TRUE(fc.WaitForNewLeader(leader, epoch, absl::Seconds(10)).ok());
     ASSERT_TRUE(workload.WaitForReceipts(before, 20, absl::Seconds(15)));
     fc.cluster.Start(leader);
@@ -421,10 +455,12 @@ TEST(FaultTest, EachFollowerKilledUnderLoadLosesNothing) {
 }
 
 TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
-  // multi-az: a replica in each of three AZs, gateways and workers in two of them.
+  // multi-az: a replica in each of three AZs, gateways and workers in two of
+  // them.
   FaultCluster fc("multi-az", kWorkerArgs);
   ASSERT_UP(fc);
-  // Lose the leader's whole AZ: its replica, and its gateway and worker if it has them.
+  // Lose the leader's whole AZ: its replica, and its gateway and worker if it
+  // has them.
   std::string leader = fc.LeaderName();
   std::string domain = fc.cluster.Process(leader).domain;
   ProcessInfo gateway;
@@ -433,7 +469,9 @@ TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
   }
   ASSERT_FALSE(gateway.name.empty());
   Workload workload(
-      &fc.history, [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); }, "dk");
+      &fc.history,
+      [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
+      "dk");
   workload.Start();
   ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
   std::vector<std::string> victims;
@@ -446,10 +484,12 @@ TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
   ASSERT_TRUE(workload.WaitForReceipts(before, 40, absl::Seconds(20)))
       << "the surviving AZs did not keep accepting through " << gateway.name;
   for (const std::string& victim : victims) {
-    EXPECT_EQ(fc.cluster.Process(victim).pid, 0) << victim << " survived kill-domain";
+    EXPECT_EQ(fc.cluster.Process(victim).pid, 0)
+        << victim << " survived kill-domain";
     fc.cluster.Start(victim);
   }
-  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  ASSERT_TRUE(
+      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();
   fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
 }
@@ -461,8 +501,9 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
   for (int i = 0; i < 5; ++i) {
     auto receipt = client.Submit(MakeSubmission(absl::StrCat("before-", i), 0));
     ASSERT_TRUE(receipt.ok()) << receipt.status();
-    fc.history.AddReceipt({"setup", receipt->request_id(), receipt->accepted_offset(),
-                           SubmissionFingerprint(MakeSubmission(receipt->request_id(), 0))});
+    fc.history.AddReceipt(
+        {"setup", receipt->request_id(), receipt->accepted_offset(),
+         SubmissionFingerprint(MakeSubmission(receipt->request_id(), 0))});
   }
   // Kill the leader and one follower: one replica is left, a minority.
   std::string leader = fc.LeaderName();
@@ -481,7 +522,8 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
     threads.emplace_back([&, c] {
       ClusterClientPath path(fc.cluster.config(), fc.IngressDomain());
       for (int i = 0; i < kPerClient; ++i) {
-        ReportSubmission submission = MakeSubmission(absl::StrCat("minority-", c, "-", i), c);
+        ReportSubmission submission =
+            MakeSubmission(absl::StrCat("minority-", c, "-", i), c);
         absl::Time start = absl::Now();
         auto receipt = path.Submit(submission);
         absl::Duration took = absl::Now() - start;
@@ -495,11 +537,11 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
                                       std::string(ErrorCodeName(code))});
         std::lock_guard<std::mutex> lock(mu);
         if (code != ErrorCode::kNoQuorum && code != ErrorCode::kCommitUnknown) {
-          unexpected.push_back(
-              absl::StrCat(submission.request_id(), ": ", receipt.status().ToString()));
+          unexpected.push_back(absl::StrCat(submission.request_id(), ": ",
+                                            receipt.status().ToString()));
         } else if (took > kSubmitTimeout + absl::Seconds(2)) {
-          unexpected.push_back(
-              absl::StrCat(submission.request_id(), " took ", absl::FormatDuration(took)));
+          unexpected.push_back(absl::StrCat(submission.request_id(), " took ",
+                                            absl::FormatDuration(took)));
         } else {
           refused++;
         }
@@ -512,27 +554,32 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
   for (const std::string& line : unexpected) ADD_FAILURE() << line;
 
   std::map<std::string, int> codes;
-  for (const auto& unknown : fc.history.unknown_outcomes()) codes[unknown.error_code]++;
+  for (const auto& unknown : fc.history.unknown_outcomes())
+    codes[unknown.error_code]++;
   for (const auto& [code, count] : codes)
     std::cout << "minority answered " << code << " x" << count << "\n";
 
   for (const std::string& name : down) fc.cluster.Start(name);
   ASSERT_TRUE(fc.cluster.WaitForLeader(absl::Seconds(15)).ok());
-  // Back at a majority, each unanswered request is either absent or present with exactly
-  // the payload that was sent.
+  // Back at a majority, each unanswered request is either absent or present
+  // with exactly the payload that was sent.
   uint64_t commit = 0;
   for (const auto& [name, status] : fc.Statuses())
     commit = std::max(commit, status.commit_offset());
   for (const auto& unknown : fc.history.unknown_outcomes()) {
-    auto read = fc.cluster.client().ReadStatus(unknown.request_id, commit, absl::Seconds(5));
+    auto read = fc.cluster.client().ReadStatus(unknown.request_id, commit,
+                                               absl::Seconds(5));
     if (read.ok()) {
-      EXPECT_EQ(read->record().fingerprint(), unknown.fingerprint) << unknown.request_id;
+      EXPECT_EQ(read->record().fingerprint(), unknown.fingerprint)
+          << unknown.request_id;
     } else {
-      EXPECT_EQ(ErrorCodeOf(read.status()), ErrorCode::kNotFound) << read.status();
+      EXPECT_EQ(ErrorCodeOf(read.status()), ErrorCode::kNotFound)
+          << read.status();
     }
   }
-  // The cluster accepts again, and a retry of an unanswered request is safe: it returns the
-  // request's one receipt, whether or not the minority had appended it.
+  // The cluster accepts again, and a retry of an unanswered request is safe: it
+  // returns the request's one receipt, whether or not the minority had appended
+  // it.
   Workload workload(&fc.history, fc.ClientPath(), "after", 2);
   workload.Start();
   ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
@@ -541,8 +588,9 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
     int c = unknown.request_id[std::string("minority-").size()] - '0';
     auto receipt = client.Submit(MakeSubmission(unknown.request_id, c));
     ASSERT_TRUE(receipt.ok()) << unknown.request_id << ": " << receipt.status();
-    fc.history.AddReceipt({"retry", unknown.request_id, receipt->accepted_offset(),
-                           unknown.fingerprint, receipt->duplicate()});
+    fc.history.AddReceipt({"retry", unknown.request_id,
+                           receipt->accepted_offset(), unknown.fingerprint,
+                           receipt->duplicate()});
   }
   fc.ExpectHistoryHolds(workload, 20, /*expect_work_done=*/false);
 }
@@ -562,12 +610,16 @@ TEST(FaultTest, PartitionedLeaderCannotCommitAndRejoinsAsFollower) {
   ASSERT_TRUE(new_leader.ok()) << new_leader.status();
   size_t before = workload.receipts();
   EXPECT_TRUE(workload.WaitForReceipts(before, 15, absl::Seconds(20)))
-      << "the majority did not keep accepting while " << leader << " was cut off";
+      << "the majority did not keep accepting while " << leader
+      << " was cut off";
   ASSERT_EQ(fc.cluster.Script("heal", &output), 0) << output;
-  // The old leader learns the new epoch, steps down and takes the new leader's log.
-  auto rejoined = fc.WaitForFollower(leader, new_leader->epoch(), absl::Seconds(15));
+  // The old leader learns the new epoch, steps down and takes the new leader's
+  // log.
+  auto rejoined =
+      fc.WaitForFollower(leader, new_leader->epoch(), absl::Seconds(15));
   EXPECT_TRUE(rejoined.ok()) << rejoined.status();
-  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  ASSERT_TRUE(
+      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();
   fc.ExpectHistoryHolds(workload, 45, /*expect_work_done=*/true);
 }
@@ -587,20 +639,24 @@ TEST(FaultTest, StoppedLeaderDoesNotActOnItsOldEpochAfterContinue) {
   size_t before = workload.receipts();
   bool progressed = workload.WaitForReceipts(before, 15, absl::Seconds(20));
   fc.cluster.Kill(leader, "CONT");
-  EXPECT_TRUE(progressed) << "the majority did not keep accepting while " << leader
-                          << " was stopped";
-  auto rejoined = fc.WaitForFollower(leader, new_leader->epoch(), absl::Seconds(15));
+  EXPECT_TRUE(progressed) << "the majority did not keep accepting while "
+                          << leader << " was stopped";
+  auto rejoined =
+      fc.WaitForFollower(leader, new_leader->epoch(), absl::Seconds(15));
   EXPECT_TRUE(rejoined.ok()) << rejoined.status();
-  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  ASSERT_TRUE(
+      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();
   fc.ExpectHistoryHolds(workload, 45, /*expect_work_done=*/true);
 }
 
 TEST(FaultTest, RandomRestartsUnderLoadSoak) {
   int seconds = 30;
-  if (const char* env = std::getenv("REPORT_SOAK_SECONDS")) seconds = std::max(5, std::atoi(env));
+  if (const char* env = std::getenv("REPORT_SOAK_SECONDS"))
+    seconds = std::max(5, std::atoi(env));
   const unsigned seed = ::testing::UnitTest::GetInstance()->random_seed();
-  std::cout << "soak: " << seconds << " s, seed " << seed << " (rerun with --gtest_random_seed)\n";
+  std::cout << "soak: " << seconds << " s, seed " << seed
+            << " (rerun with --gtest_random_seed)\n";
   std::mt19937 rng(seed);
   FaultCluster fc("single-az", kWorkerArgs);
   ASSERT_UP(fc);
@@ -611,7 +667,8 @@ TEST(FaultTest, RandomRestartsUnderLoadSoak) {
   absl::Time end = absl::Now() + absl::Seconds(seconds);
   int restarts = 0;
   while (absl::Now() < end) {
-    // One process at a time (replica, gateway or worker), so a majority always stays up.
+    // One process at a time (replica, gateway or worker), so a majority always
+    // stays up.
     const ProcessInfo& victim = processes[rng() % processes.size()];
     fc.cluster.Kill(victim.name, rng() % 4 == 0 ? "TERM" : "KILL");
     absl::SleepFor(absl::Milliseconds(100 + rng() % 900));
@@ -623,7 +680,8 @@ TEST(FaultTest, RandomRestartsUnderLoadSoak) {
     absl::SleepFor(absl::Milliseconds(200 + rng() % 800));
   }
   std::cout << "soak: " << restarts << " restarts\n";
-  ASSERT_TRUE(workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  ASSERT_TRUE(
+      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();
   fc.ExpectHistoryHolds(workload, 100, /*expect_work_done=*/true);
 }

@@ -453,8 +453,9 @@ TEST(WorkerEffectsTest, CrashBetweenSinkWriteAndCompleteLeavesOneFile) {
   ASSERT_TRUE(done.ok()) << done.status() << "\nworker log:\n"
                          << ReadFile(ec.cluster.dir() + "/" + worker.name +
                                      "/log");
-  // The restarted worker (same id) either re-reserved its own unexpired lease, which
-  // spends no attempt, or reserved again after expiry: one or two attempts, a new token.
+  // The restarted worker (same id) either re-reserved its own unexpired lease,
+  // which spends no attempt, or reserved again after expiry: one or two
+  // attempts, a new token.
   EXPECT_GE(done->attempts(), 1u);
   EXPECT_LE(done->attempts(), 2u);
   EXPECT_GT(done->fencing_token(), first->fencing_token);

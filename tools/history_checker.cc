@@ -37,34 +37,40 @@ std::vector<ReadEvent> History::reads() const {
   return reads_;
 }
 
-std::vector<Violation> CheckDurability(const History& history, const FinalState& final_state) {
+std::vector<Violation> CheckDurability(const History& history,
+                                       const FinalState& final_state) {
   std::vector<Violation> violations;
   for (const ReceiptEvent& receipt : history.receipts()) {
     auto it = final_state.records.find(receipt.request_id);
     if (it == final_state.records.end()) {
       violations.push_back(
           {"durability",
-           absl::StrCat("receipt for ", receipt.request_id, " at offset ", receipt.accepted_offset,
-                        " (client ", receipt.client, ") is gone afterwards")});
+           absl::StrCat("receipt for ", receipt.request_id, " at offset ",
+                        receipt.accepted_offset, " (client ", receipt.client,
+                        ") is gone afterwards")});
       continue;
     }
     const RequestRecord& record = it->second;
     if (record.accepted_offset() != receipt.accepted_offset) {
       violations.push_back(
           {"durability",
-           absl::StrCat(receipt.request_id, " was receipted at offset ", receipt.accepted_offset,
-                        " but is now at offset ", record.accepted_offset())});
+           absl::StrCat(receipt.request_id, " was receipted at offset ",
+                        receipt.accepted_offset, " but is now at offset ",
+                        record.accepted_offset())});
     }
     if (record.fingerprint() != receipt.fingerprint) {
       violations.push_back(
-          {"durability", absl::StrCat(receipt.request_id, " was receipted with fingerprint ",
-                                      receipt.fingerprint, " but now has ", record.fingerprint())});
+          {"durability",
+           absl::StrCat(receipt.request_id, " was receipted with fingerprint ",
+                        receipt.fingerprint, " but now has ",
+                        record.fingerprint())});
     }
   }
   return violations;
 }
 
-std::vector<Violation> CheckUniqueness(const History& history, const FinalState& final_state) {
+std::vector<Violation> CheckUniqueness(const History& history,
+                                       const FinalState& final_state) {
   std::vector<Violation> violations;
   // Every (request, offset) pair anyone was told or the cluster holds.
   std::vector<std::pair<std::string, uint64_t>> claims;
@@ -79,14 +85,18 @@ std::vector<Violation> CheckUniqueness(const History& history, const FinalState&
   std::set<std::string> reported;
   for (const auto& [id, offset] : claims) {
     auto [at, inserted_at] = request_at.emplace(offset, id);
-    if (!inserted_at && at->second != id && reported.insert(absl::StrCat("o", offset)).second) {
+    if (!inserted_at && at->second != id &&
+        reported.insert(absl::StrCat("o", offset)).second) {
       violations.push_back(
-          {"uniqueness", absl::StrCat("offset ", offset, " holds both ", at->second, " and ", id)});
+          {"uniqueness", absl::StrCat("offset ", offset, " holds both ",
+                                      at->second, " and ", id)});
     }
     auto [of, inserted_of] = offset_of.emplace(id, offset);
-    if (!inserted_of && of->second != offset && reported.insert("r" + id).second) {
+    if (!inserted_of && of->second != offset &&
+        reported.insert("r" + id).second) {
       violations.push_back(
-          {"uniqueness", absl::StrCat(id, " is at two offsets: ", of->second, " and ", offset)});
+          {"uniqueness", absl::StrCat(id, " is at two offsets: ", of->second,
+                                      " and ", offset)});
     }
   }
   return violations;
@@ -103,31 +113,37 @@ std::vector<Violation> CheckMonotonicReads(const History& history) {
     if (read.served_offset < read.min_offset) {
       violations.push_back(
           {"monotonic-reads",
-           absl::StrCat("client ", read.client, " read ", read.request_id, " at min_offset ",
-                        read.min_offset, " and was served from offset ", read.served_offset)});
+           absl::StrCat("client ", read.client, " read ", read.request_id,
+                        " at min_offset ", read.min_offset,
+                        " and was served from offset ", read.served_offset)});
     }
     auto last = last_served.find(read.client);
     if (last != last_served.end() && read.served_offset < last->second) {
       violations.push_back(
-          {"monotonic-reads", absl::StrCat("client ", read.client, " was served from offset ",
-                                           last->second, " and later from offset ",
-                                           read.served_offset, " (", read.request_id, ")")});
+          {"monotonic-reads",
+           absl::StrCat("client ", read.client, " was served from offset ",
+                        last->second, " and later from offset ",
+                        read.served_offset, " (", read.request_id, ")")});
     }
-    last_served[read.client] =
-        std::max(read.served_offset, last != last_served.end() ? last->second : 0);
+    last_served[read.client] = std::max(
+        read.served_offset, last != last_served.end() ? last->second : 0);
     auto receipted = receipt_offset.find(read.request_id);
-    if (receipted != receipt_offset.end() && receipted->second <= read.served_offset) {
+    if (receipted != receipt_offset.end() &&
+        receipted->second <= read.served_offset) {
       if (!read.found) {
         violations.push_back(
             {"monotonic-reads",
              absl::StrCat("client ", read.client, " read ", read.request_id,
                           " as NotFound at offset ", read.served_offset,
-                          " though it was receipted at offset ", receipted->second)});
+                          " though it was receipted at offset ",
+                          receipted->second)});
       } else if (read.accepted_offset != receipted->second) {
-        violations.push_back({"monotonic-reads",
-                              absl::StrCat("client ", read.client, " read ", read.request_id,
-                                           " accepted at offset ", read.accepted_offset,
-                                           " but it was receipted at offset ", receipted->second)});
+        violations.push_back(
+            {"monotonic-reads",
+             absl::StrCat("client ", read.client, " read ", read.request_id,
+                          " accepted at offset ", read.accepted_offset,
+                          " but it was receipted at offset ",
+                          receipted->second)});
       }
     }
   }
@@ -141,41 +157,50 @@ std::vector<Violation> CheckEffects(const FinalState& final_state) {
   for (const auto& [id, count] : files) {
     if (count > 1) {
       violations.push_back(
-          {"effects", absl::StrCat(id, " has ", count, " effect files (two effects)")});
+          {"effects",
+           absl::StrCat(id, " has ", count, " effect files (two effects)")});
     }
     if (final_state.records.count(id) == 0) {
       violations.push_back(
-          {"effects", absl::StrCat("effect file for ", id, ", which was never accepted")});
+          {"effects",
+           absl::StrCat("effect file for ", id, ", which was never accepted")});
     }
   }
   for (const auto& [id, record] : final_state.records) {
     if (record.state() == COMPLETED && files.count(id) == 0) {
       violations.push_back(
           {"effects", absl::StrCat(id, " is COMPLETED at offset ",
-                                   record.result().completed_offset(), " but has no effect file")});
+                                   record.result().completed_offset(),
+                                   " but has no effect file")});
     }
   }
   return violations;
 }
 
-std::vector<Violation> CheckUnknownOutcomes(const History& history, const FinalState& final_state) {
+std::vector<Violation> CheckUnknownOutcomes(const History& history,
+                                            const FinalState& final_state) {
   std::vector<Violation> violations;
   for (const UnknownOutcomeEvent& unknown : history.unknown_outcomes()) {
     auto it = final_state.records.find(unknown.request_id);
-    if (it != final_state.records.end() && it->second.fingerprint() != unknown.fingerprint) {
+    if (it != final_state.records.end() &&
+        it->second.fingerprint() != unknown.fingerprint) {
       violations.push_back(
           {"unknown-outcome",
-           absl::StrCat(unknown.request_id, " (", unknown.error_code, " to client ", unknown.client,
-                        ") is present with fingerprint ", it->second.fingerprint(),
+           absl::StrCat(unknown.request_id, " (", unknown.error_code,
+                        " to client ", unknown.client,
+                        ") is present with fingerprint ",
+                        it->second.fingerprint(),
                         ", not the one sent: ", unknown.fingerprint)});
     }
   }
   return violations;
 }
 
-std::vector<Violation> CheckHistory(const History& history, const FinalState& final_state) {
+std::vector<Violation> CheckHistory(const History& history,
+                                    const FinalState& final_state) {
   std::vector<Violation> all;
-  for (auto part : {CheckDurability(history, final_state), CheckUniqueness(history, final_state),
+  for (auto part : {CheckDurability(history, final_state),
+                    CheckUniqueness(history, final_state),
                     CheckMonotonicReads(history), CheckEffects(final_state),
                     CheckUnknownOutcomes(history, final_state)}) {
     all.insert(all.end(), part.begin(), part.end());

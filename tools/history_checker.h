@@ -1,17 +1,24 @@
-// A recorded client history of a fault test and the checks that judge it (DESIGN §10).
+// A recorded client history of a fault test and the checks that judge it
+// (DESIGN §10).
 //
-// Clients record what the system told them while faults happened: every receipt (request id
-// -> accepted offset, payload fingerprint), every submit whose outcome they could not learn
-// (CommitUnknown, NoQuorum, ...) and every status read (min_offset asked, served_offset
-// answered). After the run the test collects the final state (every request's record and the
-// sink's effect files) and CheckHistory says which promises were broken:
-//   durability      every receipt is present afterwards with the same offset and fingerprint;
-//   uniqueness      no two requests at one offset, no request at two offsets;
-//   monotonic reads per client, served_offset never goes backwards, and a read at min_offset
-//                   N never answers from an offset below N (nor misses a receipt it covers);
-//   effects         at most one sink file per request, only for accepted requests, and every
+// Clients record what the system told them while faults happened: every receipt
+// (request id
+// -> accepted offset, payload fingerprint), every submit whose outcome they
+// could not learn (CommitUnknown, NoQuorum, ...) and every status read
+// (min_offset asked, served_offset answered). After the run the test collects
+// the final state (every request's record and the sink's effect files) and
+// CheckHistory says which promises were broken:
+//   durability      every receipt is present afterwards with the same offset
+//   and fingerprint; uniqueness      no two requests at one offset, no request
+//   at two offsets; monotonic reads per client, served_offset never goes
+//   backwards, and a read at min_offset
+//                   N never answers from an offset below N (nor misses a
+//                   receipt it covers);
+//   effects         at most one sink file per request, only for accepted
+//   requests, and every
 //                   COMPLETED request has exactly one;
-//   unknown outcome a submit without an answer is afterwards either absent or present with
+//   unknown outcome a submit without an answer is afterwards either absent or
+//   present with
 //                   the payload that was sent, never another one.
 #ifndef REPORT_TOOLS_HISTORY_CHECKER_H_
 #define REPORT_TOOLS_HISTORY_CHECKER_H_
@@ -74,23 +81,28 @@ class History {
 struct FinalState {
   // Every request the history mentions that the cluster knows, by request id.
   std::map<std::string, RequestRecord> records;
-  // Request ids of the sink's effect files, one entry per file (so a request with two files
-  // appears twice).
+  // Request ids of the sink's effect files, one entry per file (so a request
+  // with two files appears twice).
   std::vector<std::string> effect_request_ids;
 };
 
 struct Violation {
-  std::string check;  // durability | uniqueness | monotonic-reads | effects | unknown-outcome
+  std::string check;  // durability | uniqueness | monotonic-reads | effects |
+                      // unknown-outcome
   std::string detail;
 };
 
-std::vector<Violation> CheckDurability(const History& history, const FinalState& final_state);
-std::vector<Violation> CheckUniqueness(const History& history, const FinalState& final_state);
+std::vector<Violation> CheckDurability(const History& history,
+                                       const FinalState& final_state);
+std::vector<Violation> CheckUniqueness(const History& history,
+                                       const FinalState& final_state);
 std::vector<Violation> CheckMonotonicReads(const History& history);
 std::vector<Violation> CheckEffects(const FinalState& final_state);
-std::vector<Violation> CheckUnknownOutcomes(const History& history, const FinalState& final_state);
+std::vector<Violation> CheckUnknownOutcomes(const History& history,
+                                            const FinalState& final_state);
 // All of the above.
-std::vector<Violation> CheckHistory(const History& history, const FinalState& final_state);
+std::vector<Violation> CheckHistory(const History& history,
+                                    const FinalState& final_state);
 
 // One line per violation, for test failure messages.
 std::string Describe(const std::vector<Violation>& violations);

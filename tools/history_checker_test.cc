@@ -5,7 +5,8 @@
 namespace report::history {
 namespace {
 
-RequestRecord Record(const std::string& id, uint64_t offset, const std::string& fingerprint,
+RequestRecord Record(const std::string& id, uint64_t offset,
+                     const std::string& fingerprint,
                      RequestState state = ACCEPTED) {
   RequestRecord record;
   record.set_request_id(id);
@@ -15,7 +16,8 @@ RequestRecord Record(const std::string& id, uint64_t offset, const std::string& 
   return record;
 }
 
-// A history every check accepts: two receipts, fresh reads, one completed effect.
+// A history every check accepts: two receipts, fresh reads, one completed
+// effect.
 struct GoodRun {
   History history;
   FinalState final_state;
@@ -44,7 +46,8 @@ TEST(HistoryCheckerTest, DurabilityCatchesALostReceipt) {
   GoodRun run;
   run.final_state.records.erase("b");
   auto violations = CheckDurability(run.history, run.final_state);
-  ASSERT_EQ(violations.size(), 2u) << Describe(violations);  // the receipt and its replay
+  ASSERT_EQ(violations.size(), 2u)
+      << Describe(violations);  // the receipt and its replay
   EXPECT_NE(violations[0].detail.find("b at offset 4"), std::string::npos);
 }
 
@@ -67,7 +70,8 @@ TEST(HistoryCheckerTest, UniquenessCatchesTwoRequestsAtOneOffset) {
   run.history.AddReceipt({"c3", "c", 3, "fc"});
   auto violations = CheckUniqueness(run.history, run.final_state);
   ASSERT_EQ(violations.size(), 1u) << Describe(violations);
-  EXPECT_NE(violations[0].detail.find("offset 3 holds both"), std::string::npos);
+  EXPECT_NE(violations[0].detail.find("offset 3 holds both"),
+            std::string::npos);
 }
 
 TEST(HistoryCheckerTest, UniquenessCatchesOneRequestAtTwoOffsets) {
@@ -75,15 +79,18 @@ TEST(HistoryCheckerTest, UniquenessCatchesOneRequestAtTwoOffsets) {
   run.history.AddReceipt({"c3", "a", 9, "fa", /*duplicate=*/true});
   auto violations = CheckUniqueness(run.history, run.final_state);
   ASSERT_EQ(violations.size(), 1u) << Describe(violations);
-  EXPECT_NE(violations[0].detail.find("a is at two offsets"), std::string::npos);
+  EXPECT_NE(violations[0].detail.find("a is at two offsets"),
+            std::string::npos);
 }
 
 TEST(HistoryCheckerTest, MonotonicReadsCatchesServedOffsetGoingBackwards) {
   GoodRun run;
-  run.history.AddRead({"c1", "a", 3, 4, true, ACCEPTED, 3});  // after a read served at 5
+  run.history.AddRead(
+      {"c1", "a", 3, 4, true, ACCEPTED, 3});  // after a read served at 5
   auto violations = CheckMonotonicReads(run.history);
   ASSERT_EQ(violations.size(), 1u) << Describe(violations);
-  EXPECT_NE(violations[0].detail.find("from offset 5 and later from offset 4"), std::string::npos);
+  EXPECT_NE(violations[0].detail.find("from offset 5 and later from offset 4"),
+            std::string::npos);
 }
 
 TEST(HistoryCheckerTest, MonotonicReadsCatchesAReadBelowItsMinOffset) {

@@ -285,13 +285,16 @@ int RunPlacement(const Args& args) {
 // One row per verb; `submit`, `status` and `cluster` join here.
 constexpr Verb kVerbs[] = {
     {"submit",
-     "submit --request-id ID --account ACCT --month YYYY-MM [--json]   submit a report",
+     "submit --request-id ID --account ACCT --month YYYY-MM [--json]   submit "
+     "a report",
      reportctl::RunSubmit},
     {"status",
-     "status ID [--min-offset N] [--wait DURATION] [--json]   read or follow a report",
+     "status ID [--min-offset N] [--wait DURATION] [--json]   read or follow a "
+     "report",
      reportctl::RunStatus},
     {"cluster",
-     "cluster [--cluster FILE] [--json]   each replica's role, epoch, offsets, digest",
+     "cluster [--cluster FILE] [--json]   each replica's role, epoch, offsets, "
+     "digest",
      reportctl::RunCluster},
     {"placement",
      "placement check FILE [--json]   validate a profile or cluster file",

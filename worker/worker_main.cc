@@ -21,8 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
-#include "proto/cluster.pb.h"
 #include "common/placement.h"
+#include "proto/cluster.pb.h"
 #include "worker/cluster_effect_ledger.h"
 #include "worker/effect_ledger.h"
 #include "worker/report_sink.h"
@@ -58,17 +58,19 @@ absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   return *placement->cluster();
 }
 
-// The worker's own half of placement (the replicas enforce it too): fail closed, never
-// look for another domain.
-absl::Status CheckWorkerPlacement(const ClusterConfig& config, const std::string& domain) {
+// The worker's own half of placement (the replicas enforce it too): fail
+// closed, never look for another domain.
+absl::Status CheckWorkerPlacement(const ClusterConfig& config,
+                                  const std::string& domain) {
   auto placement = Placement::FromClusterConfig(config);
   if (!placement.ok()) return placement.status();
   return placement->CheckWorker(domain);
 }
 
-absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(const ClusterConfig& config,
-                                                         const std::string& domain) {
-  return std::unique_ptr<EffectLedger>(std::make_unique<ClusterEffectLedger>(config, domain));
+absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(
+    const ClusterConfig& config, const std::string& domain) {
+  return std::unique_ptr<EffectLedger>(
+      std::make_unique<ClusterEffectLedger>(config, domain));
 }
 
 // Parses and validates the flags; returns an exit code when the process should
@@ -108,8 +110,7 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "fault knob: requests whose id starts with this always fail in the work")(
       "fail-every", po::value<int64_t>(&fail_every)->default_value(0),
       "fault knob: every Nth generation attempt fails (0: never)")(
-      "crash-after-sink-write",
-      po::bool_switch(&o.crash_after_sink_write),
+      "crash-after-sink-write", po::bool_switch(&o.crash_after_sink_write),
       "fault knob: exit at once (status 86) after a report is written to "
       "the sink and before it is completed");
   po::variables_map vm;

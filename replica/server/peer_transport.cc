@@ -23,7 +23,8 @@ constexpr size_t kMaxFrameBytes = 2 << 20;
 
 std::string PeerAddress(const Member& peer, uint64_t self_id) {
   for (const PeerLink& link : peer.peer_links()) {
-    if (link.from_id() == self_id && !link.address().empty()) return link.address();
+    if (link.from_id() == self_id && !link.address().empty())
+      return link.address();
   }
   return peer.grpc_address();
 }
@@ -31,14 +32,16 @@ std::string PeerAddress(const Member& peer, uint64_t self_id) {
 class PeerTransport::PeerSender {
  public:
   PeerSender(std::string cluster_id, uint64_t self_id, Member peer)
-      : cluster_id_(std::move(cluster_id)), self_id_(self_id), peer_(std::move(peer)) {
+      : cluster_id_(std::move(cluster_id)),
+        self_id_(self_id),
+        peer_(std::move(peer)) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxSendMessageSize(16 << 20);
-    channel_ = grpc::CreateCustomChannel(PeerAddress(peer_, self_id_),
-                                         grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(
+        PeerAddress(peer_, self_id_), grpc::InsecureChannelCredentials(), args);
     stub_ = Peer::NewStub(channel_);
     thread_ = std::thread([this] { Loop(); });
   }
@@ -104,8 +107,9 @@ class PeerTransport::PeerSender {
         backoff_ms = 20;
         continue;
       }
-      // The stream broke (peer down or restarted). Drop this frame and what queued behind
-      // it: consensus resends what still matters, and stale votes/appends are worthless.
+      // The stream broke (peer down or restarted). Drop this frame and what
+      // queued behind it: consensus resends what still matters, and stale
+      // votes/appends are worthless.
       dropped_ += batch.messages_size();
       writer->Finish().ok();
       writer.reset();
@@ -114,7 +118,8 @@ class PeerTransport::PeerSender {
         context_ = nullptr;
         dropped_ += queue_.size();
         queue_.clear();
-        cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return stopping_; });
+        cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms),
+                     [&] { return stopping_; });
         if (stopping_) break;
       }
       context.reset();
@@ -147,7 +152,8 @@ PeerTransport::PeerTransport(std::string cluster_id, uint64_t self_id,
                              const std::vector<Member>& members) {
   for (const Member& member : members) {
     if (member.id() == self_id) continue;
-    senders_.push_back(std::make_unique<PeerSender>(cluster_id, self_id, member));
+    senders_.push_back(
+        std::make_unique<PeerSender>(cluster_id, self_id, member));
   }
 }
 

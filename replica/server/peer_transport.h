@@ -1,7 +1,8 @@
-// Carries consensus messages between replicas: one long-lived gRPC client stream per peer,
-// fed by a queue, so messages to one peer keep their order and many are batched into one
-// frame (pipelining without one RPC per message). Losing messages is allowed (consensus
-// retries); blocking the caller is not: Send() only enqueues.
+// Carries consensus messages between replicas: one long-lived gRPC client
+// stream per peer, fed by a queue, so messages to one peer keep their order and
+// many are batched into one frame (pipelining without one RPC per message).
+// Losing messages is allowed (consensus retries); blocking the caller is not:
+// Send() only enqueues.
 #ifndef REPORT_REPLICA_SERVER_PEER_TRANSPORT_H_
 #define REPORT_REPLICA_SERVER_PEER_TRANSPORT_H_
 
@@ -15,8 +16,9 @@
 
 namespace report {
 
-// Where `self_id` sends consensus messages to `peer`: the peer's link for `self_id` when the
-// cluster file gives one (see PeerLink), else the peer's grpc_address.
+// Where `self_id` sends consensus messages to `peer`: the peer's link for
+// `self_id` when the cluster file gives one (see PeerLink), else the peer's
+// grpc_address.
 std::string PeerAddress(const Member& peer, uint64_t self_id);
 
 class PeerTransport {
@@ -27,8 +29,8 @@ class PeerTransport {
   PeerTransport(const PeerTransport&) = delete;
   PeerTransport& operator=(const PeerTransport&) = delete;
 
-  // Queues messages for their destinations (Message.to). Messages to unknown ids or to
-  // ourselves are dropped.
+  // Queues messages for their destinations (Message.to). Messages to unknown
+  // ids or to ourselves are dropped.
   void Send(std::vector<consensus::Message> messages);
   // Stops every sender thread; queued messages are dropped.
   void Stop();

@@ -635,9 +635,10 @@ class Replica::Impl {
       storage::LogSpan span = storage::LogSpan::Of(ready.entries);
       auto after = std::make_shared<std::vector<consensus::Message>>(
           std::move(ready.after_persist));
-      // A hard state whose epoch and vote are unchanged only moves the commit index,
-      // which need not be durable (a restart recovers it from the applied index and
-      // the leader): it rides along with entries, and never costs an fsync alone.
+      // A hard state whose epoch and vote are unchanged only moves the commit
+      // index, which need not be durable (a restart recovers it from the
+      // applied index and the leader): it rides along with entries, and never
+      // costs an fsync alone.
       std::optional<consensus::HardState> hard_state = ready.hard_state;
       if (hard_state.has_value()) {
         bool fencing_changed = hard_state->epoch() != persisted_epoch_ ||

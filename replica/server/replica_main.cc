@@ -1,4 +1,5 @@
-// report-replica: one member of the replicated report log, in one failure domain.
+// report-replica: one member of the replicated report log, in one failure
+// domain.
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
@@ -29,10 +30,13 @@ int main(int argc, char** argv) {
   std::string cluster_path;
   std::string listen;
   po::options_description flags(
-      "report-replica: a replica of the durable report log (fenced-epoch quorum commit)\n"
-      "usage: report-replica --id N --domain P/R/Z --cluster FILE --data-dir DIR\nflags");
+      "report-replica: a replica of the durable report log (fenced-epoch "
+      "quorum commit)\n"
+      "usage: report-replica --id N --domain P/R/Z --cluster FILE --data-dir "
+      "DIR\nflags");
   flags.add_options()("help", "print this help")(
-      "id", po::value<uint64_t>(&options.id)->required(), "member id in the cluster file")(
+      "id", po::value<uint64_t>(&options.id)->required(),
+      "member id in the cluster file")(
       "domain", po::value<std::string>(&options.domain)->required(),
       "failure domain provider/region/zone; must match the member entry")(
       "cluster", po::value<std::string>(&cluster_path)->required(),
@@ -41,18 +45,24 @@ int main(int argc, char** argv) {
       "LevelDB directory for the log and state")(
       "listen", po::value<std::string>(&listen),
       "gRPC listen address (default: the member's grpc_address)")(
-      "tick-ms", po::value<int>(&options.tick_ms)->default_value(50), "logical clock tick")(
-      "election-ticks", po::value<int>(&options.election_ticks)->default_value(16),
+      "tick-ms", po::value<int>(&options.tick_ms)->default_value(50),
+      "logical clock tick")(
+      "election-ticks",
+      po::value<int>(&options.election_ticks)->default_value(16),
       "election timeout in ticks (randomized up to twice this)")(
-      "heartbeat-ticks", po::value<int>(&options.heartbeat_ticks)->default_value(2),
+      "heartbeat-ticks",
+      po::value<int>(&options.heartbeat_ticks)->default_value(2),
       "leader heartbeat interval in ticks");
   po::variables_map vars;
-  if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-replica", flags, &vars)) {
+  if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-replica",
+                                                flags, &vars)) {
     return *exit_code;
   }
   if (options.id == 0) return Fail("--id must be non-zero", 2);
-  if (options.tick_ms < 1 || options.tick_ms > 10000) return Fail("--tick-ms out of range", 2);
-  if (options.heartbeat_ticks < 1 || options.election_ticks <= options.heartbeat_ticks) {
+  if (options.tick_ms < 1 || options.tick_ms > 10000)
+    return Fail("--tick-ms out of range", 2);
+  if (options.heartbeat_ticks < 1 ||
+      options.election_ticks <= options.heartbeat_ticks) {
     return Fail("--election-ticks must exceed --heartbeat-ticks >= 1", 2);
   }
   report::InitProcessLogging(argv[0]);
@@ -60,8 +70,9 @@ int main(int argc, char** argv) {
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
   options.cluster = *placement->cluster();
-  // Besides its grpc_address, a replica listens on one port per peer link (cluster.proto
-  // PeerLink), so each directed replica-to-replica link can be cut on its own.
+  // Besides its grpc_address, a replica listens on one port per peer link
+  // (cluster.proto PeerLink), so each directed replica-to-replica link can be
+  // cut on its own.
   std::vector<std::string> link_addresses;
   for (const report::Member& member : options.cluster.members()) {
     if (member.id() != options.id) continue;
@@ -80,8 +91,8 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   std::vector<int> link_ports(link_addresses.size(), 0);
   for (size_t i = 0; i < link_addresses.size(); ++i) {
-    builder.AddListeningPort(link_addresses[i], grpc::InsecureServerCredentials(),
-                             &link_ports[i]);
+    builder.AddListeningPort(link_addresses[i],
+                             grpc::InsecureServerCredentials(), &link_ports[i]);
   }
   builder.RegisterService(&replica_service);
   builder.RegisterService(&peer_service);
@@ -98,13 +109,14 @@ int main(int argc, char** argv) {
       return Fail("cannot listen on peer link " + link_addresses[i]);
     }
   }
-  LOG(INFO) << "report-replica " << options.id << " (" << options.domain << ") serving on "
-            << listen;
+  LOG(INFO) << "report-replica " << options.id << " (" << options.domain
+            << ") serving on " << listen;
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
-  // Stop the replica first (its peer streams and waiters end), then the server, whose
-  // remaining calls are cancelled after a short grace period.
+  // Stop the replica first (its peer streams and waiters end), then the server,
+  // whose remaining calls are cancelled after a short grace period.
   (*replica)->Shutdown();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(200));
   return 0;
 }

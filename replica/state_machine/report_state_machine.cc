@@ -186,7 +186,8 @@ std::string ReportStateMachine::digest() const {
   return absl::BytesToHexString(digest_);
 }
 
-std::pair<uint64_t, std::string> ReportStateMachine::applied_and_digest() const {
+std::pair<uint64_t, std::string> ReportStateMachine::applied_and_digest()
+    const {
   std::lock_guard<std::mutex> lock(mu_);
   return {applied_index_, absl::BytesToHexString(digest_)};
 }

@@ -99,8 +99,8 @@ void LogWriter::WriteDurably(std::deque<Pending>& batch) {
     write.Put(std::string(kHardStateKey),
               (*last_hard_state)->SerializeAsString());
   }
-  // Nothing to write (only callbacks waiting for earlier writes, which this thread has
-  // already made durable): no fsync.
+  // Nothing to write (only callbacks waiting for earlier writes, which this
+  // thread has already made durable): no fsync.
   if (entry_count == 0 && last_hard_state == nullptr) return;
   leveldb::WriteOptions sync;
   sync.sync = true;
