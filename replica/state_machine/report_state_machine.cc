@@ -132,24 +132,14 @@ class ReportStateMachine::Batch {
 
   std::optional<RequestRecord> LoadRequest(
       const std::string& request_id) const {
-    std::optional<std::string> value = Get(RequestKey(request_id));
-    if (!value.has_value()) return std::nullopt;
-    RequestRecord record;
-    CHECK(record.ParseFromString(*value))
-        << "request record " << request_id << " is corrupt";
-    return record;
+    return Load<RequestRecord>(RequestKey(request_id), "request", request_id);
   }
   void StoreRequest(const RequestRecord& record) {
     Put(RequestKey(record.request_id()), record.SerializeAsString());
   }
   std::optional<EffectRecord> LoadEffect(const std::string& effect_key) const {
     if (effect_key.empty()) return std::nullopt;
-    std::optional<std::string> value = Get(EffectKeyOf(effect_key));
-    if (!value.has_value()) return std::nullopt;
-    EffectRecord effect;
-    CHECK(effect.ParseFromString(*value))
-        << "effect record " << effect_key << " is corrupt";
-    return effect;
+    return Load<EffectRecord>(EffectKeyOf(effect_key), "effect", effect_key);
   }
   void StoreEffect(const EffectRecord& effect) {
     Put(EffectKeyOf(effect.effect_key()), effect.SerializeAsString());
@@ -158,6 +148,19 @@ class ReportStateMachine::Batch {
   leveldb::WriteBatch* write() { return &write_; }
 
  private:
+  // A record as this batch sees it; corruption inside the state machine is
+  // fatal.
+  template <typename Record>
+  std::optional<Record> Load(const std::string& key, const char* what,
+                             const std::string& name) const {
+    std::optional<std::string> value = Get(key);
+    if (!value.has_value()) return std::nullopt;
+    Record record;
+    CHECK(record.ParseFromString(*value))
+        << what << " record " << name << " is corrupt";
+    return record;
+  }
+
   leveldb::DB* const db_;
   leveldb::WriteBatch write_;
   std::map<std::string, std::optional<std::string>> overlay_;
