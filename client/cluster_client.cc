@@ -166,6 +166,15 @@ absl::StatusOr<Receipt> ClusterClient::Submit(
   return response->receipt();
 }
 
+absl::StatusOr<SubmitBatchResponse> ClusterClient::SubmitBatch(
+    const SubmitBatchRequest& request, absl::Duration timeout) {
+  return CallLeader<SubmitBatchResponse>(
+      timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+                   SubmitBatchResponse* out) {
+        return stub->SubmitBatch(context, request, out);
+      });
+}
+
 absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
     const std::string& request_id, uint64_t min_offset, absl::Duration wait,
     ReadConsistency consistency) {

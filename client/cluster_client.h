@@ -30,6 +30,10 @@ class ClusterClient {
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
                                  const std::string& ingress_domain,
                                  absl::Duration timeout);
+  // Many submits in one leader call, retried as a whole (the same ids) until
+  // `timeout`; outcomes are per submit. See SubmitBatcher for the coalescing.
+  absl::StatusOr<SubmitBatchResponse> SubmitBatch(
+      const SubmitBatchRequest& request, absl::Duration timeout);
 
   // AT_LEAST_OFFSET(min_offset) from the nearest reachable replica, waiting at
   // most `wait`; LINEARIZABLE goes through the leader's ReadIndex.

@@ -1,12 +1,14 @@
-// The gateway's backend over the real cluster: submits go to the leader through
-// the cluster client (hints, retries, CommitUnknown when the outcome cannot be
-// known), status reads to the nearest replica (the gateway's own domain first).
+// The gateway's backend over the real cluster: submits are coalesced into
+// SubmitBatch calls to the leader through the cluster client (hints, retries,
+// CommitUnknown when the outcome cannot be known), status reads go to the
+// nearest replica (the gateway's own domain first).
 #ifndef REPORT_GATEWAY_CLUSTER_BACKEND_H_
 #define REPORT_GATEWAY_CLUSTER_BACKEND_H_
 
 #include <string>
 
 #include "client/cluster_client.h"
+#include "client/submit_batcher.h"
 #include "gateway/report_backend.h"
 
 namespace report::gateway {
@@ -15,11 +17,20 @@ class ClusterBackend final : public ReportBackend {
  public:
   ClusterBackend(const ClusterConfig& cluster, std::string ingress_domain)
       : ingress_domain_(std::move(ingress_domain)),
-        client_(cluster, ingress_domain_) {}
+        client_(cluster, ingress_domain_),
+        batcher_(
+            [this](const SubmitBatchRequest& request, absl::Duration timeout) {
+              return client_.SubmitBatch(request, timeout);
+            }) {}
 
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
                                  absl::Duration timeout) override {
-    return client_.Submit(submission, ingress_domain_, timeout);
+    return batcher_.SubmitAndWait(RequestOf(submission), timeout);
+  }
+
+  void SubmitAsync(const ReportSubmission& submission, absl::Duration timeout,
+                   std::function<void(absl::StatusOr<Receipt>)> done) override {
+    batcher_.Submit(RequestOf(submission), timeout, std::move(done));
   }
 
   absl::StatusOr<ReadStatusResponse> ReadStatus(const std::string& request_id,
@@ -29,8 +40,16 @@ class ClusterBackend final : public ReportBackend {
   }
 
  private:
+  SubmitRequest RequestOf(const ReportSubmission& submission) const {
+    SubmitRequest request;
+    *request.mutable_submission() = submission;
+    request.set_ingress_domain(ingress_domain_);
+    return request;
+  }
+
   const std::string ingress_domain_;
   ClusterClient client_;
+  SubmitBatcher batcher_;  // last: its senders call client_
 };
 
 }  // namespace report::gateway

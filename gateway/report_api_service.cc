@@ -1,6 +1,6 @@
 #include "gateway/report_api_service.h"
 
-#include <grpcpp/server_context.h>
+#include <grpcpp/grpcpp.h>
 
 #include "common/error_code.h"
 
@@ -17,14 +17,22 @@ grpc::Status Answer(GatewayMetrics* metrics, absl::string_view route,
 
 }  // namespace
 
-grpc::Status ReportApiService::SubmitReport(
-    grpc::ServerContext* context,
+grpc::ServerUnaryReactor* ReportApiService::SubmitReport(
+    grpc::CallbackServerContext* context,
     const report::api::SubmitReportRequest* request, report::Receipt* receipt) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   GatewayMetrics* metrics = front_door_->metrics();
-  InFlightScope in_flight(metrics);
-  absl::StatusOr<report::Receipt> result = front_door_->Submit(*request);
-  if (result.ok()) *receipt = *std::move(result);
-  return Answer(metrics, "submit", result.status());
+  metrics->AddInFlight(1);
+  // `request` and `receipt` live until Finish.
+  front_door_->SubmitAsync(
+      *request,
+      [metrics, reactor, receipt](absl::StatusOr<report::Receipt> result) {
+        if (result.ok()) *receipt = *std::move(result);
+        grpc::Status status = Answer(metrics, "submit", result.status());
+        metrics->AddInFlight(-1);
+        reactor->Finish(status);
+      });
+  return reactor;
 }
 
 grpc::Status ReportApiService::GetReport(

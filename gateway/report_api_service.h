@@ -10,15 +10,21 @@
 
 namespace report::gateway {
 
-class ReportApiService final : public report::api::ReportApi::Service {
+// SubmitReport uses gRPC's callback API: no thread waits while a submit is
+// being committed (the answer is sent from the batcher's thread). GetReport,
+// whose reads may wait for a replica to catch up, stays on the sync pool.
+class ReportApiService final
+    : public report::api::ReportApi::WithCallbackMethod_SubmitReport<
+          report::api::ReportApi::Service> {
  public:
   // `front_door` must outlive the service.
   explicit ReportApiService(const ReportFrontDoor* front_door)
       : front_door_(front_door) {}
 
-  grpc::Status SubmitReport(grpc::ServerContext* context,
-                            const report::api::SubmitReportRequest* request,
-                            report::Receipt* receipt) override;
+  grpc::ServerUnaryReactor* SubmitReport(
+      grpc::CallbackServerContext* context,
+      const report::api::SubmitReportRequest* request,
+      report::Receipt* receipt) override;
   grpc::Status GetReport(grpc::ServerContext* context,
                          const report::api::GetReportRequest* request,
                          report::api::ReportStatus* status) override;

@@ -7,7 +7,9 @@
 #define REPORT_GATEWAY_REPORT_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,6 +29,15 @@ class ReportBackend {
   // `timeout`.
   virtual absl::StatusOr<report::Receipt> Submit(
       const report::ReportSubmission& submission, absl::Duration timeout) = 0;
+
+  // The same answer as Submit, delivered to `done` (exactly once, on any
+  // thread) instead of returned, so an asynchronous transport holds no thread
+  // while the commit is in flight. The default calls Submit inline.
+  virtual void SubmitAsync(
+      const report::ReportSubmission& submission, absl::Duration timeout,
+      std::function<void(absl::StatusOr<report::Receipt>)> done) {
+    done(Submit(submission, timeout));
+  }
 
   // AT_LEAST_OFFSET(min_offset) read from a nearby replica, waiting at most
   // `wait` for it to apply min_offset. Fails with NotFound (unknown id at the

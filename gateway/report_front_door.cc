@@ -1,5 +1,6 @@
 #include "gateway/report_front_door.h"
 
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -90,21 +91,35 @@ absl::Status ReportFrontDoor::Admit(
 
 absl::StatusOr<report::Receipt> ReportFrontDoor::Submit(
     const report::api::SubmitReportRequest& request) const {
+  std::promise<absl::StatusOr<report::Receipt>> answer;
+  std::future<absl::StatusOr<report::Receipt>> answered = answer.get_future();
+  SubmitAsync(request, [&answer](absl::StatusOr<report::Receipt> receipt) {
+    answer.set_value(std::move(receipt));
+  });
+  return answered.get();
+}
+
+void ReportFrontDoor::SubmitAsync(
+    const report::api::SubmitReportRequest& request, SubmitDone done) const {
   const absl::Time start = absl::Now();
-  absl::StatusOr<report::Receipt> receipt =
-      [&]() -> absl::StatusOr<report::Receipt> {
-    if (absl::Status s = Admit(request); !s.ok()) return s;
-    report::ReportSubmission submission;
-    submission.set_request_id(request.request_id());
-    submission.set_account_id(request.account_id());
-    submission.set_month(request.month());
-    return backend_->Submit(submission, options_.submit_timeout);
-  }();
-  metrics_->ObserveSubmitLatency(absl::Now() - start);
-  if (receipt.ok() && receipt->status_path().empty()) {
-    receipt->set_status_path(absl::StrCat("/reports/", receipt->request_id()));
+  auto finish = [this, start, done = std::move(done)](
+                    absl::StatusOr<report::Receipt> receipt) {
+    metrics_->ObserveSubmitLatency(absl::Now() - start);
+    if (receipt.ok() && receipt->status_path().empty()) {
+      receipt->set_status_path(
+          absl::StrCat("/reports/", receipt->request_id()));
+    }
+    done(std::move(receipt));
+  };
+  if (absl::Status s = Admit(request); !s.ok()) {
+    finish(s);
+    return;
   }
-  return receipt;
+  report::ReportSubmission submission;
+  submission.set_request_id(request.request_id());
+  submission.set_account_id(request.account_id());
+  submission.set_month(request.month());
+  backend_->SubmitAsync(submission, options_.submit_timeout, std::move(finish));
 }
 
 absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(

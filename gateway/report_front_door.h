@@ -65,6 +65,12 @@ class ReportFrontDoor {
   absl::StatusOr<report::Receipt> Submit(
       const report::api::SubmitReportRequest& request) const;
 
+  // Submit without holding the calling thread: `done` gets the same answer,
+  // exactly once, possibly on another thread (inline for a refusal).
+  using SubmitDone = std::function<void(absl::StatusOr<report::Receipt>)>;
+  void SubmitAsync(const report::api::SubmitReportRequest& request,
+                   SubmitDone done) const;
+
   // Validates the request (InvalidArgument) and blocks up to min(wait_ms,
   // max_read_wait) for a replica to reach min_offset: NotFound or StaleRead
   // otherwise.

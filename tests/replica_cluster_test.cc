@@ -217,6 +217,66 @@ TEST(ReplicaClusterTest,
       << "duplicates appended extra entries";
 }
 
+TEST(ReplicaClusterTest, ABatchCommitsTogetherAndAnswersEachSubmitOnItsOwn) {
+  ReplicaCluster rc("multi-az");
+  ASSERT_UP(rc);
+  auto earlier = rc.Submit(MakeSubmission("batch-old"));
+  ASSERT_TRUE(earlier.ok()) << earlier.status();
+  SubmitBatchRequest batch;
+  auto add = [&](const ReportSubmission& submission) {
+    SubmitRequest* request = batch.add_requests();
+    *request->mutable_submission() = submission;
+    request->set_ingress_domain(rc.IngressDomain());
+  };
+  add(MakeSubmission("batch-1"));
+  add(MakeSubmission("batch-2"));
+  add(MakeSubmission("batch-1"));              // same id twice: one entry
+  add(MakeSubmission("batch-old"));            // applied earlier: a replay
+  add(MakeSubmission("batch-old", "acct-9"));  // applied earlier, changed
+  add(MakeSubmission("not valid!"));
+  auto answer = rc.cluster.client().SubmitBatch(batch, kSubmitTimeout);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  ASSERT_EQ(answer->outcomes_size(), 6);
+  auto code = [&](int i) {
+    return ErrorCodeOf(absl::Status(
+        static_cast<absl::StatusCode>(answer->outcomes(i).error_code()),
+        answer->outcomes(i).error()));
+  };
+  for (int i : {0, 1, 2, 3}) {
+    EXPECT_EQ(answer->outcomes(i).error_code(), 0)
+        << i << ": " << answer->outcomes(i).error();
+  }
+  const Receipt& first = answer->outcomes(0).receipt();
+  const Receipt& second = answer->outcomes(1).receipt();
+  EXPECT_EQ(first.request_id(), "batch-1");
+  EXPECT_FALSE(first.duplicate());
+  EXPECT_EQ(second.request_id(), "batch-2");
+  EXPECT_GT(first.accepted_offset(), earlier->accepted_offset());
+  EXPECT_NE(second.accepted_offset(), first.accepted_offset());
+  EXPECT_EQ(answer->outcomes(2).receipt().accepted_offset(),
+            first.accepted_offset());
+  EXPECT_TRUE(answer->outcomes(3).receipt().duplicate());
+  EXPECT_EQ(answer->outcomes(3).receipt().accepted_offset(),
+            earlier->accepted_offset());
+  EXPECT_EQ(code(4), ErrorCode::kIdempotencyConflict);
+  EXPECT_EQ(code(5), ErrorCode::kInvalidArgument);
+  // Two new entries only: the next submit lands right after them.
+  auto next = rc.Submit(MakeSubmission("batch-next"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->accepted_offset(),
+            std::max(first.accepted_offset(), second.accepted_offset()) + 1);
+  // Both are durable state, readable with the receipt's offset.
+  auto read = rc.cluster.client().ReadStatus(
+      "batch-2", second.accepted_offset(), absl::Seconds(5));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->record().accepted_offset(), second.accepted_offset());
+
+  SubmitBatchRequest empty;
+  auto refused = rc.cluster.client().SubmitBatch(empty, kSubmitTimeout);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ErrorCodeOf(refused.status()), ErrorCode::kInvalidArgument);
+}
+
 TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);

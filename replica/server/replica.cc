@@ -32,6 +32,9 @@ using Clock = std::chrono::steady_clock;
 // behind restarts from its catch-up scan.
 constexpr size_t kRecentEvents = 16384;
 
+// Most submits one SubmitBatch call may carry.
+constexpr int kMaxSubmitBatch = 1024;
+
 uint64_t WallMs() {
   return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
 }
@@ -202,70 +205,138 @@ class Replica::Impl {
 
   absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request,
                                         absl::Time deadline) {
-    const ReportSubmission& submission = request.submission();
-    if (absl::Status valid = ValidateSubmission(submission); !valid.ok())
-      return valid;
-    if (absl::Status allowed =
-            placement_->CheckIngress(request.ingress_domain());
-        !allowed.ok()) {
-      return allowed;
+    SubmitBatchRequest batch;
+    *batch.add_requests() = request;
+    auto answered = SubmitBatch(batch, deadline);
+    if (!answered.ok()) return answered.status();
+    const SubmitOutcome& outcome = answered->outcomes(0);
+    if (outcome.error_code() != 0) {
+      return absl::Status(static_cast<absl::StatusCode>(outcome.error_code()),
+                          outcome.error());
     }
-    const std::string fingerprint = SubmissionFingerprint(submission);
-    if (!request.fingerprint().empty() &&
-        request.fingerprint() != fingerprint) {
-      return MakeError(
-          ErrorCode::kInvalidArgument,
-          "fingerprint does not match the submission's canonical fingerprint");
+    SubmitResponse response;
+    *response.mutable_receipt() = outcome.receipt();
+    return response;
+  }
+
+  // Every submit of the batch is proposed under one lock (so the driver hands
+  // them to the log writer and the peers together) and answered once all are
+  // applied. Per-submit refusals are outcomes; a condition of the whole call
+  // (not the leader, commit unconfirmed in time) fails the call.
+  absl::StatusOr<SubmitBatchResponse> SubmitBatch(
+      const SubmitBatchRequest& batch, absl::Time deadline) {
+    const int count = batch.requests_size();
+    if (count == 0 || count > kMaxSubmitBatch) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       absl::StrCat("a batch carries 1..", kMaxSubmitBatch,
+                                    " submits, got ", count));
     }
-    std::shared_ptr<Pending> pending;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
         return leader;
     }
-    // Already applied: answer from state, without appending.
-    auto existing = state_machine_->GetRequest(submission.request_id());
-    if (existing.ok()) return AnswerExisting(*existing, fingerprint);
-    if (ErrorCodeOf(existing.status()) != ErrorCode::kNotFound)
-      return existing.status();
+    SubmitBatchResponse response;
+    std::vector<std::string> fingerprints(count);
+    std::vector<std::shared_ptr<Pending>> pending(count);
+    std::vector<bool> answered(count, false);
+    auto refuse = [&](int i, const absl::Status& status) {
+      // Canonical codes are gRPC's; the message carries "Code: detail".
+      SubmitOutcome* outcome = response.mutable_outcomes(i);
+      outcome->set_error_code(static_cast<int32_t>(status.code()));
+      outcome->set_error(std::string(status.message()));
+      answered[i] = true;
+    };
+    auto accept = [&](int i, const RequestRecord& record, bool duplicate) {
+      *response.mutable_outcomes(i)->mutable_receipt() =
+          MakeReceipt(record, duplicate);
+      answered[i] = true;
+    };
+    for (int i = 0; i < count; ++i) {
+      response.add_outcomes();
+      const SubmitRequest& request = batch.requests(i);
+      const ReportSubmission& submission = request.submission();
+      if (absl::Status valid = ValidateSubmission(submission); !valid.ok()) {
+        refuse(i, valid);
+        continue;
+      }
+      if (absl::Status allowed =
+              placement_->CheckIngress(request.ingress_domain());
+          !allowed.ok()) {
+        refuse(i, allowed);
+        continue;
+      }
+      fingerprints[i] = SubmissionFingerprint(submission);
+      if (!request.fingerprint().empty() &&
+          request.fingerprint() != fingerprints[i]) {
+        refuse(i, MakeError(ErrorCode::kInvalidArgument,
+                            "fingerprint does not match the submission's "
+                            "canonical fingerprint"));
+        continue;
+      }
+      // Already applied: answer from state, without appending.
+      auto existing = state_machine_->GetRequest(submission.request_id());
+      if (existing.ok()) {
+        if (existing->fingerprint() != fingerprints[i]) {
+          refuse(i, ConflictError(*existing));
+        } else {
+          accept(i, *existing, /*duplicate=*/true);
+        }
+        continue;
+      }
+      if (ErrorCodeOf(existing.status()) != ErrorCode::kNotFound)
+        return existing.status();
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
         return leader;
-      auto inflight = inflight_submits_.find(submission.request_id());
-      if (inflight != inflight_submits_.end() &&
-          inflight->second->fingerprint == fingerprint) {
-        pending = inflight->second;  // join: both callers get the same receipt
-      } else {
+      for (int i = 0; i < count; ++i) {
+        if (answered[i]) continue;
+        const SubmitRequest& request = batch.requests(i);
+        const std::string& request_id = request.submission().request_id();
+        auto inflight = inflight_submits_.find(request_id);
+        if (inflight != inflight_submits_.end() &&
+            inflight->second->fingerprint == fingerprints[i]) {
+          pending[i] = inflight->second;  // join: the same receipt for both
+          continue;
+        }
         Command command;
         SubmitCommand* submit = command.mutable_submit();
-        *submit->mutable_submission() = submission;
-        submit->set_fingerprint(fingerprint);
+        *submit->mutable_submission() = request.submission();
+        submit->set_fingerprint(fingerprints[i]);
         submit->set_ingress_domain(request.ingress_domain());
         auto proposed = ProposeLocked(command);
         if (!proposed.ok()) return proposed.status();
-        pending = *proposed;
-        pending->request_id = submission.request_id();
-        pending->fingerprint = fingerprint;
+        pending[i] = *proposed;
+        pending[i]->request_id = request_id;
+        pending[i]->fingerprint = fingerprints[i];
         if (inflight == inflight_submits_.end()) {
-          inflight_submits_[submission.request_id()] = pending;
+          inflight_submits_[request_id] = pending[i];
         }
       }
     }
-    auto applied = Wait(pending, deadline);
-    if (!applied.ok()) return applied.status();
-    const CommandResult& result = applied->result;
-    switch (result.code()) {
-      case RESULT_OK:
-      case RESULT_DUPLICATE:
-        return MakeReceipt(result.record(), result.code() == RESULT_DUPLICATE);
-      case RESULT_IDEMPOTENCY_CONFLICT:
-        return ConflictError(result.record());
-      default:
-        return MakeError(ErrorCode::kInvalidArgument,
-                         absl::StrCat("submit rejected by the state machine: ",
-                                      ResultCode_Name(result.code())));
+    for (int i = 0; i < count; ++i) {
+      if (answered[i]) continue;
+      auto applied = Wait(pending[i], deadline);
+      if (!applied.ok()) return applied.status();
+      const CommandResult& result = applied->result;
+      switch (result.code()) {
+        case RESULT_OK:
+        case RESULT_DUPLICATE:
+          accept(i, result.record(), result.code() == RESULT_DUPLICATE);
+          break;
+        case RESULT_IDEMPOTENCY_CONFLICT:
+          refuse(i, ConflictError(result.record()));
+          break;
+        default:
+          refuse(i, MakeError(ErrorCode::kInvalidArgument,
+                              absl::StrCat("submit rejected by the state "
+                                           "machine: ",
+                                           ResultCode_Name(result.code()))));
+      }
     }
+    return response;
   }
 
   absl::StatusOr<ReadStatusResponse> ReadStatus(
@@ -559,16 +630,14 @@ class Replica::Impl {
     return waiter->index;
   }
 
-  static absl::StatusOr<SubmitResponse> MakeReceipt(const RequestRecord& record,
-                                                    bool duplicate) {
-    SubmitResponse response;
-    Receipt* receipt = response.mutable_receipt();
-    receipt->set_request_id(record.request_id());
-    receipt->set_accepted_offset(record.accepted_offset());
-    receipt->set_duplicate(duplicate);
-    receipt->set_status_path(absl::StrCat("/reports/", record.request_id()));
-    receipt->set_epoch(record.accepted_epoch());
-    return response;
+  static Receipt MakeReceipt(const RequestRecord& record, bool duplicate) {
+    Receipt receipt;
+    receipt.set_request_id(record.request_id());
+    receipt.set_accepted_offset(record.accepted_offset());
+    receipt.set_duplicate(duplicate);
+    receipt.set_status_path(absl::StrCat("/reports/", record.request_id()));
+    receipt.set_epoch(record.accepted_epoch());
+    return receipt;
   }
 
   static absl::Status ConflictError(const RequestRecord& record) {
@@ -577,12 +646,6 @@ class Replica::Impl {
         absl::StrCat("request '", record.request_id(),
                      "' was accepted at offset ", record.accepted_offset(),
                      " with a different payload"));
-  }
-
-  static absl::StatusOr<SubmitResponse> AnswerExisting(
-      const RequestRecord& record, const std::string& fingerprint) {
-    if (record.fingerprint() != fingerprint) return ConflictError(record);
-    return MakeReceipt(record, /*duplicate=*/true);
   }
 
   void DriverLoop() {
@@ -826,6 +889,10 @@ void Replica::StepBatch(const consensus::MessageBatch& batch) {
 absl::StatusOr<SubmitResponse> Replica::Submit(const SubmitRequest& request,
                                                absl::Time deadline) {
   return impl_->Submit(request, deadline);
+}
+absl::StatusOr<SubmitBatchResponse> Replica::SubmitBatch(
+    const SubmitBatchRequest& batch, absl::Time deadline) {
+  return impl_->SubmitBatch(batch, deadline);
 }
 absl::StatusOr<ReadStatusResponse> Replica::ReadStatus(
     const ReadStatusRequest& request, absl::Time deadline) {

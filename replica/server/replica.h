@@ -48,6 +48,10 @@ class Replica {
 
   absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request,
                                         absl::Time deadline);
+  // Proposes every submit together; see SubmitBatchRequest in
+  // proto/replica_service.proto.
+  absl::StatusOr<SubmitBatchResponse> SubmitBatch(
+      const SubmitBatchRequest& batch, absl::Time deadline);
   absl::StatusOr<ReadStatusResponse> ReadStatus(
       const ReadStatusRequest& request, absl::Time deadline);
   absl::StatusOr<EffectResponse> ReserveEffect(

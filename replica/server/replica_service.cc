@@ -31,6 +31,12 @@ grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
+grpc::Status ReplicaServiceImpl::SubmitBatch(grpc::ServerContext* context,
+                                             const SubmitBatchRequest* request,
+                                             SubmitBatchResponse* response) {
+  return Answer(replica_->SubmitBatch(*request, DeadlineOf(context)), response);
+}
+
 grpc::Status ReplicaServiceImpl::ReadStatus(grpc::ServerContext* context,
                                             const ReadStatusRequest* request,
                                             ReadStatusResponse* response) {

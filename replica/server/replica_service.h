@@ -16,6 +16,9 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
   grpc::Status Submit(grpc::ServerContext* context,
                       const SubmitRequest* request,
                       SubmitResponse* response) override;
+  grpc::Status SubmitBatch(grpc::ServerContext* context,
+                           const SubmitBatchRequest* request,
+                           SubmitBatchResponse* response) override;
   grpc::Status ReadStatus(grpc::ServerContext* context,
                           const ReadStatusRequest* request,
                           ReadStatusResponse* response) override;
