@@ -23,7 +23,7 @@ namespace report {
 
 struct SubmitBatcherOptions {
   int max_batch = 512;  // submits per call, at most 1024 (the replica's limit)
-  int senders = 4;      // calls in flight at once
+  int senders = 2;      // calls in flight at once
 };
 
 class SubmitBatcher {

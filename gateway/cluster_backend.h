@@ -9,19 +9,26 @@
 
 #include "client/cluster_client.h"
 #include "client/submit_batcher.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/report_backend.h"
 
 namespace report::gateway {
 
 class ClusterBackend final : public ReportBackend {
  public:
-  ClusterBackend(const ClusterConfig& cluster, std::string ingress_domain)
+  // `metrics` must outlive the backend.
+  ClusterBackend(const ClusterConfig& cluster, std::string ingress_domain,
+                 GatewayMetrics* metrics, SubmitBatcherOptions batching = {})
       : ingress_domain_(std::move(ingress_domain)),
         client_(cluster, ingress_domain_),
         batcher_(
-            [this](const SubmitBatchRequest& request, absl::Duration timeout) {
+            [this, metrics](const SubmitBatchRequest& request,
+                            absl::Duration timeout) {
+              metrics->CountSubmitBatch(
+                  static_cast<size_t>(request.requests_size()));
               return client_.SubmitBatch(request, timeout);
-            }) {}
+            },
+            batching) {}
 
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
                                  absl::Duration timeout) override {

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   report::gateway::FrontDoorOptions front_door_options;
   int submit_timeout_ms = 10000;
   int max_body = 16 * 1024;
+  report::SubmitBatcherOptions batching;
   po::options_description flags(
       "report-gateway: HTTP/JSON and gRPC front door of the durable report "
       "API\n"
@@ -70,7 +71,11 @@ int main(int argc, char** argv) {
       po::value<int>(&http_options.max_in_flight)->default_value(1024),
       "cluster calls queued or running before new ones are refused")(
       "io-threads", po::value<int>(&http_options.io_threads)->default_value(2),
-      "HTTP I/O threads");
+      "HTTP I/O threads")("batch-senders",
+                          po::value<int>(&batching.senders)->default_value(2),
+                          "SubmitBatch calls to the leader in flight at once")(
+      "max-batch", po::value<int>(&batching.max_batch)->default_value(512),
+      "most submits one SubmitBatch call carries (1..1024)");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -81,7 +86,9 @@ int main(int argc, char** argv) {
   }
   if (submit_timeout_ms < 1 || max_body < 64 ||
       http_options.max_in_flight < 1 || http_options.io_threads < 1 ||
-      http_options.io_threads > 64) {
+      http_options.io_threads > 64 || batching.senders < 1 ||
+      batching.senders > 64 || batching.max_batch < 1 ||
+      batching.max_batch > 1024) {
     return Fail("a limit flag is out of range", 2);
   }
   http_options.max_body_bytes = static_cast<size_t>(max_body);
@@ -95,8 +102,8 @@ int main(int argc, char** argv) {
     return Fail(std::string(allowed.message()));
   }
   const report::ClusterConfig cluster = *placement->cluster();
-  report::gateway::ClusterBackend backend(cluster, domain);
   report::gateway::GatewayMetrics metrics;
+  report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching);
   front_door_options.domain = domain;
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
   const report::Placement& checked = *placement;

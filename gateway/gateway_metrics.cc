@@ -57,6 +57,11 @@ void GatewayMetrics::AddInFlight(int64_t delta) {
   in_flight_.fetch_add(delta, std::memory_order_relaxed);
 }
 
+void GatewayMetrics::CountSubmitBatch(size_t submits) {
+  submit_batches_.fetch_add(1, std::memory_order_relaxed);
+  batched_submits_.fetch_add(submits, std::memory_order_relaxed);
+}
+
 std::string GatewayMetrics::RenderPrometheus() const {
   std::string out;
   absl::StrAppend(&out,
@@ -108,6 +113,18 @@ std::string GatewayMetrics::RenderPrometheus() const {
       "# TYPE report_gateway_stale_reads_total counter\n"
       "report_gateway_stale_reads_total ",
       stale_reads_.load(std::memory_order_relaxed), "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP report_gateway_submit_batches_total SubmitBatch calls made to "
+      "the leader.\n"
+      "# TYPE report_gateway_submit_batches_total counter\n"
+      "report_gateway_submit_batches_total ",
+      submit_batches_.load(std::memory_order_relaxed), "\n",
+      "# HELP report_gateway_batched_submits_total Submits those calls "
+      "carried.\n"
+      "# TYPE report_gateway_batched_submits_total counter\n"
+      "report_gateway_batched_submits_total ",
+      batched_submits_.load(std::memory_order_relaxed), "\n");
   return out;
 }
 

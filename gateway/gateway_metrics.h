@@ -39,6 +39,9 @@ class GatewayMetrics {
   // Time from accepting a submit to answering it, whatever the outcome.
   void ObserveSubmitLatency(absl::Duration latency);
   void CountStaleRead();
+  // One SubmitBatch call to the leader carrying `submits` submits (the
+  // attempts of the cluster client's retries are not counted apart).
+  void CountSubmitBatch(size_t submits);
 
   // Requests handed to the cluster and not yet answered (queued or running).
   void AddInFlight(int64_t delta);
@@ -59,6 +62,8 @@ class GatewayMetrics {
       submit_buckets_{};  // last one is +Inf; not cumulative
   std::atomic<uint64_t> submit_sum_micros_{0};
   std::atomic<uint64_t> stale_reads_{0};
+  std::atomic<uint64_t> submit_batches_{0};
+  std::atomic<uint64_t> batched_submits_{0};
   std::atomic<int64_t> in_flight_{0};
 };
 

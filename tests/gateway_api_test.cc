@@ -947,6 +947,13 @@ TEST(GatewayApiTest, HealthzAndMetrics) {
             MetricValue(before.body, grpc_ok) + 1);
   EXPECT_EQ(MetricValue(after.body, stale),
             MetricValue(before.body, stale) + 1);
+  // Two accepted submits (HTTP and gRPC), each in some SubmitBatch call.
+  const std::string batched = "report_gateway_batched_submits_total";
+  const std::string batches = "report_gateway_submit_batches_total";
+  EXPECT_EQ(MetricValue(after.body, batched),
+            MetricValue(before.body, batched) + 2);
+  EXPECT_GE(MetricValue(after.body, batches),
+            MetricValue(before.body, batches) + 1);
   EXPECT_GE(
       MetricValue(
           after.body,
