@@ -134,7 +134,7 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
                      // ...
     }
     Pause(backoff, deadline);
-    backoff = std::min(backoff * 2, absl::Milliseconds(200));
+    backoff = std::min(backoff * 2, absl::Milliseconds(100));
   }
   if (outcome_unknown) {
     return MakeError(

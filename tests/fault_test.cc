@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -154,9 +155,13 @@ class Workload {
   }
 
   size_t receipts() const { return receipts_.load(); }
-  absl::Time last_receipt_time() const {
+  // When the first receipt of an entry accepted in an epoch above `epoch`
+  // arrived (InfinitePast if none yet): the moment a new leader served.
+  absl::Time FirstReceiptAfterEpoch(uint64_t epoch) const {
     std::lock_guard<std::mutex> lock(mu_);
-    return last_receipt_time_;
+    auto it = first_receipt_in_epoch_.upper_bound(epoch);
+    return it == first_receipt_in_epoch_.end() ? absl::InfinitePast()
+                                               : it->second;
   }
   std::set<std::string> attempted() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -200,7 +205,7 @@ class Workload {
                             receipt->duplicate()});
       {
         std::lock_guard<std::mutex> lock(mu_);
-        last_receipt_time_ = absl::Now();
+        first_receipt_in_epoch_.emplace(receipt->epoch(), absl::Now());
       }
       receipts_++;
       const uint64_t min_offset = std::max(seen, receipt->accepted_offset());
@@ -226,7 +231,7 @@ class Workload {
   std::atomic<size_t> receipts_{0};
   mutable std::mutex mu_;
   std::set<std::string> attempted_;
-  absl::Time last_receipt_time_ = absl::InfinitePast();
+  std::map<uint64_t, absl::Time> first_receipt_in_epoch_;
   std::vector<std::thread> threads_;
 };
 
@@ -421,11 +426,18 @@ TEST(FaultTest, LeaderKilledRepeatedlyUnderLoadLosesNothing) {
     fc.cluster.Kill(leader);
     ASSERT_TRUE(workload.WaitForReceipts(before, 1, absl::Seconds(15)))
         << "no submit accepted after killing " << leader;
-    std::cout << "round " << round << ": killed leader " << leader << " (epoch "
-              << epoch << "), next receipt after "
-              << absl::FormatDuration(workload.last_receipt_time() - killed)
-              << "\n";
     ASSERT_TRUE(fc.WaitForNewLeader(leader, epoch, absl::Seconds(10)).ok());
+    absl::Time deadline = absl::Now() + absl::Seconds(15);
+    while (workload.FirstReceiptAfterEpoch(epoch) == absl::InfinitePast() &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    absl::Time served = workload.FirstReceiptAfterEpoch(epoch);
+    ASSERT_NE(served, absl::InfinitePast())
+        << "no submit accepted in an epoch after " << epoch;
+    std::cout << "round " << round << ": killed leader " << leader << " (epoch "
+              << epoch << "), first receipt of a later epoch after "
+              << absl::FormatDuration(served - killed) << "\n";
     ASSERT_TRUE(workload.WaitForReceipts(before, 20, absl::Seconds(15)));
     fc.cluster.Start(leader);
     ASSERT_TRUE(fc.WaitForFollower(leader, epoch + 1, absl::Seconds(15)).ok());

@@ -26,7 +26,7 @@ struct ReplicaOptions {
   std::string domain;
   std::string data_dir;
   int tick_ms = 50;
-  int election_ticks = 16;  // randomized in [16, 32) ticks: 0.8-1.6 s
+  int election_ticks = 10;  // randomized in [10, 20) ticks: 0.5-1.0 s
   int heartbeat_ticks = 2;  // 100 ms
   // Upper bound on how long a write waits for its commit when the caller set no
   // deadline.

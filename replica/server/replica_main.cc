@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
       "tick-ms", po::value<int>(&options.tick_ms)->default_value(50),
       "logical clock tick")(
       "election-ticks",
-      po::value<int>(&options.election_ticks)->default_value(16),
+      po::value<int>(&options.election_ticks)->default_value(10),
       "election timeout in ticks (randomized up to twice this)")(
       "heartbeat-ticks",
       po::value<int>(&options.heartbeat_ticks)->default_value(2),
