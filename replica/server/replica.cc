@@ -48,6 +48,19 @@ Clock::time_point ToSteady(absl::Time deadline) {
 
 // One proposal's outcome, shared by every caller waiting for it (joined
 // submits).
+// Counts down the proposals one SubmitBatch call waits for, so the call's
+// thread wakes once for the whole batch instead of once per entry.
+struct BatchWait {
+  std::mutex mu;
+  std::condition_variable cv;
+  int remaining = 0;
+
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--remaining == 0) cv.notify_one();
+  }
+};
+
 struct Pending {
   uint64_t index = 0;
   uint64_t epoch = 0;
@@ -58,6 +71,7 @@ struct Pending {
   bool done = false;
   absl::Status status;
   AppliedCommand applied;
+  std::vector<std::shared_ptr<BatchWait>> batch_waits;  // guarded by mu
 };
 
 struct ReadWaiter {
@@ -316,9 +330,24 @@ class Replica::Impl {
         }
       }
     }
+    auto batch_wait = std::make_shared<BatchWait>();
     for (int i = 0; i < count; ++i) {
       if (answered[i]) continue;
-      auto applied = Wait(pending[i], deadline);
+      std::lock_guard<std::mutex> lock(pending[i]->mu);
+      if (pending[i]->done) continue;
+      pending[i]->batch_waits.push_back(batch_wait);
+      std::lock_guard<std::mutex> wait_lock(batch_wait->mu);
+      batch_wait->remaining++;
+    }
+    {
+      std::unique_lock<std::mutex> lock(batch_wait->mu);
+      batch_wait->cv.wait_until(lock, ToSteady(deadline),
+                                [&] { return batch_wait->remaining == 0; });
+    }
+    for (int i = 0; i < count; ++i) {
+      if (answered[i]) continue;
+      // Done by now, or the deadline passed: Wait answers without waiting.
+      auto applied = Wait(pending[i], absl::InfinitePast());
       if (!applied.ok()) return applied.status();
       const CommandResult& result = applied->result;
       switch (result.code()) {
@@ -741,6 +770,10 @@ class Replica::Impl {
 
   void ApplyCommitted(const std::vector<Entry>& committed) {
     std::vector<AppliedCommand> applied = state_machine_->Apply(committed);
+    // Under the core's mutex only the bookkeeping; waking the waiters (a
+    // futex call each) happens after it is released, so stream readers and
+    // proposers are not kept waiting on it.
+    std::vector<std::pair<std::shared_ptr<Pending>, absl::Status>> finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const AppliedCommand& command : applied) {
@@ -755,21 +788,38 @@ class Replica::Impl {
             inflight_submits_.erase(inflight);
           }
         }
-        std::lock_guard<std::mutex> pending_lock(pending->mu);
-        if (command.epoch == pending->epoch) {
-          pending->applied = command;
-        } else {
-          // Another leader's entry took this index: ours can never commit (log
-          // matching). Nothing was accepted through it; the caller may retry
-          // with the same id.
-          pending->status = CheckLeaderLocked();
-          if (pending->status.ok()) {
-            pending->status = MakeNotLeader(options_.id, self_.grpc_address());
+        absl::Status status;
+        if (command.epoch != pending->epoch) {
+          // Another leader's entry took this index: ours can never commit
+          // (log matching). Nothing was accepted through it; the caller may
+          // retry with the same id.
+          status = CheckLeaderLocked();
+          if (status.ok()) {
+            status = MakeNotLeader(options_.id, self_.grpc_address());
           }
         }
-        pending->done = true;
-        pending->cv.notify_all();
+        finished.emplace_back(std::move(pending), std::move(status));
       }
+    }
+    size_t next = 0;
+    for (const AppliedCommand& command : applied) {
+      if (next == finished.size()) break;
+      Pending& pending = *finished[next].first;
+      if (pending.index != command.index) continue;
+      std::vector<std::shared_ptr<BatchWait>> batch_waits;
+      {
+        std::lock_guard<std::mutex> pending_lock(pending.mu);
+        if (finished[next].second.ok()) {
+          pending.applied = command;
+        } else {
+          pending.status = std::move(finished[next].second);
+        }
+        pending.done = true;
+        batch_waits.swap(pending.batch_waits);
+        pending.cv.notify_all();
+      }
+      for (const auto& batch_wait : batch_waits) batch_wait->Done();
+      ++next;
     }
     std::lock_guard<std::mutex> lock(applied_mu_);
     for (const AppliedCommand& command : applied) {
@@ -822,10 +872,15 @@ class Replica::Impl {
       inflight_submits_.clear();
     }
     for (auto& [index, waiter] : pending) {
-      std::lock_guard<std::mutex> lock(waiter->mu);
-      waiter->status = status;
-      waiter->done = true;
-      waiter->cv.notify_all();
+      std::vector<std::shared_ptr<BatchWait>> batch_waits;
+      {
+        std::lock_guard<std::mutex> lock(waiter->mu);
+        waiter->status = status;
+        waiter->done = true;
+        batch_waits.swap(waiter->batch_waits);
+        waiter->cv.notify_all();
+      }
+      for (const auto& batch_wait : batch_waits) batch_wait->Done();
     }
     for (auto& [context, waiter] : reads) {
       std::lock_guard<std::mutex> lock(waiter->mu);
