@@ -1,5 +1,7 @@
 #include "client/submit_batcher.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <future>
 #include <utility>
@@ -13,7 +15,10 @@ SubmitBatcher::SubmitBatcher(SendFn send, SubmitBatcherOptions options)
     : send_(std::move(send)), options_(options) {
   const int senders = std::max(1, options_.senders);
   for (int i = 0; i < senders; ++i) {
-    senders_.emplace_back([this] { SenderLoop(); });
+    senders_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "batch-sender");
+      SenderLoop();
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 #include "replica/server/peer_transport.h"
 
 #include <grpcpp/grpcpp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -43,7 +44,10 @@ class PeerTransport::PeerSender {
     channel_ = grpc::CreateCustomChannel(
         PeerAddress(peer_, self_id_), grpc::InsecureChannelCredentials(), args);
     stub_ = Peer::NewStub(channel_);
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "peer-sender");
+      Loop();
+    });
   }
 
   ~PeerSender() { Stop(); }

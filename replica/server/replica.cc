@@ -1,5 +1,7 @@
 #include "replica/server/replica.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -177,7 +179,10 @@ class Replica::Impl {
         options_.cluster.cluster_id(), options_.id,
         std::vector<Member>(options_.cluster.members().begin(),
                             options_.cluster.members().end()));
-    driver_ = std::thread([this] { DriverLoop(); });
+    driver_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "driver");
+      DriverLoop();
+    });
     return absl::OkStatus();
   }
 
@@ -305,6 +310,13 @@ class Replica::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
         return leader;
+      // One proposal for the whole batch: one append per follower carries
+      // every entry (proposing them one by one sent one message each, and
+      // drew one acknowledgement and one commit broadcast each).
+      std::vector<Command> commands;
+      std::vector<int> proposing;              // the item each command is for
+      std::map<std::string, int> first_new;    // id -> item proposing it here
+      std::vector<std::pair<int, int>> joins;  // (item, item it joins)
       for (int i = 0; i < count; ++i) {
         if (answered[i]) continue;
         const SubmitRequest& request = batch.requests(i);
@@ -315,20 +327,36 @@ class Replica::Impl {
           pending[i] = inflight->second;  // join: the same receipt for both
           continue;
         }
-        Command command;
+        auto same = first_new.find(request_id);
+        if (same != first_new.end() &&
+            fingerprints[same->second] == fingerprints[i]) {
+          joins.emplace_back(i, same->second);
+          continue;
+        }
+        Command& command = commands.emplace_back();
         SubmitCommand* submit = command.mutable_submit();
         *submit->mutable_submission() = request.submission();
         submit->set_fingerprint(fingerprints[i]);
         submit->set_ingress_domain(request.ingress_domain());
-        auto proposed = ProposeLocked(command);
+        proposing.push_back(i);
+        first_new.emplace(request_id, i);
+      }
+      if (!commands.empty()) {
+        auto proposed = ProposeLocked(commands);
         if (!proposed.ok()) return proposed.status();
-        pending[i] = *proposed;
-        pending[i]->request_id = request_id;
-        pending[i]->fingerprint = fingerprints[i];
-        if (inflight == inflight_submits_.end()) {
-          inflight_submits_[request_id] = pending[i];
+        for (size_t k = 0; k < proposing.size(); ++k) {
+          const int i = proposing[k];
+          const std::string& request_id =
+              batch.requests(i).submission().request_id();
+          pending[i] = (*proposed)[k];
+          pending[i]->request_id = request_id;
+          pending[i]->fingerprint = fingerprints[i];
+          // A same-id entry already in flight with another payload keeps its
+          // place; this one will be answered IdempotencyConflict.
+          inflight_submits_.emplace(request_id, pending[i]);
         }
       }
+      for (const auto& [item, joined] : joins) pending[item] = pending[joined];
     }
     auto batch_wait = std::make_shared<BatchWait>();
     for (int i = 0; i < count; ++i) {
@@ -572,26 +600,40 @@ class Replica::Impl {
     return MakeNotLeader(leader, it->second.grpc_address());
   }
 
-  absl::StatusOr<std::shared_ptr<Pending>> ProposeLocked(Command& command) {
+  // Appends `commands` as consecutive entries in one proposal; one Pending
+  // each, in order.
+  absl::StatusOr<std::vector<std::shared_ptr<Pending>>> ProposeLocked(
+      std::vector<Command>& commands) {
     if (stopping_)
       return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
     // Cluster time: the leader's clock, never behind any earlier entry's stamp.
     last_stamp_ms_ = std::max(last_stamp_ms_, WallMs());
-    command.set_timestamp_ms(last_stamp_ms_);
-    Entry entry;
-    entry.set_type(consensus::ENTRY_NORMAL);
-    entry.set_data(command.SerializeAsString());
     std::vector<Entry> entries;
-    entries.push_back(std::move(entry));
+    entries.reserve(commands.size());
+    for (Command& command : commands) {
+      command.set_timestamp_ms(last_stamp_ms_);
+      Entry& entry = entries.emplace_back();
+      entry.set_type(consensus::ENTRY_NORMAL);
+      entry.set_data(command.SerializeAsString());
+    }
     auto positions = node_->Propose(std::move(entries));
-    if (!positions.has_value() || positions->empty())
-      return CheckLeaderLocked();
-    auto pending = std::make_shared<Pending>();
-    pending->index = positions->front().index;
-    pending->epoch = positions->front().epoch;
-    pending_[pending->index] = pending;
+    if (!positions.has_value() || positions->size() != commands.size()) {
+      absl::Status leader = CheckLeaderLocked();
+      if (!leader.ok()) return leader;
+      return MakeError(ErrorCode::kNoQuorum,
+                       "the leader is not accepting proposals yet");
+    }
+    std::vector<std::shared_ptr<Pending>> pendings;
+    pendings.reserve(positions->size());
+    for (const consensus::ProposalPosition& position : *positions) {
+      auto pending = std::make_shared<Pending>();
+      pending->index = position.index;
+      pending->epoch = position.epoch;
+      pending_[pending->index] = pending;
+      pendings.push_back(std::move(pending));
+    }
     driver_cv_.notify_one();
-    return pending;
+    return pendings;
   }
 
   absl::StatusOr<AppliedCommand> Wait(const std::shared_ptr<Pending>& pending,
@@ -624,9 +666,10 @@ class Replica::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
         return leader;
-      auto proposed = ProposeLocked(command);
+      std::vector<Command> commands(1, command);
+      auto proposed = ProposeLocked(commands);
       if (!proposed.ok()) return proposed.status();
-      pending = *proposed;
+      pending = proposed->front();
     }
     auto applied = Wait(pending, deadline);
     if (!applied.ok()) return applied.status();

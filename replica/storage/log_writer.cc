@@ -1,5 +1,7 @@
 #include "replica/storage/log_writer.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 #include "glog/logging.h"
@@ -11,7 +13,10 @@ namespace report::storage {
 LogWriter::LogWriter(ReplicaStore* store)
     : db_(store->db()),
       stored_last_index_(store->log().LastIndex()),
-      thread_([this] { Run(); }) {}
+      thread_([this] {
+        pthread_setname_np(pthread_self(), "log-writer");
+        Run();
+      }) {}
 
 LogWriter::~LogWriter() {
   {
