@@ -1,6 +1,6 @@
-// Coalesces submits into SubmitBatch calls. Sender threads (a few, so batches
-// pipeline through the leader's fsync and replication) each take everything
-// queued when they come free, up to a batch limit, and make one call: under
+// Coalesces submits into SubmitBatch calls. Sender threads (one by default:
+// measured best, see docs/PERFORMANCE.md) each take everything queued when
+// they come free, up to a batch limit, and make one call: under
 // load the batch grows with the number of submits in flight, while one submit
 // alone leaves at once. A failure of the whole call (retried by the cluster
 // client until the deadline) reaches every submit of the batch; otherwise
@@ -23,7 +23,7 @@ namespace report {
 
 struct SubmitBatcherOptions {
   int max_batch = 512;  // submits per call, at most 1024 (the replica's limit)
-  int senders = 2;      // calls in flight at once
+  int senders = 1;      // calls in flight at once
 };
 
 class SubmitBatcher {

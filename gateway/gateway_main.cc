@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
       "cluster calls queued or running before new ones are refused")(
       "io-threads", po::value<int>(&http_options.io_threads)->default_value(2),
       "HTTP I/O threads")("batch-senders",
-                          po::value<int>(&batching.senders)->default_value(2),
+                          po::value<int>(&batching.senders)->default_value(1),
                           "SubmitBatch calls to the leader in flight at once")(
       "max-batch", po::value<int>(&batching.max_batch)->default_value(512),
       "most submits one SubmitBatch call carries (1..1024)");
