@@ -141,8 +141,13 @@ HttpRouting RouteSubmit(const ReportFrontDoor* front_door,
   }
   HttpRouting routing;
   routing.route = kRouteSubmit;
-  routing.cluster_call = [front_door, submit = std::move(submit)] {
-    return ReceiptReply(front_door->Submit(submit));
+  routing.async_call = [front_door,
+                        submit = std::move(submit)](HttpRouting::ReplyFn done) {
+    front_door->SubmitAsync(
+        submit,
+        [done = std::move(done)](absl::StatusOr<report::Receipt> receipt) {
+          done(ReceiptReply(receipt));
+        });
   };
   return routing;
 }

@@ -34,11 +34,15 @@ struct HttpReply {
   std::string code;
 };
 
-// What to do with a request: answer at once, or make a (blocking) cluster call
-// on a worker thread, which returns the reply. Exactly one of the two is set.
+// What to do with a request: answer at once, make a (blocking) cluster call on
+// a worker thread, which returns the reply, or start a cluster call that
+// delivers the reply to a callback (exactly once, on any thread) and holds no
+// thread meanwhile (submits). Exactly one of the three is set.
 struct HttpRouting {
+  using ReplyFn = std::function<void(HttpReply)>;
   std::optional<HttpReply> reply;
   std::function<HttpReply()> cluster_call;
+  std::function<void(ReplyFn)> async_call;
   std::string route;
 };
 

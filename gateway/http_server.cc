@@ -80,8 +80,10 @@ class HttpServer::Impl {
     return false;
   }
   void ReleaseSlot() {
-    in_flight_.fetch_sub(1);
     metrics()->AddInFlight(-1);
+    // Under stop_mu_ so that Stop's Await sees the count change.
+    absl::MutexLock lock(&stop_mu_);
+    in_flight_.fetch_sub(1);
   }
   net::thread_pool& blocking_pool() { return blocking_pool_; }
 
@@ -227,6 +229,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                  server_->options().max_in_flight,
                                  " requests in flight; nothing was accepted")),
           routing.route));
+    }
+    if (routing.async_call) {
+      routing.async_call([self = shared_from_this()](HttpReply reply) {
+        self->server_->ReleaseSlot();
+        net::post(self->stream_.get_executor(),
+                  [self, reply = std::move(reply)]() mutable {
+                    self->Send(std::move(reply));
+                  });
+      });
+      return;
     }
     net::post(
         server_->blocking_pool(),
@@ -383,8 +395,15 @@ void HttpServer::Impl::Stop() {
   for (std::thread& thread : io_threads_) thread.join();
   io_threads_.clear();
   // Cluster calls in progress finish; their replies are posted to the stopped
-  // io_context and dropped with it.
+  // io_context and dropped with it. Asynchronous ones (submits) are waited
+  // for too: their replies must not reach a destroyed io_context.
   blocking_pool_.join();
+  {
+    absl::MutexLock lock(&stop_mu_);
+    stop_mu_.Await(absl::Condition(
+        +[](std::atomic<int>* in_flight) { return in_flight->load() == 0; },
+        &in_flight_));
+  }
   io_.reset();
 }
 
