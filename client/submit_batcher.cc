@@ -22,10 +22,13 @@ SubmitBatcher::SubmitBatcher(SendFn send, SubmitBatcherOptions options)
   }
 }
 
-SubmitBatcher::~SubmitBatcher() {
+SubmitBatcher::~SubmitBatcher() { Stop(); }
+
+void SubmitBatcher::Stop() {
   std::deque<Item> left;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
     stopping_ = true;
     left.swap(queue_);
   }

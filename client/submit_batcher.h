@@ -37,6 +37,10 @@ class SubmitBatcher {
   // Submits still queued fail at once with NoQuorum (nothing was sent, so
   // nothing was accepted); then waits for the calls in flight.
   ~SubmitBatcher();
+  // What the destructor does, for an owner that must know every `done` has
+  // run before it tears down what they use (a server's reactors). Idempotent;
+  // later Submits fail at once with NoQuorum.
+  void Stop();
   SubmitBatcher(const SubmitBatcher&) = delete;
   SubmitBatcher& operator=(const SubmitBatcher&) = delete;
 

@@ -35,6 +35,9 @@ class ClusterBackend final : public ReportBackend {
     return batcher_.SubmitAndWait(RequestOf(submission), timeout);
   }
 
+  // Answers every submit still queued or in flight (see SubmitBatcher::Stop).
+  void Stop() { batcher_.Stop(); }
+
   void SubmitAsync(const ReportSubmission& submission, absl::Duration timeout,
                    std::function<void(absl::StatusOr<Receipt>)> done) override {
     batcher_.Submit(RequestOf(submission), timeout, std::move(done));

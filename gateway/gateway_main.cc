@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   (*http)->Stop();
+  // Every gRPC submit still waiting gets its answer (or NoQuorum if it was not
+  // sent) while the server and its reactors still exist.
+  backend.Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(500));
   return 0;
