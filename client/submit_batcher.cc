@@ -3,7 +3,6 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -53,17 +52,6 @@ void SubmitBatcher::Submit(SubmitRequest request, absl::Duration timeout,
   }
   done(MakeError(ErrorCode::kNoQuorum,
                  "gateway shutting down; the submit was not sent"));
-}
-
-absl::StatusOr<Receipt> SubmitBatcher::SubmitAndWait(SubmitRequest request,
-                                                     absl::Duration timeout) {
-  std::promise<absl::StatusOr<Receipt>> answer;
-  std::future<absl::StatusOr<Receipt>> answered = answer.get_future();
-  Submit(std::move(request), timeout,
-         [&answer](absl::StatusOr<Receipt> receipt) {
-           answer.set_value(std::move(receipt));
-         });
-  return answered.get();
 }
 
 void SubmitBatcher::SenderLoop() {

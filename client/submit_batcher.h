@@ -46,8 +46,6 @@ class SubmitBatcher {
 
   // `done` runs exactly once, on a sender thread (or inline when stopping).
   void Submit(SubmitRequest request, absl::Duration timeout, Done done);
-  absl::StatusOr<Receipt> SubmitAndWait(SubmitRequest request,
-                                        absl::Duration timeout);
 
  private:
   struct Item {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -77,6 +78,18 @@ class FakeLeader {
   std::vector<std::vector<std::string>> calls_;
 };
 
+absl::StatusOr<Receipt> SubmitAndWait(SubmitBatcher& batcher,
+                                      SubmitRequest request,
+                                      absl::Duration timeout) {
+  std::promise<absl::StatusOr<Receipt>> answer;
+  std::future<absl::StatusOr<Receipt>> answered = answer.get_future();
+  batcher.Submit(std::move(request), timeout,
+                 [&answer](absl::StatusOr<Receipt> receipt) {
+                   answer.set_value(std::move(receipt));
+                 });
+  return answered.get();
+}
+
 SubmitBatcher::SendFn SendTo(FakeLeader* leader) {
   return [leader](const SubmitBatchRequest& request, absl::Duration timeout) {
     return leader->Send(request, timeout);
@@ -86,7 +99,7 @@ SubmitBatcher::SendFn SendTo(FakeLeader* leader) {
 TEST(SubmitBatcherTest, OneSubmitAloneLeavesAtOnceAndGetsItsReceipt) {
   FakeLeader leader;
   SubmitBatcher batcher(SendTo(&leader));
-  auto receipt = batcher.SubmitAndWait(RequestFor("a"), absl::Seconds(5));
+  auto receipt = SubmitAndWait(batcher, RequestFor("a"), absl::Seconds(5));
   ASSERT_TRUE(receipt.ok()) << receipt.status();
   EXPECT_EQ(receipt->request_id(), "a");
   ASSERT_EQ(leader.calls().size(), 1u);
@@ -156,8 +169,8 @@ TEST(SubmitBatcherTest, BatchesNeverExceedTheLimit) {
 TEST(SubmitBatcherTest, PerSubmitRefusalsReachOnlyTheirSubmit) {
   FakeLeader leader;
   SubmitBatcher batcher(SendTo(&leader));
-  auto good = batcher.SubmitAndWait(RequestFor("good"), absl::Seconds(5));
-  auto bad = batcher.SubmitAndWait(RequestFor("bad-1"), absl::Seconds(5));
+  auto good = SubmitAndWait(batcher, RequestFor("good"), absl::Seconds(5));
+  auto bad = SubmitAndWait(batcher, RequestFor("bad-1"), absl::Seconds(5));
   ASSERT_TRUE(good.ok());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(ErrorCodeOf(bad.status()), ErrorCode::kIdempotencyConflict);
@@ -167,7 +180,7 @@ TEST(SubmitBatcherTest, AWholeCallFailureReachesEverySubmitWithItsCode) {
   FakeLeader leader;
   leader.whole_call_error_ = MakeError(ErrorCode::kCommitUnknown, "timeout");
   SubmitBatcher batcher(SendTo(&leader));
-  auto answer = batcher.SubmitAndWait(RequestFor("x"), absl::Seconds(5));
+  auto answer = SubmitAndWait(batcher, RequestFor("x"), absl::Seconds(5));
   ASSERT_FALSE(answer.ok());
   EXPECT_EQ(ErrorCodeOf(answer.status()), ErrorCode::kCommitUnknown);
 }
@@ -176,7 +189,7 @@ TEST(SubmitBatcherTest, AnAnswerWithMissingOutcomesIsCommitUnknownNotAGuess) {
   FakeLeader leader;
   leader.drop_last_outcome_ = true;
   SubmitBatcher batcher(SendTo(&leader));
-  auto answer = batcher.SubmitAndWait(RequestFor("x"), absl::Seconds(5));
+  auto answer = SubmitAndWait(batcher, RequestFor("x"), absl::Seconds(5));
   ASSERT_FALSE(answer.ok());
   EXPECT_EQ(ErrorCodeOf(answer.status()), ErrorCode::kCommitUnknown);
 }

@@ -30,11 +30,6 @@ class ClusterBackend final : public ReportBackend {
             },
             batching) {}
 
-  absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
-                                 absl::Duration timeout) override {
-    return batcher_.SubmitAndWait(RequestOf(submission), timeout);
-  }
-
   // Answers every submit still queued or in flight (see SubmitBatcher::Stop).
   void Stop() { batcher_.Stop(); }
 

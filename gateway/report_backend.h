@@ -2,7 +2,7 @@
 // freshness-bounded status read. The production implementation sits on the
 // cluster client (leader discovery, retries); unit tests use an in-memory fake.
 // Implementations must be thread-safe: the gateway calls them concurrently from
-// its worker threads, and both calls may block.
+// its I/O and worker threads; ReadStatus may block.
 #ifndef REPORT_GATEWAY_REPORT_BACKEND_H_
 #define REPORT_GATEWAY_REPORT_BACKEND_H_
 
@@ -22,22 +22,15 @@ class ReportBackend {
  public:
   virtual ~ReportBackend() = default;
 
-  // Returns once the submission is quorum-committed and applied (or found to be
-  // a duplicate), or fails with InvalidArgument, IdempotencyConflict,
-  // DomainUnavailable, NoQuorum (nothing was accepted) or CommitUnknown (it may
-  // have been accepted; retrying with the same id is safe). Gives up after
-  // `timeout`.
-  virtual absl::StatusOr<report::Receipt> Submit(
-      const report::ReportSubmission& submission, absl::Duration timeout) = 0;
-
-  // The same answer as Submit, delivered to `done` (exactly once, on any
-  // thread) instead of returned, so an asynchronous transport holds no thread
-  // while the commit is in flight. The default calls Submit inline.
+  // Calls `done` (exactly once, on any thread) once the submission is
+  // quorum-committed and applied (or found to be a duplicate), or with
+  // InvalidArgument, IdempotencyConflict, DomainUnavailable, NoQuorum (nothing
+  // was accepted) or CommitUnknown (it may have been accepted; retrying with
+  // the same id is safe). Gives up after `timeout`. Holds no thread of the
+  // caller while the commit is in flight.
   virtual void SubmitAsync(
       const report::ReportSubmission& submission, absl::Duration timeout,
-      std::function<void(absl::StatusOr<report::Receipt>)> done) {
-    done(Submit(submission, timeout));
-  }
+      std::function<void(absl::StatusOr<report::Receipt>)> done) = 0;
 
   // AT_LEAST_OFFSET(min_offset) read from a nearby replica, waiting at most
   // `wait` for it to apply min_offset. Fails with NotFound (unknown id at the
