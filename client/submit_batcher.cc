@@ -97,14 +97,7 @@ void SubmitBatcher::Send(std::vector<Item>& batch) {
       batch[i].done(response.status());
       continue;
     }
-    const SubmitOutcome& outcome = response->outcomes(static_cast<int>(i));
-    if (outcome.error_code() != 0) {
-      batch[i].done(
-          absl::Status(static_cast<absl::StatusCode>(outcome.error_code()),
-                       outcome.error()));
-    } else {
-      batch[i].done(outcome.receipt());
-    }
+    batch[i].done(OutcomeResult(response->outcomes(static_cast<int>(i))));
   }
 }
 

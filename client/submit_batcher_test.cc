@@ -39,9 +39,8 @@ class FakeLeader {
     for (const std::string& id : ids) {
       SubmitOutcome* outcome = response.add_outcomes();
       if (id.rfind("bad", 0) == 0) {
-        absl::Status refusal = MakeError(ErrorCode::kIdempotencyConflict, id);
-        outcome->set_error_code(static_cast<int>(refusal.code()));
-        outcome->set_error(std::string(refusal.message()));
+        SetOutcomeError(MakeError(ErrorCode::kIdempotencyConflict, id),
+                        outcome);
       } else {
         outcome->mutable_receipt()->set_request_id(id);
         outcome->mutable_receipt()->set_accepted_offset(++offset_);

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "proto/replica_service.pb.h"
 
 namespace report {
 namespace {
@@ -115,6 +116,19 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   // decide whether that means NoQuorum or CommitUnknown for the operation at
   // hand.
   return converted;
+}
+
+void SetOutcomeError(const absl::Status& refusal, SubmitOutcome* outcome) {
+  outcome->set_error_code(static_cast<int32_t>(refusal.code()));
+  outcome->set_error(std::string(refusal.message()));
+}
+
+absl::StatusOr<Receipt> OutcomeResult(const SubmitOutcome& outcome) {
+  if (outcome.error_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(outcome.error_code()),
+                        outcome.error());
+  }
+  return outcome.receipt();
 }
 
 absl::Status MakeNotLeader(unsigned long long leader_id,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace grpc {
@@ -15,6 +16,9 @@ class Status;
 }
 
 namespace report {
+
+class Receipt;
+class SubmitOutcome;
 
 enum class ErrorCode {
   kOk,
@@ -53,6 +57,12 @@ bool IsRetryable(ErrorCode code);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// One submit's answer in a SubmitBatch response: a refusal travels as its
+// canonical code and message, so the error code survives the batch unchanged.
+void SetOutcomeError(const absl::Status& refusal, SubmitOutcome* outcome);
+// The receipt, or the refusal as the status it was made from.
+absl::StatusOr<Receipt> OutcomeResult(const SubmitOutcome& outcome);
 
 // For kNotLeader errors: the leader hint "ID@ADDR" ("" when unknown).
 absl::Status MakeNotLeader(unsigned long long leader_id,

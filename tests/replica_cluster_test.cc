@@ -238,9 +238,7 @@ TEST(ReplicaClusterTest, ABatchCommitsTogetherAndAnswersEachSubmitOnItsOwn) {
   ASSERT_TRUE(answer.ok()) << answer.status();
   ASSERT_EQ(answer->outcomes_size(), 6);
   auto code = [&](int i) {
-    return ErrorCodeOf(absl::Status(
-        static_cast<absl::StatusCode>(answer->outcomes(i).error_code()),
-        answer->outcomes(i).error()));
+    return ErrorCodeOf(OutcomeResult(answer->outcomes(i)).status());
   };
   for (int i : {0, 1, 2, 3}) {
     EXPECT_EQ(answer->outcomes(i).error_code(), 0)

@@ -228,13 +228,10 @@ class Replica::Impl {
     *batch.add_requests() = request;
     auto answered = SubmitBatch(batch, deadline);
     if (!answered.ok()) return answered.status();
-    const SubmitOutcome& outcome = answered->outcomes(0);
-    if (outcome.error_code() != 0) {
-      return absl::Status(static_cast<absl::StatusCode>(outcome.error_code()),
-                          outcome.error());
-    }
+    absl::StatusOr<Receipt> receipt = OutcomeResult(answered->outcomes(0));
+    if (!receipt.ok()) return receipt.status();
     SubmitResponse response;
-    *response.mutable_receipt() = outcome.receipt();
+    *response.mutable_receipt() = *std::move(receipt);
     return response;
   }
 
@@ -261,9 +258,7 @@ class Replica::Impl {
     std::vector<bool> answered(count, false);
     auto refuse = [&](int i, const absl::Status& status) {
       // Canonical codes are gRPC's; the message carries "Code: detail".
-      SubmitOutcome* outcome = response.mutable_outcomes(i);
-      outcome->set_error_code(static_cast<int32_t>(status.code()));
-      outcome->set_error(std::string(status.message()));
+      SetOutcomeError(status, response.mutable_outcomes(i));
       answered[i] = true;
     };
     auto accept = [&](int i, const RequestRecord& record, bool duplicate) {
