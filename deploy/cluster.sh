@@ -123,10 +123,11 @@ start_process() {
   echo $! >"$DIR/$name/pid"
 }
 
+# stop_pid PID [SIG] [GRACE_S]: signal, wait up to GRACE_S seconds (default 4), then KILL.
 stop_pid() {
-  local pid=$1 sig=${2:-TERM}
+  local pid=$1 sig=${2:-TERM} grace=${3:-4}
   kill "-$sig" "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 200); do pid_running "$pid" || return 0; sleep 0.02; done
+  for _ in $(seq 1 $((grace * 50))); do pid_running "$pid" || return 0; sleep 0.02; done
   kill -KILL "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }
@@ -257,8 +258,12 @@ cmd_down() {
   if [[ -f $TABLE ]]; then
     # Workers and gateways first, so nothing is left talking to stopped replicas; within
     # each group every process is signalled at once, then waited for.
-    local group n p
+    # Gateways drain on TERM: each submit in progress is answered (committed or timed
+    # out, --submit-timeout-ms 10 s by default) before they exit, so they get 15 s.
+    local group n p grace
     for group in '$2!="replica"' '$2=="replica"'; do
+      grace=4
+      [[ $group == '$2!="replica"' ]] && grace=15
       local pids=()
       for n in $(awk "$group"'{print $1}' "$TABLE"); do
         p=$(pid_of "$n")
@@ -268,7 +273,7 @@ cmd_down() {
         fi
         rm -f "$DIR/$n/pid"
       done
-      for p in "${pids[@]}"; do stop_pid "$p" TERM; done
+      for p in "${pids[@]}"; do stop_pid "$p" TERM "$grace"; done
     done
   fi
   if ((WIPE)); then

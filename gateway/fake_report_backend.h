@@ -5,9 +5,12 @@
 #ifndef REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_
 #define REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -20,12 +23,25 @@ class FakeReportBackend : public ReportBackend {
  public:
   static constexpr uint64_t kEpoch = 3;
 
-  // Answers inline, on the caller's thread.
+  ~FakeReportBackend() override {
+    for (std::thread& answerer : answerers_) answerer.join();
+  }
+
+  // Answers inline, on the caller's thread; after AnswerOnOtherThreads(true),
+  // from a thread of its own, as the real backend answers from its sender.
   void SubmitAsync(
       const report::ReportSubmission& submission, absl::Duration timeout,
       std::function<void(absl::StatusOr<report::Receipt>)> done) override {
-    done(Submit(submission, timeout));
+    if (!answer_on_other_threads_) {
+      done(Submit(submission, timeout));
+      return;
+    }
+    absl::MutexLock lock(&answerers_mu_);
+    answerers_.emplace_back([this, submission, timeout, done = std::move(done)] {
+      done(Submit(submission, timeout));
+    });
   }
+  void AnswerOnOtherThreads(bool other) { answer_on_other_threads_ = other; }
 
   absl::StatusOr<report::Receipt> Submit(
       const report::ReportSubmission& submission, absl::Duration timeout) {
@@ -141,6 +157,9 @@ class FakeReportBackend : public ReportBackend {
     return receipt;
   }
 
+  std::atomic<bool> answer_on_other_threads_{false};
+  absl::Mutex answerers_mu_;
+  std::vector<std::thread> answerers_ ABSL_GUARDED_BY(answerers_mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, report::RequestRecord> records_ ABSL_GUARDED_BY(mu_);
   uint64_t last_offset_ ABSL_GUARDED_BY(mu_) = 0;

@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
   report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching);
   front_door_options.domain = domain;
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
+  // On SIGTERM every submit in progress is answered before its connection
+  // closes: by then its commit is confirmed or it has timed out.
+  http_options.drain_timeout =
+      front_door_options.submit_timeout + absl::Seconds(2);
   const report::Placement& checked = *placement;
   report::gateway::ReportFrontDoor front_door(
       &backend, [&checked, domain] { return checked.CheckIngress(domain); },
@@ -126,11 +130,14 @@ int main(int argc, char** argv) {
             << " grpc " << grpc_listen;
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
+  // HTTP drains first (no new connections; requests in progress answered);
+  // gRPC keeps serving meanwhile.
   (*http)->Stop();
   // Every gRPC submit still waiting gets its answer (or NoQuorum if it was not
   // sent) while the server and its reactors still exist.
   backend.Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(500));
+  LOG(INFO) << "report-gateway stopped";
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -67,6 +69,27 @@ class HttpServer::Impl {
   const HttpServerOptions& options() const { return options_; }
   GatewayMetrics* metrics() const { return front_door_->metrics(); }
 
+  // What a connection does for Stop: close at once when no request is being
+  // served, else answer the one in progress with "Connection: close".
+  class Drainable {
+   public:
+    virtual ~Drainable() = default;
+    virtual void BeginDrain() = 0;
+  };
+  // Connections register while they exist, so that Stop can drain them.
+  uint64_t Register(std::weak_ptr<Drainable> connection) {
+    absl::MutexLock lock(&connections_mu_);
+    const uint64_t id = next_connection_id_++;
+    connections_.emplace(id, std::move(connection));
+    return id;
+  }
+  void Unregister(uint64_t id) {
+    absl::MutexLock lock(&connections_mu_);
+    connections_.erase(id);
+  }
+  // Set by Stop: no new request is read, every answer closes its connection.
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
   // Reserves a slot for a cluster call; false when max_in_flight are already
   // taken.
   bool TryAcquireSlot() {
@@ -99,9 +122,14 @@ class HttpServer::Impl {
   struct Io {
     explicit Io(int threads)
         : context(std::max(1, threads)),
+          work(context.get_executor()),
           acceptor(context),
           accept_backoff(context) {}
     net::io_context context;
+    // Keeps run() going while nothing is pending on the context itself (a
+    // draining server has closed its acceptor; its connections may all be
+    // waiting on cluster calls whose replies are yet to be posted).
+    net::executor_work_guard<net::io_context::executor_type> work;
     tcp::acceptor acceptor;
     net::steady_timer accept_backoff;
   };
@@ -112,6 +140,11 @@ class HttpServer::Impl {
   net::thread_pool blocking_pool_;
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::atomic<bool> draining_{false};
+  absl::Mutex connections_mu_;
+  uint64_t next_connection_id_ ABSL_GUARDED_BY(connections_mu_) = 0;
+  std::map<uint64_t, std::weak_ptr<Drainable>> connections_
+      ABSL_GUARDED_BY(connections_mu_);
 };
 
 namespace {
@@ -120,18 +153,33 @@ namespace {
 // lock; the cluster call runs on the blocking pool and posts its reply back to
 // the strand. It serves requests one at a time, in order, which is what
 // HTTP/1.1 pipelining requires.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public HttpServer::Impl::Drainable,
+                   public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, HttpServer::Impl* server)
       : stream_(std::move(socket)), server_(server) {}
+  ~Connection() override {
+    if (registered_) server_->Unregister(id_);
+  }
 
   void Start() {
+    id_ = server_->Register(weak_from_this());
+    registered_ = true;
     net::dispatch(stream_.get_executor(),
                   [self = shared_from_this()] { self->ReadHeader(); });
   }
 
+  void BeginDrain() override {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      // A request not yet whole never reached the cluster: closing loses
+      // nothing. One being served is answered first (Send closes after it).
+      if (!self->serving_) self->Close();
+    });
+  }
+
  private:
   void ReadHeader() {
+    if (server_->draining()) return Shutdown();
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(server_->options().max_header_bytes));
@@ -210,6 +258,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnRequest() {
+    serving_ = true;
     stream_.expires_never();  // the cluster call has its own deadline
     http::request<http::string_body> message = parser_->release();
     keep_alive_ = message.keep_alive();
@@ -231,25 +280,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
           routing.route));
     }
     if (routing.async_call) {
-      routing.async_call([self = shared_from_this()](HttpReply reply) {
-        self->server_->ReleaseSlot();
-        net::post(self->stream_.get_executor(),
-                  [self, reply = std::move(reply)]() mutable {
-                    self->Send(std::move(reply));
-                  });
+      routing.async_call([self = shared_from_this()](HttpReply reply) mutable {
+        PostReply(std::move(self), std::move(reply));
       });
       return;
     }
-    net::post(
-        server_->blocking_pool(),
-        [self = shared_from_this(), call = std::move(routing.cluster_call)] {
-          HttpReply reply = call();
-          self->server_->ReleaseSlot();
-          net::post(self->stream_.get_executor(),
-                    [self, reply = std::move(reply)]() mutable {
-                      self->Send(std::move(reply));
-                    });
-        });
+    net::post(server_->blocking_pool(),
+              [self = shared_from_this(),
+               call = std::move(routing.cluster_call)]() mutable {
+                PostReply(std::move(self), call());
+              });
+  }
+
+  // Hands a cluster call's reply to the connection's strand, then frees the
+  // call's slot. In that order: once the last slot is free, Stop may destroy
+  // the io_context, so nothing here may touch it (or hold the connection)
+  // afterwards.
+  static void PostReply(std::shared_ptr<Connection> self, HttpReply reply) {
+    HttpServer::Impl* server = self->server_;
+    auto executor = self->stream_.get_executor();
+    net::post(executor, [self = std::move(self),
+                         reply = std::move(reply)]() mutable {
+      self->Send(std::move(reply));
+    });
+    server->ReleaseSlot();
   }
 
   void SendAndClose(HttpReply reply) {
@@ -263,6 +317,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!reply.route.empty()) {
       server_->metrics()->CountRequest("http", reply.route, reply.code);
     }
+    if (server_->draining()) keep_alive_ = false;
     response_.emplace(static_cast<http::status>(reply.status), version_);
     response_->set(http::field::server, kServerName);
     response_->set(http::field::content_type, reply.content_type);
@@ -281,6 +336,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnWritten(beast::error_code ec) {
     response_.reset();
+    serving_ = false;
     if (ec) return Close();
     if (!keep_alive_) return linger_ ? Linger() : Shutdown();
     ReadHeader();
@@ -322,6 +378,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::response<http::string_body>> response_;
   bool keep_alive_ = true;
   bool linger_ = false;
+  bool serving_ = false;  // from a whole request until its answer is written
+  uint64_t id_ = 0;
+  bool registered_ = false;
   unsigned version_ = 11;
   std::chrono::steady_clock::time_point linger_deadline_;
   std::array<char, 4096> drain_buffer_;
@@ -390,6 +449,38 @@ void HttpServer::Impl::Stop() {
     absl::MutexLock lock(&stop_mu_);
     if (stopped_) return;
     stopped_ = true;
+  }
+  // Drain: accept nothing new, close idle connections, answer the requests in
+  // progress (each closing its connection), for at most drain_timeout.
+  draining_.store(true, std::memory_order_release);
+  net::post(io_->context, [this] {
+    beast::error_code ignored;
+    io_->acceptor.close(ignored);
+    io_->accept_backoff.cancel();
+  });
+  std::vector<std::shared_ptr<Drainable>> open;
+  {
+    absl::MutexLock lock(&connections_mu_);
+    for (auto& [id, weak] : connections_) {
+      if (auto connection = weak.lock()) open.push_back(std::move(connection));
+    }
+  }
+  for (const auto& connection : open) connection->BeginDrain();
+  open.clear();  // a connection that closes must be free to go
+  {
+    absl::MutexLock lock(&connections_mu_);
+    const bool drained = connections_mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::map<uint64_t, std::weak_ptr<Drainable>>* connections) {
+              return connections->empty();
+            },
+            &connections_),
+        options_.drain_timeout);
+    if (!drained) {
+      LOG(WARNING) << connections_.size()
+                   << " HTTP connections still open after the drain timeout; "
+                      "closing them";
+    }
   }
   io_->context.stop();
   for (std::thread& thread : io_threads_) thread.join();

@@ -38,6 +38,9 @@ struct HttpServerOptions {
   size_t max_body_bytes = 16 * 1024;
   absl::Duration request_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
+  // How long Stop waits for the requests in progress to be answered; set it
+  // above the cluster calls' own timeout so that every one is.
+  absl::Duration drain_timeout = absl::Seconds(12);
 };
 
 class HttpServer {
@@ -47,9 +50,11 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       const ReportFrontDoor* front_door, const HttpServerOptions& options);
 
-  // Stops serving: closes the listener and every connection, waits for cluster
-  // calls in progress to return and joins all threads. Idempotent; the
-  // destructor calls it.
+  // Stops serving, draining first: closes the listener and every connection
+  // with no request in progress; each request in progress is answered (with
+  // "Connection: close") before its connection closes, for at most
+  // drain_timeout. Then closes what is left, waits for cluster calls still
+  // running and joins all threads. Idempotent; the destructor calls it.
   void Stop();
   ~HttpServer();
 

@@ -8,10 +8,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -374,6 +376,58 @@ TEST_F(HttpServerTest, StopClosesOpenConnectionsAndJoins) {
   EXPECT_TRUE(half->ClosedWithoutAnswer());
   server_->Stop();  // idempotent
   EXPECT_EQ(backend_.submit_calls(), 0);
+}
+
+// True once connecting to `port` is refused (the listener is closed), polling
+// for up to 10 s.
+bool ListenerCloses(uint16_t port) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    net::io_context io;
+    tcp::socket socket(io);
+    beast::error_code ec;
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+    if (ec == net::error::connection_refused) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(HttpServerTest, StopDrainsAnswersTheRequestInProgressAndClosesTheRest) {
+  StartServer();
+  // As in the gateway: the answer comes from another thread while the draining
+  // server has nothing else pending.
+  backend_.AnswerOnOtherThreads(true);
+  backend_.HoldSubmits(true);
+  std::unique_ptr<RawClient> busy = Connect();
+  busy->Send(RawRequest("POST", "/reports", SubmitBody("in-progress")));
+  ASSERT_TRUE(backend_.AwaitHeldSubmits(1, absl::Seconds(10)));
+  std::unique_ptr<RawClient> idle = Connect();
+  ASSERT_TRUE(idle->RoundTrip(RawRequest("GET", "/healthz")));
+  std::unique_ptr<RawClient> half = Connect();
+  half->Send("POST /reports HTTP/1.1\r\nHost: g\r\nContent-Length: 10\r\n\r\n{");
+
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    server_->Stop();
+    stopped = true;
+  });
+  // Idle and half-sent connections close at once, and nothing new is taken.
+  EXPECT_TRUE(idle->ClosedWithoutAnswer());
+  EXPECT_TRUE(half->ClosedWithoutAnswer());
+  EXPECT_TRUE(ListenerCloses(server_->port()));
+  // The submit in progress holds the stop until it is answered.
+  EXPECT_FALSE(stopped.load());
+  backend_.HoldSubmits(false);
+  std::optional<Response> answer = busy->Read();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->result_int(), 202);
+  EXPECT_FALSE(answer->keep_alive());
+  EXPECT_TRUE(busy->ClosedWithoutAnswer());
+  stopper.join();
+  EXPECT_TRUE(stopped.load());
+  EXPECT_EQ(backend_.submit_calls(), 1);
+  EXPECT_EQ(metrics_.in_flight(), 0);
 }
 
 TEST_F(HttpServerTest, ManyConnectionsAreServedConcurrently) {

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -1007,6 +1009,149 @@ TEST(GatewayApiTest, ReportctlSubmitsAndReadsThroughTheGateway) {
   EXPECT_EQ(code, 1) << out << err;
   EXPECT_TRUE(absl::StartsWith(err, "error: InvalidArgument: ")) << err;
   EXPECT_EQ(out, "");
+}
+
+// True when `pid` has ended (gone, or a zombie nobody reaped yet).
+bool Exited(int pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)),
+                   std::istreambuf_iterator<char>());
+  if (text.empty()) return true;
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() &&
+         text[paren + 2] == 'Z';
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// Waits until `done` holds, polling every 20 ms for up to `timeout`.
+bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// SIGTERM while submits wait for a commit that cannot happen yet (both
+// followers stopped): the gateway stops taking connections but keeps every
+// submit in progress, HTTP and gRPC, until it has its answer, then exits.
+TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
+  GatewayCluster gc("multi-az");
+  ASSERT_UP(gc);
+  ASSERT_GE(gc.gateways.size(), 2u);
+  ASSERT_GT(SubmitNew(gc.Http(0), "drain-warmup").accepted_offset(), 0u);
+  auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  std::vector<std::string> followers;
+  for (const ProcessInfo& p : gc.cluster.Processes()) {
+    if (p.kind == "replica" && p.name != *leader) followers.push_back(p.name);
+  }
+  ASSERT_EQ(followers.size(), 2u);
+  const ProcessInfo gateway = gc.gateways[0];
+  ASSERT_GT(gateway.pid, 0);
+
+  for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
+  constexpr int kGrpc = 8, kHttp = 4;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kGrpc + kHttp; ++i) ids.push_back(absl::StrCat("drain-", i));
+  std::vector<grpc::Status> grpc_answers(kGrpc);
+  std::vector<Receipt> grpc_receipts(kGrpc);
+  std::vector<HttpResponse> http_answers(kHttp);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kGrpc; ++i) {
+    clients.emplace_back([&, i] {
+      auto stub = gc.Api(0);
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(30));
+      grpc_answers[i] =
+          stub->SubmitReport(&context, ApiSubmission(ids[i]), &grpc_receipts[i]);
+    });
+  }
+  for (int i = 0; i < kHttp; ++i) {
+    clients.emplace_back([&, i] {
+      http_answers[i] = Exchange(
+          gateway.http_address,
+          RawRequest("POST", "/reports", SubmitBody(ids[kGrpc + i])),
+          absl::Seconds(30));
+    });
+  }
+  // Every submit is at the gateway, waiting for its commit.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return MetricValue(Get(gateway.http_address, "/metrics").body,
+                           "report_gateway_in_flight") >= kGrpc + kHttp;
+      },
+      absl::Seconds(10)));
+
+  gc.cluster.Kill(gateway.name, "TERM");
+  const std::string log = gc.cluster.dir() + "/" + gateway.name + "/log";
+  ASSERT_TRUE(WaitUntil(
+      [&] { return absl::StrContains(ReadFile(log), "shutting down"); },
+      absl::Seconds(10)));
+  // Draining: new connections are refused, the process waits for answers.
+  EXPECT_TRUE(WaitUntil(
+      [&] { return !HttpConnection::Open(gateway.http_address).ok(); },
+      absl::Seconds(10)));
+  EXPECT_FALSE(Exited(gateway.pid));
+
+  for (const std::string& name : followers) gc.cluster.Kill(name, "CONT");
+  for (std::thread& client : clients) client.join();
+  ASSERT_TRUE(WaitUntil([&] { return Exited(gateway.pid); }, absl::Seconds(20)));
+  EXPECT_TRUE(absl::StrContains(ReadFile(log), "report-gateway stopped"));
+
+  // Every client got an answer from the gateway itself: a receipt, or (had the
+  // commit stayed unconfirmed) a documented code; never a broken connection.
+  std::vector<std::pair<std::string, uint64_t>> receipted;  // id, offset
+  std::vector<std::string> unconfirmed;
+  for (int i = 0; i < kGrpc; ++i) {
+    const grpc::Status& answer = grpc_answers[i];
+    if (answer.ok()) {
+      EXPECT_EQ(grpc_receipts[i].request_id(), ids[i]);
+      receipted.emplace_back(ids[i], grpc_receipts[i].accepted_offset());
+      continue;
+    }
+    const ErrorCode code = ErrorCodeOf(FromGrpcStatus(answer));
+    EXPECT_TRUE(absl::StartsWith(answer.error_message(),
+                                 absl::StrCat(ErrorCodeName(code), ":")))
+        << ids[i] << ": " << answer.error_code() << " " << answer.error_message();
+    EXPECT_TRUE(code == ErrorCode::kCommitUnknown || code == ErrorCode::kNoQuorum)
+        << ids[i] << ": " << answer.error_message();
+    unconfirmed.push_back(ids[i]);
+  }
+  for (int i = 0; i < kHttp; ++i) {
+    const HttpResponse& answer = http_answers[i];
+    ASSERT_NE(answer.status, 0) << ids[kGrpc + i] << ": " << answer.body;
+    EXPECT_EQ(absl::AsciiStrToLower(answer.Header("connection")), "close");
+    if (answer.status == 202) {
+      auto receipt = ParseReceipt(answer);
+      ASSERT_TRUE(receipt.ok()) << receipt.status();
+      receipted.emplace_back(ids[kGrpc + i], receipt->accepted_offset());
+    } else {
+      EXPECT_TRUE(answer.status == 503 || answer.status == 504)
+          << ids[kGrpc + i] << ": " << answer.status << " " << answer.body;
+      unconfirmed.push_back(ids[kGrpc + i]);
+    }
+  }
+  // Nothing was lost: through the other gateway, every receipt reads back and
+  // every unconfirmed submit, retried with its id, gets its receipt.
+  for (const auto& [id, offset] : receipted) {
+    HttpResponse read = Get(gc.Http(1), absl::StrCat("/reports/", id,
+                                                     "?min_offset=", offset,
+                                                     "&wait_ms=2000"));
+    EXPECT_EQ(read.status, 200) << id << ": " << read.body;
+  }
+  for (const std::string& id : unconfirmed) {
+    HttpResponse retry = Post(gc.Http(1), SubmitBody(id));
+    EXPECT_TRUE(retry.status == 200 || retry.status == 202)
+        << id << ": " << retry.status << " " << retry.body;
+  }
 }
 
 }  // namespace
