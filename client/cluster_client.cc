@@ -69,6 +69,7 @@ ClusterClient::ClusterClient(const ClusterConfig& cluster, std::string domain)
                                   grpc::InsecureChannelCredentials(), args)));
     nearest_.push_back(i);
   }
+  unanswered_until_.assign(stubs_.size(), absl::InfinitePast());
   std::stable_sort(nearest_.begin(), nearest_.end(), [&](size_t a, size_t b) {
     return SharedSegments(cluster_.members(a).domain(), domain_) >
            SharedSegments(cluster_.members(b).domain(), domain_);
@@ -80,6 +81,16 @@ size_t ClusterClient::IndexOf(uint64_t member_id) const {
     if (cluster_.members(i).id() == member_id) return i;
   }
   return stubs_.size();
+}
+
+std::vector<size_t> ClusterClient::ReadOrder() const {
+  std::vector<size_t> order = nearest_;
+  const absl::Time now = absl::Now();
+  std::lock_guard<std::mutex> lock(unanswered_mu_);
+  std::stable_partition(order.begin(), order.end(), [&](size_t index) {
+    return unanswered_until_[index] <= now;
+  });
+  return order;
 }
 
 template <typename Response>
@@ -195,11 +206,11 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
   // one. A replica that answers StaleRead has spent the caller's wait: that is
   // the answer. One that does not answer at all (cut off or stopped) is given
   // the wait plus one attempt timeout; the next one gets what is left of the
-  // wait.
+  // wait, and the silent one is asked last for kUnansweredMemory.
   const absl::Time wait_until = absl::Now() + wait;
   const absl::Time deadline = wait_until + absl::Seconds(2);
   absl::Status last = MakeError(ErrorCode::kNoQuorum, "no replica reachable");
-  for (size_t index : nearest_) {
+  for (size_t index : ReadOrder()) {
     grpc::ClientContext context;
     const absl::Time now = absl::Now();
     request.set_wait_ms(static_cast<uint64_t>(
@@ -209,9 +220,16 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
     ReadStatusResponse response;
     grpc::Status status =
         stubs_[index]->ReadStatus(&context, request, &response);
+    const bool answered = !IsTransportFailure(status);
+    {
+      std::lock_guard<std::mutex> lock(unanswered_mu_);
+      unanswered_until_[index] = answered ? absl::InfinitePast()
+                                          : absl::Now() + kUnansweredMemory;
+    }
     if (status.ok()) return response;
     last = FromGrpcStatus(status);
-    if (!IsTransportFailure(status)) return last;
+    if (answered) return last;
+    unanswered_reads_.fetch_add(1);
     if (absl::Now() >= deadline) break;
   }
   return MakeError(

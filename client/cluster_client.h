@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,7 +37,9 @@ class ClusterClient {
       const SubmitBatchRequest& request, absl::Duration timeout);
 
   // AT_LEAST_OFFSET(min_offset) from the nearest reachable replica, waiting at
-  // most `wait`; LINEARIZABLE goes through the leader's ReadIndex.
+  // most `wait`; LINEARIZABLE goes through the leader's ReadIndex. A replica
+  // that did not answer a read (stopped, cut off) is asked last for the next
+  // kUnansweredMemory, so only the first read after it fails pays for it.
   absl::StatusOr<ReadStatusResponse> ReadStatus(
       const std::string& request_id, uint64_t min_offset, absl::Duration wait,
       ReadConsistency consistency = AT_LEAST_OFFSET);
@@ -64,6 +67,12 @@ class ClusterClient {
 
   const ClusterConfig& cluster() const { return cluster_; }
 
+  // How long a replica that left a read unanswered goes to the back of the
+  // read order.
+  static constexpr absl::Duration kUnansweredMemory = absl::Seconds(5);
+  // Read attempts that got no answer from their replica, since construction.
+  uint64_t unanswered_reads() const { return unanswered_reads_.load(); }
+
  private:
   template <typename Response>
   absl::StatusOr<Response> CallLeader(
@@ -71,6 +80,9 @@ class ClusterClient {
       const std::function<grpc::Status(ReplicaService::Stub*,
                                        grpc::ClientContext*, Response*)>& call);
   size_t IndexOf(uint64_t member_id) const;
+  // nearest_, with the replicas remembered as unanswered moved to the back
+  // (each group keeps its nearness order).
+  std::vector<size_t> ReadOrder() const;
 
   const ClusterConfig cluster_;
   const std::string domain_;
@@ -80,6 +92,10 @@ class ClusterClient {
   std::vector<size_t> nearest_;
   std::atomic<size_t> leader_hint_{0};
   std::atomic<size_t> watch_cursor_{0};
+  mutable std::mutex unanswered_mu_;
+  // Per member index: until when reads ask it last.
+  std::vector<absl::Time> unanswered_until_;  // guarded by unanswered_mu_
+  std::atomic<uint64_t> unanswered_reads_{0};
 };
 
 }  // namespace report

@@ -335,6 +335,39 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   }
 }
 
+// A reader whose nearest replica is frozen pays for it once: the next reads go
+// straight to a replica that answers.
+TEST(ReplicaClusterTest, AReplicaThatLeftAReadUnansweredIsAskedLast) {
+  ReplicaCluster rc("multi-az");
+  ASSERT_UP(rc);
+  auto receipt = rc.Submit(MakeSubmission("near-1"));
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  ProcessInfo frozen;
+  for (const ProcessInfo& p : rc.cluster.Processes()) {
+    if (p.kind == "replica" && p.name != *leader) frozen = p;
+  }
+  ASSERT_FALSE(frozen.name.empty());
+  // Reads from the frozen follower's own domain ask it first.
+  ClusterClient reader(rc.cluster.config(), frozen.domain);
+  const absl::Duration wait = absl::Milliseconds(300);
+  auto read = reader.ReadStatus("near-1", receipt->accepted_offset(), wait);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(reader.unanswered_reads(), 0u);
+
+  rc.cluster.Kill(frozen.name, "STOP");
+  read = reader.ReadStatus("near-1", receipt->accepted_offset(), wait);
+  EXPECT_TRUE(read.ok()) << read.status();  // served by the next replica
+  EXPECT_EQ(reader.unanswered_reads(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    read = reader.ReadStatus("near-1", receipt->accepted_offset(), wait);
+    EXPECT_TRUE(read.ok()) << read.status();
+  }
+  EXPECT_EQ(reader.unanswered_reads(), 1u);  // not asked again
+  rc.cluster.Kill(frozen.name, "CONT");
+}
+
 TEST(ReplicaClusterTest, RandomKillsUnderLoadNeverLoseOrMoveAnAnsweredSubmit) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);
