@@ -242,7 +242,7 @@ class Node::Impl {
 
   void OnPersisted(uint64_t index, uint64_t epoch) {
     log_.OnPersisted(index, epoch);
-    if (role_ == Role::kLeader && MaybeCommit()) BroadcastAppend(true);
+    if (role_ == Role::kLeader && MaybeCommit()) BroadcastCommit();
   }
 
   void Hup() {
@@ -512,6 +512,7 @@ class Node::Impl {
       log_.TruncateAndAppend(std::move(entries));
     }
     commit_ = std::max(commit_, std::min(m.commit(), last_new));
+    if (m.commit_only() && m.entries_size() == 0) return;
     resp.set_index(last_new);
     Send(std::move(resp));
   }
@@ -582,7 +583,7 @@ class Node::Impl {
       }
     }
     if (MaybeCommit()) {
-      BroadcastAppend(true);
+      BroadcastCommit();
     } else if (was_paused) {
       SendAppend(pr, false);
     }
@@ -628,7 +629,8 @@ class Node::Impl {
     return pr.probe_sent;
   }
 
-  bool SendAppend(PeerProgress& pr, bool send_if_empty) {
+  bool SendAppend(PeerProgress& pr, bool send_if_empty,
+                  bool commit_only = false) {
     if (Paused(pr)) return false;
     const uint64_t last = log_.LastIndex();
     if (pr.next > last + 1) pr.next = last + 1;
@@ -642,6 +644,9 @@ class Node::Impl {
     log_.AppendRange(pr.next, last + 1, cfg_.max_entries_per_message,
                      cfg_.max_bytes_per_message, m.mutable_entries());
     if (m.entries_size() == 0 && !send_if_empty) return false;
+    if (m.entries_size() == 0 && commit_only && pr.replicating) {
+      m.set_commit_only(true);
+    }
     if (m.entries_size() > 0 && pr.replicating) {
       const uint64_t sent_last = m.entries(m.entries_size() - 1).index();
       pr.next = sent_last + 1;
@@ -655,6 +660,14 @@ class Node::Impl {
 
   void BroadcastAppend(bool send_if_empty) {
     for (PeerProgress& pr : peers_) SendAppend(pr, send_if_empty);
+  }
+
+  // After the commit index moved: every follower learns it, with the entries
+  // it still lacks or in an empty append that needs no answer.
+  void BroadcastCommit() {
+    for (PeerProgress& pr : peers_) {
+      SendAppend(pr, /*send_if_empty=*/true, /*commit_only=*/true);
+    }
   }
 
   void BroadcastHeartbeat() {

@@ -630,6 +630,49 @@ TEST(CommitTest, LeaderCommitsOnlyEntriesOfItsOwnEpochByCounting) {
   EXPECT_EQ(r.node->commit_index(), 3u);
 }
 
+TEST(CommitTest, CommitAdvanceReachesFollowersInAppendsThatNeedNoAnswer) {
+  TestReplica r(MakeConfig(1, {1, 2, 3}));
+  ElectDirectly(r);
+  r.Persist();  // the barrier at index 1, sent to both followers
+  Message ack = Msg(MSG_APPEND_RESP, 2, 1, 1);
+  ack.set_index(1);
+  r.node->Step(ack);  // follower 2 now replicating; 3 not yet heard from
+  ASSERT_EQ(r.node->commit_index(), 1u);
+  Ready rd = r.node->TakeReady();
+  std::map<uint64_t, Message> sent;
+  for (const Message& m : OfType(rd.messages, MSG_APPEND)) sent[m.to()] = m;
+  ASSERT_EQ(sent.count(2), 1u);
+  EXPECT_EQ(sent[2].entries_size(), 0);
+  EXPECT_EQ(sent[2].commit(), 1u);
+  EXPECT_TRUE(sent[2].commit_only());
+  // A follower still being probed (3) must answer: it gets no commit-only
+  // append.
+  EXPECT_TRUE(sent.count(3) == 0 || !sent[3].commit_only());
+}
+
+TEST(CommitTest, FollowerTakesACommitOnlyAppendWithoutAnsweringButAnswersARejection) {
+  TestReplica r(MakeConfig(2, {1, 2, 3}), {MakeEntry(1, 1), MakeEntry(2, 1)});
+  Message commit = Msg(MSG_APPEND, 1, 2, 1);
+  commit.set_index(2);
+  commit.set_log_epoch(1);
+  commit.set_commit(2);
+  commit.set_commit_only(true);
+  r.node->Step(commit);
+  EXPECT_EQ(r.node->commit_index(), 2u);
+  Ready rd = r.Persist();
+  EXPECT_TRUE(OfType(rd.after_persist, MSG_APPEND_RESP).empty());
+  EXPECT_TRUE(OfType(rd.messages, MSG_APPEND_RESP).empty());
+  ASSERT_EQ(rd.committed.size(), 2u);
+
+  Message beyond = commit;
+  beyond.set_index(5);  // entries this follower lacks: the leader must learn
+  beyond.set_commit(5);
+  r.node->Step(beyond);
+  auto resp = OfType(r.Persist().after_persist, MSG_APPEND_RESP);
+  ASSERT_EQ(resp.size(), 1u);
+  EXPECT_TRUE(resp[0].reject());
+}
+
 TEST(CommitTest, LeaderOwnPersistCountsOnlyAfterOnPersisted) {
   TestReplica r(MakeConfig(1, {1, 2, 3}));
   ElectDirectly(r);
