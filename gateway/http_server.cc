@@ -102,8 +102,11 @@ class HttpServer::Impl {
     }
     return false;
   }
+  // A slot is given back in two steps around posting the reply: the gauge
+  // first (the cluster has answered; a client that reads /metrics after its
+  // reply must not still see it), the slot itself last (Stop waits for it).
+  void CountAnswered() { metrics()->AddInFlight(-1); }
   void ReleaseSlot() {
-    metrics()->AddInFlight(-1);
     // Under stop_mu_ so that Stop's Await sees the count change.
     absl::MutexLock lock(&stop_mu_);
     in_flight_.fetch_sub(1);
@@ -298,6 +301,7 @@ class Connection : public HttpServer::Impl::Drainable,
   // afterwards.
   static void PostReply(std::shared_ptr<Connection> self, HttpReply reply) {
     HttpServer::Impl* server = self->server_;
+    server->CountAnswered();
     auto executor = self->stream_.get_executor();
     net::post(executor, [self = std::move(self),
                          reply = std::move(reply)]() mutable {

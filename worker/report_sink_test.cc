@@ -12,16 +12,15 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "common/scoped_temp_dir.h"
 
 namespace report {
 namespace {
 
 std::string MakeTempDir() {
-  std::string pattern = ::testing::TempDir() + "/sink-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  EXPECT_NE(mkdtemp(buffer.data()), nullptr);
-  return std::string(buffer.data());
+  // Removed with everything in it when the test binary exits.
+  static const ScopedTempDir base("sink_test");
+  return base.MakeSubdir("sink");
 }
 
 std::string ReadFile(const std::string& path) {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "common/error_code.h"
+#include "common/scoped_temp_dir.h"
 #include "worker/fake_effect_ledger.h"
 
 namespace report {
@@ -23,11 +24,9 @@ constexpr milliseconds kDeadline(15000);
 constexpr char kDomain[] = "gcp/us-central1/us-central1-a";
 
 std::string MakeTempDir() {
-  std::string pattern = ::testing::TempDir() + "/worker-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  EXPECT_NE(mkdtemp(buffer.data()), nullptr);
-  return std::string(buffer.data());
+  // Removed with everything in it when the test binary exits.
+  static const ScopedTempDir base("worker_test");
+  return base.MakeSubdir("worker");
 }
 
 std::string ReadFile(const std::string& path) {

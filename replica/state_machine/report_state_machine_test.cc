@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error_code.h"
+#include "common/scoped_temp_dir.h"
 #include "gtest/gtest.h"
 #include "replica/storage/replica_store.h"
 
@@ -15,8 +16,9 @@ namespace report {
 namespace {
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir =
-      testing::TempDir() + "/report_state_machine_test_" + name;
+  // Removed with everything in it when the test binary exits.
+  static const ScopedTempDir base("report_state_machine_test");
+  const std::string dir = base.path() + "/" + name;
   std::filesystem::remove_all(dir);
   return dir;
 }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/scoped_temp_dir.h"
 #include "gtest/gtest.h"
 #include "leveldb/write_batch.h"
 #include "replica/storage/keys.h"
@@ -15,7 +16,9 @@ namespace report::storage {
 namespace {
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/durable_log_test_" + name;
+  // Removed with everything in it when the test binary exits.
+  static const ScopedTempDir base("durable_log_test");
+  const std::string dir = base.path() + "/" + name;
   std::filesystem::remove_all(dir);
   return dir;
 }

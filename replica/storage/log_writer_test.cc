@@ -1,11 +1,13 @@
 #include "replica/storage/log_writer.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/scoped_temp_dir.h"
 #include "gtest/gtest.h"
 #include "replica/storage/replica_store.h"
 #include "replica/storage/test_waiting.h"
@@ -14,7 +16,9 @@ namespace report::storage {
 namespace {
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/log_writer_test_" + name;
+  // Removed with everything in it when the test binary exits.
+  static const ScopedTempDir base("log_writer_test");
+  const std::string dir = base.path() + "/" + name;
   std::filesystem::remove_all(dir);
   return dir;
 }
@@ -148,6 +152,12 @@ TEST(LogWriterTest, DestructorWritesWhatIsQueued) {
 TEST(LogWriterDeathTest, AGapIsFatal) {
   testing::FLAGS_gtest_death_test_style = "threadsafe";
   const std::string dir = FreshDir("gap");
+  // The child runs this test again from the start, making directories of its
+  // own, and dies without removing them: through TMPDIR it makes them inside
+  // this process's, which go when this binary exits.
+  const char* tmpdir = getenv("TMPDIR");
+  const std::string saved = tmpdir == nullptr ? "" : tmpdir;
+  setenv("TMPDIR", std::filesystem::path(dir).parent_path().c_str(), 1);
   EXPECT_DEATH(
       {
         auto store = OpenStore(dir);
@@ -155,6 +165,11 @@ TEST(LogWriterDeathTest, AGapIsFatal) {
         writer.Enqueue(OneEntry(3), std::nullopt, nullptr);
       },
       "leaves a gap");
+  if (tmpdir == nullptr) {
+    unsetenv("TMPDIR");
+  } else {
+    setenv("TMPDIR", saved.c_str(), 1);
+  }
 }
 
 }  // namespace

@@ -4,13 +4,16 @@
 #include <string>
 
 #include "common/error_code.h"
+#include "common/scoped_temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace report::storage {
 namespace {
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/replica_store_test_" + name;
+  // Removed with everything in it when the test binary exits.
+  static const ScopedTempDir base("replica_store_test");
+  const std::string dir = base.path() + "/" + name;
   std::filesystem::remove_all(dir);
   return dir;
 }
