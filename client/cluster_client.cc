@@ -223,8 +223,8 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
     const bool answered = !IsTransportFailure(status);
     {
       std::lock_guard<std::mutex> lock(unanswered_mu_);
-      unanswered_until_[index] = answered ? absl::InfinitePast()
-                                          : absl::Now() + kUnansweredMemory;
+      unanswered_until_[index] =
+          answered ? absl::InfinitePast() : absl::Now() + kUnansweredMemory;
     }
     if (status.ok()) return response;
     last = FromGrpcStatus(status);

@@ -37,9 +37,10 @@ class FakeReportBackend : public ReportBackend {
       return;
     }
     absl::MutexLock lock(&answerers_mu_);
-    answerers_.emplace_back([this, submission, timeout, done = std::move(done)] {
-      done(Submit(submission, timeout));
-    });
+    answerers_.emplace_back(
+        [this, submission, timeout, done = std::move(done)] {
+          done(Submit(submission, timeout));
+        });
   }
   void AnswerOnOtherThreads(bool other) { answer_on_other_threads_ = other; }
 

@@ -303,10 +303,10 @@ class Connection : public HttpServer::Impl::Drainable,
     HttpServer::Impl* server = self->server_;
     server->CountAnswered();
     auto executor = self->stream_.get_executor();
-    net::post(executor, [self = std::move(self),
-                         reply = std::move(reply)]() mutable {
-      self->Send(std::move(reply));
-    });
+    net::post(executor,
+              [self = std::move(self), reply = std::move(reply)]() mutable {
+                self->Send(std::move(reply));
+              });
     server->ReleaseSlot();
   }
 

@@ -2,13 +2,13 @@
 // malformed, truncated, pipelined and slow requests can be written exactly.
 #include "gateway/http_server.h"
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -381,7 +381,8 @@ TEST_F(HttpServerTest, StopClosesOpenConnectionsAndJoins) {
 // True once connecting to `port` is refused (the listener is closed), polling
 // for up to 10 s.
 bool ListenerCloses(uint16_t port) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     net::io_context io;
     tcp::socket socket(io);
@@ -405,7 +406,8 @@ TEST_F(HttpServerTest, StopDrainsAnswersTheRequestInProgressAndClosesTheRest) {
   std::unique_ptr<RawClient> idle = Connect();
   ASSERT_TRUE(idle->RoundTrip(RawRequest("GET", "/healthz")));
   std::unique_ptr<RawClient> half = Connect();
-  half->Send("POST /reports HTTP/1.1\r\nHost: g\r\nContent-Length: 10\r\n\r\n{");
+  half->Send(
+      "POST /reports HTTP/1.1\r\nHost: g\r\nContent-Length: 10\r\n\r\n{");
 
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {

@@ -1059,7 +1059,8 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
   for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
   constexpr int kGrpc = 8, kHttp = 4;
   std::vector<std::string> ids;
-  for (int i = 0; i < kGrpc + kHttp; ++i) ids.push_back(absl::StrCat("drain-", i));
+  for (int i = 0; i < kGrpc + kHttp; ++i)
+    ids.push_back(absl::StrCat("drain-", i));
   std::vector<grpc::Status> grpc_answers(kGrpc);
   std::vector<Receipt> grpc_receipts(kGrpc);
   std::vector<HttpResponse> http_answers(kHttp);
@@ -1070,16 +1071,16 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() +
                            std::chrono::seconds(30));
-      grpc_answers[i] =
-          stub->SubmitReport(&context, ApiSubmission(ids[i]), &grpc_receipts[i]);
+      grpc_answers[i] = stub->SubmitReport(&context, ApiSubmission(ids[i]),
+                                           &grpc_receipts[i]);
     });
   }
   for (int i = 0; i < kHttp; ++i) {
     clients.emplace_back([&, i] {
-      http_answers[i] = Exchange(
-          gateway.http_address,
-          RawRequest("POST", "/reports", SubmitBody(ids[kGrpc + i])),
-          absl::Seconds(30));
+      http_answers[i] =
+          Exchange(gateway.http_address,
+                   RawRequest("POST", "/reports", SubmitBody(ids[kGrpc + i])),
+                   absl::Seconds(30));
     });
   }
   // Every submit is at the gateway, waiting for its commit.
@@ -1103,7 +1104,8 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
 
   for (const std::string& name : followers) gc.cluster.Kill(name, "CONT");
   for (std::thread& client : clients) client.join();
-  ASSERT_TRUE(WaitUntil([&] { return Exited(gateway.pid); }, absl::Seconds(20)));
+  ASSERT_TRUE(
+      WaitUntil([&] { return Exited(gateway.pid); }, absl::Seconds(20)));
   EXPECT_TRUE(absl::StrContains(ReadFile(log), "report-gateway stopped"));
 
   // Every client got an answer from the gateway itself: a receipt, or (had the
@@ -1120,8 +1122,10 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
     const ErrorCode code = ErrorCodeOf(FromGrpcStatus(answer));
     EXPECT_TRUE(absl::StartsWith(answer.error_message(),
                                  absl::StrCat(ErrorCodeName(code), ":")))
-        << ids[i] << ": " << answer.error_code() << " " << answer.error_message();
-    EXPECT_TRUE(code == ErrorCode::kCommitUnknown || code == ErrorCode::kNoQuorum)
+        << ids[i] << ": " << answer.error_code() << " "
+        << answer.error_message();
+    EXPECT_TRUE(code == ErrorCode::kCommitUnknown ||
+                code == ErrorCode::kNoQuorum)
         << ids[i] << ": " << answer.error_message();
     unconfirmed.push_back(ids[i]);
   }
@@ -1142,9 +1146,9 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
   // Nothing was lost: through the other gateway, every receipt reads back and
   // every unconfirmed submit, retried with its id, gets its receipt.
   for (const auto& [id, offset] : receipted) {
-    HttpResponse read = Get(gc.Http(1), absl::StrCat("/reports/", id,
-                                                     "?min_offset=", offset,
-                                                     "&wait_ms=2000"));
+    HttpResponse read = Get(
+        gc.Http(1),
+        absl::StrCat("/reports/", id, "?min_offset=", offset, "&wait_ms=2000"));
     EXPECT_EQ(read.status, 200) << id << ": " << read.body;
   }
   for (const std::string& id : unconfirmed) {

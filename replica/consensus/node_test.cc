@@ -650,7 +650,8 @@ TEST(CommitTest, CommitAdvanceReachesFollowersInAppendsThatNeedNoAnswer) {
   EXPECT_TRUE(sent.count(3) == 0 || !sent[3].commit_only());
 }
 
-TEST(CommitTest, FollowerTakesACommitOnlyAppendWithoutAnsweringButAnswersARejection) {
+TEST(CommitTest,
+     FollowerTakesACommitOnlyAppendWithoutAnsweringButAnswersARejection) {
   TestReplica r(MakeConfig(2, {1, 2, 3}), {MakeEntry(1, 1), MakeEntry(2, 1)});
   Message commit = Msg(MSG_APPEND, 1, 2, 1);
   commit.set_index(2);
