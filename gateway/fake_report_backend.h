@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/error_code.h"
+#include "common/receipt.h"
 #include "gateway/report_backend.h"
 
 namespace report::gateway {
@@ -62,7 +63,7 @@ class FakeReportBackend : public ReportBackend {
         return MakeError(ErrorCode::kIdempotencyConflict,
                          "request id already used with another payload");
       }
-      return ReceiptOf(record, /*duplicate=*/true);
+      return report::ReceiptFor(record, /*duplicate=*/true);
     }
     report::RequestRecord& record = records_[submission.request_id()];
     record.set_request_id(submission.request_id());
@@ -74,7 +75,7 @@ class FakeReportBackend : public ReportBackend {
     record.set_accepted_epoch(kEpoch);
     record.set_version(last_offset_);
     applied_offset_ = last_offset_;
-    return ReceiptOf(record, /*duplicate=*/false);
+    return report::ReceiptFor(record, /*duplicate=*/false);
   }
 
   absl::StatusOr<report::ReadStatusResponse> ReadStatus(
@@ -147,17 +148,6 @@ class FakeReportBackend : public ReportBackend {
   }
 
  private:
-  static report::Receipt ReceiptOf(const report::RequestRecord& record,
-                                   bool duplicate) {
-    report::Receipt receipt;
-    receipt.set_request_id(record.request_id());
-    receipt.set_accepted_offset(record.accepted_offset());
-    receipt.set_duplicate(duplicate);
-    receipt.set_status_path(absl::StrCat("/reports/", record.request_id()));
-    receipt.set_epoch(record.accepted_epoch());
-    return receipt;
-  }
-
   std::atomic<bool> answer_on_other_threads_{false};
   absl::Mutex answerers_mu_;
   std::vector<std::thread> answerers_ ABSL_GUARDED_BY(answerers_mu_);

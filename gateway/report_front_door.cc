@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/receipt.h"
 #include "common/validation.h"
 
 namespace report::gateway {
@@ -106,8 +107,7 @@ void ReportFrontDoor::SubmitAsync(
                     absl::StatusOr<report::Receipt> receipt) {
     metrics_->ObserveSubmitLatency(absl::Now() - start);
     if (receipt.ok() && receipt->status_path().empty()) {
-      receipt->set_status_path(
-          absl::StrCat("/reports/", receipt->request_id()));
+      receipt->set_status_path(StatusPathOf(receipt->request_id()));
     }
     done(std::move(receipt));
   };

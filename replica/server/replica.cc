@@ -16,6 +16,7 @@
 #include "common/error_code.h"
 #include "common/fingerprint.h"
 #include "common/placement.h"
+#include "common/receipt.h"
 #include "common/validation.h"
 #include "glog/logging.h"
 #include "replica/consensus/node.h"
@@ -263,7 +264,7 @@ class Replica::Impl {
     };
     auto accept = [&](int i, const RequestRecord& record, bool duplicate) {
       *response.mutable_outcomes(i)->mutable_receipt() =
-          MakeReceipt(record, duplicate);
+          ReceiptFor(record, duplicate);
       answered[i] = true;
     };
     for (int i = 0; i < count; ++i) {
@@ -695,16 +696,6 @@ class Replica::Impl {
     }
     if (!waiter->status.ok()) return waiter->status;
     return waiter->index;
-  }
-
-  static Receipt MakeReceipt(const RequestRecord& record, bool duplicate) {
-    Receipt receipt;
-    receipt.set_request_id(record.request_id());
-    receipt.set_accepted_offset(record.accepted_offset());
-    receipt.set_duplicate(duplicate);
-    receipt.set_status_path(absl::StrCat("/reports/", record.request_id()));
-    receipt.set_epoch(record.accepted_epoch());
-    return receipt;
   }
 
   static absl::Status ConflictError(const RequestRecord& record) {
