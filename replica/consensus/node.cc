@@ -1,7 +1,6 @@
 #include "replica/consensus/node.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <deque>
 #include <utility>
 
@@ -28,6 +27,51 @@ namespace {
 // Upper bound on the payload bytes handed out in one Ready.committed; the rest
 // follows in the next Ready.
 constexpr uint64_t kMaxCommittedBytesPerReady = 64u << 20;
+
+// Why a message from the network breaks the protocol's shape, or nullptr when
+// it is well formed. Checked before the message can change anything, so a
+// malformed message is dropped and counted, never trusted.
+const char* Malformed(const Message& m) {
+  if (m.epoch() > kMaxEpoch) return "epoch beyond the limit";
+  switch (m.type()) {
+    case MSG_PRE_VOTE:
+    case MSG_VOTE:
+      if (m.log_epoch() > m.epoch()) return "last log epoch above the epoch";
+      if (m.index() > kMaxIndex) return "index beyond the limit";
+      return nullptr;
+    case MSG_APPEND: {
+      if (m.log_epoch() > m.epoch()) return "previous epoch above the epoch";
+      if (m.index() > kMaxIndex ||
+          static_cast<uint64_t>(m.entries_size()) > kMaxIndex - m.index()) {
+        return "index beyond the limit";
+      }
+      if (m.index() == 0 && m.log_epoch() != 0) {
+        return "previous entry 0 with an epoch";
+      }
+      uint64_t epoch = m.log_epoch();
+      for (int i = 0; i < m.entries_size(); ++i) {
+        const Entry& e = m.entries(i);
+        if (e.index() != m.index() + 1 + i) return "entries not consecutive";
+        if (e.epoch() < epoch || e.epoch() == 0 || e.epoch() > m.epoch()) {
+          return "entry epochs out of order";
+        }
+        if (e.type() != ENTRY_NORMAL && e.type() != ENTRY_BARRIER) {
+          return "unknown entry type";
+        }
+        epoch = e.epoch();
+      }
+      return nullptr;
+    }
+    case MSG_PRE_VOTE_RESP:
+    case MSG_VOTE_RESP:
+    case MSG_APPEND_RESP:
+    case MSG_HEARTBEAT:
+    case MSG_HEARTBEAT_RESP:
+      return nullptr;
+    default:
+      return "unknown message type";
+  }
+}
 
 // splitmix64: tiny, deterministic, good enough for election jitter.
 class ElectionJitter {
@@ -111,6 +155,8 @@ class Node::Impl {
     std::sort(voters_.begin(), voters_.end());
     voters_.erase(std::unique(voters_.begin(), voters_.end()), voters_.end());
     quorum_ = voters_.size() / 2 + 1;
+    commit_quorum_ = std::clamp<size_t>(config.commit_quorum, quorum_,
+                                        std::max<size_t>(voters_.size(), 1));
     epoch_ = config.hard_state.epoch();
     vote_ = config.hard_state.vote();
     // The durable commit may point past a log that lost its tail in a crash;
@@ -153,6 +199,10 @@ class Node::Impl {
   void Step(Message&& m) {
     if (m.from() == cfg_.id || !IsVoter(m.from())) return;
     if (m.to() != 0 && m.to() != cfg_.id) return;
+    if (Malformed(m) != nullptr) {
+      ++malformed_;
+      return;
+    }
     const MessageType type = m.type();
     if (m.epoch() > epoch_) {
       if (type == MSG_PRE_VOTE || type == MSG_VOTE) {
@@ -246,7 +296,9 @@ class Node::Impl {
   }
 
   void Hup() {
-    if (role_ == Role::kLeader) return;
+    // An epoch at the limit is never raised (it cannot be reached by honest
+    // elections in the life of the universe; only a poisoned hard state).
+    if (role_ == Role::kLeader || epoch_ >= kMaxEpoch) return;
     if (cfg_.pre_vote) {
       BecomePreCandidate();
     } else {
@@ -300,6 +352,8 @@ class Node::Impl {
   uint64_t commit_index() const { return commit_; }
   uint64_t last_index() const { return log_.LastIndex(); }
   uint64_t last_persisted_index() const { return log_.persisted(); }
+  uint64_t malformed_messages() const { return malformed_; }
+  size_t commit_quorum() const { return commit_quorum_; }
   bool committed_in_current_epoch() const {
     return role_ == Role::kLeader && log_.EpochAt(commit_) == epoch_;
   }
@@ -365,7 +419,7 @@ class Node::Impl {
     std::vector<Entry> entries;
     entries.push_back(std::move(barrier));
     Propose(std::move(entries));
-    if (quorum_ == 1) MaybeCommit();
+    if (commit_quorum_ == 1) MaybeCommit();
   }
 
   void StartPoll(MessageType type, uint64_t epoch) {
@@ -476,7 +530,7 @@ class Node::Impl {
     resp.set_to(m.from());
     resp.set_epoch(epoch_);
     if (m.index() < commit_) {
-      resp.set_index(commit_);
+      resp.set_index(std::min(commit_, log_.LastIndex()));
       Send(std::move(resp));
       return;
     }
@@ -500,9 +554,12 @@ class Node::Impl {
       }
     }
     if (first_new < m.entries_size()) {
-      // A committed entry is never overwritten; a leader asking for it is a
-      // protocol bug.
-      if (m.entries(first_new).index() <= commit_) std::abort();
+      // A committed entry is never overwritten: a message asking for it did
+      // not come from a correct leader, and is dropped unanswered.
+      if (m.entries(first_new).index() <= commit_) {
+        ++malformed_;
+        return;
+      }
       std::vector<Entry> entries;
       entries.reserve(m.entries_size() - first_new);
       auto* field = m.mutable_entries();
@@ -533,6 +590,11 @@ class Node::Impl {
     if (pr == nullptr) return;
     switch (m.type()) {
       case MSG_APPEND_RESP:
+        // A follower can only acknowledge entries this leader holds.
+        if (!m.reject() && m.index() > log_.LastIndex()) {
+          ++malformed_;
+          return;
+        }
         pr->recent_active = true;
         HandleAppendResponse(*pr, m);
         break;
@@ -561,6 +623,12 @@ class Node::Impl {
         pr.BecomeProbe();
       } else {
         if (pr.next == 0 || pr.next - 1 != rejected) return;  // stale
+        if (hint < pr.match) {
+          // The follower no longer holds entries it acknowledged (its disk
+          // lost a tail): stop counting them, and refill it from its hint
+          // instead of probing at the old match forever.
+          pr.match = hint;
+        }
         pr.next = std::max(std::min(rejected, hint + 1), pr.match + 1);
         pr.probe_sent = false;
       }
@@ -689,7 +757,7 @@ class Node::Impl {
     match_scratch_.push_back(log_.persisted());
     for (const PeerProgress& pr : peers_) match_scratch_.push_back(pr.match);
     std::sort(match_scratch_.begin(), match_scratch_.end(), std::greater<>());
-    const uint64_t index = match_scratch_[quorum_ - 1];
+    const uint64_t index = match_scratch_[commit_quorum_ - 1];
     // Only entries of our own epoch commit by counting (Raft §5.4.2); earlier
     // ones commit with them.
     if (index <= commit_ || log_.EpochAt(index) != epoch_) return false;
@@ -787,7 +855,8 @@ class Node::Impl {
 
   Config cfg_;
   std::vector<uint64_t> voters_;
-  size_t quorum_;
+  size_t quorum_;         // a majority: elections, check-quorum, reads
+  size_t commit_quorum_;  // entries commit once durable on this many
   ElectionJitter jitter_;
   RaftLog log_;
 
@@ -807,6 +876,7 @@ class Node::Impl {
   std::vector<uint64_t> match_scratch_;
   std::deque<PendingRead> pending_reads_;
   uint64_t read_round_ = 0;
+  uint64_t malformed_ = 0;
 
   std::vector<Message> messages_;
   std::vector<Message> after_persist_;
@@ -844,6 +914,10 @@ uint64_t Node::commit_index() const { return impl_->commit_index(); }
 uint64_t Node::last_index() const { return impl_->last_index(); }
 uint64_t Node::last_persisted_index() const {
   return impl_->last_persisted_index();
+}
+size_t Node::commit_quorum() const { return impl_->commit_quorum(); }
+uint64_t Node::malformed_messages() const {
+  return impl_->malformed_messages();
 }
 std::vector<Progress> Node::progress() const { return impl_->progress(); }
 bool Node::committed_in_current_epoch() const {

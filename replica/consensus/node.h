@@ -56,12 +56,24 @@ class LogStore {
                                      uint64_t max_bytes) const = 0;
 };
 
+// Epochs and indices above these limits never occur in a correct cluster (a
+// new epoch every microsecond would take 146,000 years to reach 2^62); a
+// message carrying one is malformed, and an epoch at the limit is never raised,
+// so no input can wrap a counter.
+inline constexpr uint64_t kMaxEpoch = uint64_t{1} << 62;
+inline constexpr uint64_t kMaxIndex = uint64_t{1} << 62;
+
 enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
 const char* RoleName(Role role);
 
 struct Config {
   uint64_t id = 0;               // this replica, non-zero
   std::vector<uint64_t> voters;  // every member, including id
+  // Replicas (the leader included) that must hold an entry durably before it
+  // commits; 0 or anything below a majority means a majority. Elections,
+  // check-quorum and ReadIndex always need a majority, which every commit
+  // quorum of at least a majority intersects.
+  uint32_t commit_quorum = 0;
   // Follower/candidate: campaign after a random timeout in [election_ticks,
   // 2*election_ticks).
   int election_ticks = 10;
@@ -131,7 +143,9 @@ class Node {
   // Advances logical time by one tick.
   void Tick();
   // Handles a message from a peer. Messages from lower epochs are rejected
-  // (answered or dropped as Raft says); messages from non-members are ignored.
+  // (answered or dropped as Raft says); messages from non-members are ignored;
+  // malformed ones (see malformed_messages) are dropped before they can change
+  // anything: input from the network never stops the process.
   void Step(const Message& message);
   // Same, taking ownership so appended entry payloads are moved, not copied.
   void Step(Message&& message);
@@ -158,10 +172,16 @@ class Node {
   uint64_t commit_index() const;
   uint64_t last_index() const;
   uint64_t last_persisted_index() const;
+  // Messages dropped because they break the protocol's shape (entries not
+  // consecutive or out of epoch order, an epoch beyond kMaxEpoch, a conflict
+  // with a committed entry, an acknowledgement past the leader's log).
+  uint64_t malformed_messages() const;
   // Leader only (empty otherwise): progress of every other voter.
   std::vector<Progress> progress() const;
   // True when the leader has committed an entry of its own epoch.
   bool committed_in_current_epoch() const;
+  // The commit quorum in force (see Config::commit_quorum).
+  size_t commit_quorum() const;
 
  private:
   class Impl;

@@ -611,6 +611,50 @@ TEST(ReplicationTest, StaleRejectionIsIgnored) {
   }
 }
 
+// A follower whose disk lost a tail it had acknowledged rejects the probe at
+// its old match. The leader stops counting those entries and refills it from
+// its hint, instead of probing at the old match forever.
+TEST(ReplicationTest, FollowerThatLostAcknowledgedEntriesIsRefilledNotCounted) {
+  std::vector<Entry> log;
+  for (uint64_t i = 1; i <= 20; ++i) log.push_back(MakeEntry(i, 1));
+  Config c = MakeConfig(1, {1, 2, 3});
+  c.hard_state.set_epoch(1);
+  TestReplica r(c, log);
+  ElectDirectly(r);  // barrier at 21 in epoch 2
+  r.Persist();
+  Message ack = Msg(MSG_APPEND_RESP, 2, 1, r.node->epoch());
+  ack.set_index(21);
+  r.node->Step(ack);
+  r.node->Propose(Payloads({"a"}));  // 22, in flight to 2
+  r.Persist();
+  // Follower 2 restarts holding only 1..10 and never acknowledges 22; its
+  // heartbeat answers show the pipeline stalled, so the leader probes at its
+  // match (prev 21), which the follower rejects.
+  std::vector<Message> probes;
+  for (int i = 0; i < c.election_ticks && probes.empty(); ++i) {
+    r.node->Step(Msg(MSG_HEARTBEAT_RESP, 2, 1, r.node->epoch()));
+    for (const Message& m : OfType(r.Persist().messages, MSG_APPEND)) {
+      if (m.to() == 2) probes.push_back(m);
+    }
+  }
+  ASSERT_EQ(probes.size(), 1u);
+  ASSERT_EQ(probes[0].index(), 21u);
+  Message reject = Msg(MSG_APPEND_RESP, 2, 1, r.node->epoch());
+  reject.set_reject(true);
+  reject.set_index(21);
+  reject.set_reject_hint(10);
+  reject.set_hint_epoch(1);
+  r.node->Step(reject);
+  auto apps = OfType(r.Persist().messages, MSG_APPEND);
+  ASSERT_EQ(apps.size(), 1u);
+  EXPECT_EQ(apps[0].index(), 10u) << "refilled from the follower's hint";
+  for (const Progress& p : r.node->progress()) {
+    if (p.id == 2) {
+      EXPECT_EQ(p.match, 10u) << "entries the follower lost are not counted";
+    }
+  }
+}
+
 // ------------------------------------------------------------------- commit
 
 TEST(CommitTest, LeaderCommitsOnlyEntriesOfItsOwnEpochByCounting) {
@@ -941,6 +985,200 @@ TEST(ReadIndexTest, PendingReadsAreDroppedWhenLeaderStepsDown) {
   r.node->Step(Msg(MSG_HEARTBEAT, 2, 1, 9));
   Ready rd = r.Persist();
   ASSERT_EQ(rd.dropped_reads.size(), 1u);
+}
+
+// ------------------------------------------------------------ commit quorum
+
+// Makes node 1 of {1..5} leader with the votes of 2 and 3: a majority.
+void ElectWithMajorityOfFive(TestReplica& r) {
+  r.node->Campaign();
+  r.Persist();
+  for (uint64_t from : {2, 3}) {
+    r.node->Step(Msg(MSG_PRE_VOTE_RESP, from, 1, r.node->epoch() + 1));
+  }
+  r.Persist();
+  ASSERT_EQ(r.node->role(), Role::kCandidate);
+  for (uint64_t from : {2, 3}) {
+    r.node->Step(Msg(MSG_VOTE_RESP, from, 1, r.node->epoch()));
+  }
+  ASSERT_EQ(r.node->role(), Role::kLeader);
+  r.Persist();  // the barrier at index 1, durable on the leader
+}
+
+TEST(CommitQuorumTest, ElectionsNeedOnlyAMajorityWhenTheCommitQuorumIsLarger) {
+  Config c = MakeConfig(1, {1, 2, 3, 4, 5});
+  c.commit_quorum = 4;
+  TestReplica r(c);
+  ElectWithMajorityOfFive(r);
+  EXPECT_EQ(r.node->commit_quorum(), 4u);
+}
+
+TEST(CommitQuorumTest, EntriesCommitOnlyOnceDurableOnTheCommitQuorum) {
+  Config c = MakeConfig(1, {1, 2, 3, 4, 5});
+  c.commit_quorum = 4;
+  TestReplica r(c);
+  ElectWithMajorityOfFive(r);
+  Message ack = Msg(MSG_APPEND_RESP, 2, 1, r.node->epoch());
+  ack.set_index(1);
+  r.node->Step(ack);
+  ack.set_from(3);
+  r.node->Step(ack);
+  EXPECT_EQ(r.node->commit_index(), 0u) << "a majority is not 4 of 5";
+  ack.set_from(4);
+  r.node->Step(ack);
+  EXPECT_EQ(r.node->commit_index(), 1u);
+}
+
+TEST(CommitQuorumTest, ACommitQuorumBelowAMajorityMeansAMajority) {
+  Config c = MakeConfig(1, {1, 2, 3, 4, 5});
+  MemoryLogStore store;
+  c.commit_quorum = 1;
+  EXPECT_EQ(Node(c, &store).commit_quorum(), 3u);
+  c.commit_quorum = 9;
+  EXPECT_EQ(Node(c, &store).commit_quorum(), 5u);
+}
+
+// ------------------------------------------------------------ malformed input
+
+// A follower holding entries 1..3 of epoch 1, all committed.
+std::unique_ptr<TestReplica> CommittedFollower() {
+  auto r = std::make_unique<TestReplica>(MakeConfig(2, {1, 2, 3}));
+  Message app = Msg(MSG_APPEND, 1, 2, 1);
+  for (uint64_t i = 1; i <= 3; ++i) *app.add_entries() = MakeEntry(i, 1);
+  app.set_commit(3);
+  r->node->Step(app);
+  r->Persist();
+  r->Persist();  // the commit index, durable once the entries are
+  return r;
+}
+
+// A committed entry is never rewritten. An append reaching below the commit
+// index is answered with what the follower holds committed; one whose entries
+// do not follow its previous index (so could land on a committed entry) is
+// dropped as malformed. Before, that second one aborted the process.
+TEST(MalformedInputTest, AppendConflictingWithACommittedEntryIsDropped) {
+  std::unique_ptr<TestReplica> follower = CommittedFollower();
+  TestReplica& r = *follower;
+  ASSERT_EQ(r.node->commit_index(), 3u);
+  Message below = Msg(MSG_APPEND, 1, 2, 2);
+  below.set_index(1);
+  below.set_log_epoch(1);
+  *below.add_entries() = MakeEntry(2, 2, "rewrite");
+  r.node->Step(below);
+  Ready rd = r.Persist();
+  // At a new epoch: answered once the epoch is durable.
+  auto answers = OfType(rd.after_persist, MSG_APPEND_RESP);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].index(), 3u);
+  EXPECT_FALSE(answers[0].reject());
+
+  Message overlapping = Msg(MSG_APPEND, 1, 2, 2);
+  overlapping.set_index(3);
+  overlapping.set_log_epoch(1);
+  *overlapping.add_entries() = MakeEntry(2, 2, "rewrite");
+  r.node->Step(overlapping);
+  rd = r.Persist();
+  EXPECT_TRUE(rd.entries.empty());
+  EXPECT_TRUE(OfType(rd.after_persist, MSG_APPEND_RESP).empty());
+  EXPECT_EQ(r.node->last_index(), 3u);
+  EXPECT_EQ(r.store.EpochAt(2), 1u);
+  EXPECT_EQ(r.node->malformed_messages(), 1u);
+}
+
+TEST(MalformedInputTest, AppendWithAGapInItsEntriesIsDropped) {
+  std::unique_ptr<TestReplica> follower = CommittedFollower();
+  TestReplica& r = *follower;
+  Message app = Msg(MSG_APPEND, 1, 2, 1);
+  app.set_index(3);
+  app.set_log_epoch(1);
+  *app.add_entries() = MakeEntry(9, 1);  // should be 4
+  r.node->Step(app);
+  EXPECT_TRUE(r.Persist().entries.empty());
+  EXPECT_EQ(r.node->last_index(), 3u);
+  EXPECT_EQ(r.node->malformed_messages(), 1u);
+}
+
+TEST(MalformedInputTest, AppendWithEntriesOutOfEpochOrderIsDropped) {
+  std::unique_ptr<TestReplica> follower = CommittedFollower();
+  TestReplica& r = *follower;
+  Message app = Msg(MSG_APPEND, 1, 2, 2);
+  app.set_index(3);
+  app.set_log_epoch(1);
+  *app.add_entries() = MakeEntry(4, 2);
+  *app.add_entries() = MakeEntry(5, 1);  // epochs never decrease
+  r.node->Step(app);
+  Message above = Msg(MSG_APPEND, 1, 2, 2);
+  above.set_index(3);
+  above.set_log_epoch(1);
+  *above.add_entries() = MakeEntry(4, 7);  // above the sender's epoch
+  r.node->Step(above);
+  EXPECT_TRUE(r.Persist().entries.empty());
+  EXPECT_EQ(r.node->last_index(), 3u);
+  EXPECT_EQ(r.node->malformed_messages(), 2u);
+}
+
+TEST(MalformedInputTest, AppendNearTheIndexLimitIsDropped) {
+  std::unique_ptr<TestReplica> follower = CommittedFollower();
+  TestReplica& r = *follower;
+  Message app = Msg(MSG_APPEND, 1, 2, 1);
+  app.set_index(UINT64_MAX);
+  *app.add_entries() = MakeEntry(0, 1);  // index + 1 wraps to 0
+  r.node->Step(app);
+  EXPECT_TRUE(r.Persist().entries.empty());
+  EXPECT_EQ(r.node->malformed_messages(), 1u);
+}
+
+TEST(MalformedInputTest, EpochBeyondTheLimitNeverReachesTheHardState) {
+  std::unique_ptr<TestReplica> follower = CommittedFollower();
+  TestReplica& r = *follower;
+  for (MessageType type :
+       {MSG_HEARTBEAT, MSG_APPEND, MSG_VOTE, MSG_PRE_VOTE, MSG_APPEND_RESP}) {
+    r.node->Step(Msg(type, 1, 2, UINT64_MAX));
+  }
+  Ready rd = r.Persist();
+  EXPECT_FALSE(rd.hard_state.has_value());
+  EXPECT_EQ(r.node->epoch(), 1u);
+  EXPECT_EQ(r.node->malformed_messages(), 5u);
+}
+
+TEST(MalformedInputTest, AnEpochAtTheLimitIsNeverRaisedSoItCannotWrap) {
+  Config c = MakeConfig(1, {1, 2, 3});
+  c.hard_state.set_epoch(kMaxEpoch);
+  TestReplica r(c);
+  r.node->Campaign();
+  for (int i = 0; i < 100; ++i) r.node->Tick();
+  r.Persist();
+  EXPECT_EQ(r.node->epoch(), kMaxEpoch);
+  EXPECT_EQ(r.node->role(), Role::kFollower);
+}
+
+TEST(MalformedInputTest, LeaderIgnoresAcknowledgementsPastItsLog) {
+  TestReplica r(MakeConfig(1, {1, 2, 3}));
+  ElectDirectly(r);  // barrier at index 1, not yet persisted anywhere
+  r.node->TakeReady();
+  Message ack = Msg(MSG_APPEND_RESP, 2, 1, r.node->epoch());
+  ack.set_index(1000);
+  r.node->Step(ack);
+  ack.set_from(3);
+  r.node->Step(ack);
+  EXPECT_EQ(r.node->commit_index(), 0u);
+  EXPECT_EQ(r.node->malformed_messages(), 2u);
+}
+
+TEST(MalformedInputTest, UnknownMessageAndEntryTypesAreDropped) {
+  std::unique_ptr<TestReplica> follower = CommittedFollower();
+  TestReplica& r = *follower;
+  Message unknown = Msg(static_cast<MessageType>(77), 1, 2, 1);
+  r.node->Step(unknown);
+  Message app = Msg(MSG_APPEND, 1, 2, 1);
+  app.set_index(3);
+  app.set_log_epoch(1);
+  Entry odd = MakeEntry(4, 1);
+  odd.set_type(static_cast<EntryType>(9));
+  *app.add_entries() = odd;
+  r.node->Step(app);
+  EXPECT_TRUE(r.Persist().entries.empty());
+  EXPECT_EQ(r.node->malformed_messages(), 2u);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   uint64_t seeds = 1;
   int steps = 2000;
   int replicas = 0;
+  int commit_quorum = 0;
   std::string seed_list;
   po::options_description desc(
       "consensus-sim: deterministic simulation of the consensus core under "
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
       "simulated steps per seed (one step = one time unit; a node ticks every "
       "5)")("replicas", po::value<int>(&replicas),
             "cluster size: 3 or 5 (default: by seed)")(
+      "commit-quorum", po::value<int>(&commit_quorum),
+      "voters that must hold an entry before it commits (a majority .. all; "
+      "default: by seed, a third of the seeds above a majority)")(
       "seed-list", po::value<std::string>(&seed_list),
       "run the seeds listed in this file (one per line) instead of "
       "--seed/--seeds")("verbose", "print every event of every run");
@@ -75,6 +79,12 @@ int main(int argc, char** argv) {
               << "\n";
     return 2;
   }
+  if (vm.count("commit-quorum") && (commit_quorum < 1 || commit_quorum > 5)) {
+    std::cerr << "consensus-sim: --commit-quorum must be 1..5 (clamped to a "
+                 "majority..all of the cluster), got "
+              << commit_quorum << "\n";
+    return 2;
+  }
   if (steps <= 0 || seeds == 0) {
     std::cerr << "consensus-sim: --steps and --seeds must be positive\n";
     return 2;
@@ -90,18 +100,20 @@ int main(int argc, char** argv) {
   }
 
   uint64_t proposals = 0, acknowledged = 0, reads = 0, crashes = 0,
-           elections = 0;
+           elections = 0, malformed = 0, above_majority = 0;
   for (uint64_t s : run) {
     SimulationOptions options;
     options.seed = s;
     options.replicas = replicas;
+    options.commit_quorum = commit_quorum;
     options.steps = steps;
     if (vm.count("verbose")) options.verbose = &std::cout;
     const SimulationResult r = RunSimulation(options);
     if (!r.ok) {
       std::cout << "consensus-sim: FAILED seed=" << r.seed
-                << " replicas=" << r.replicas << " step=" << r.step << ": "
-                << r.failure << "\n";
+                << " replicas=" << r.replicas
+                << " commit_quorum=" << r.commit_quorum << " step=" << r.step
+                << ": " << r.failure << "\n";
       std::cout << "replicas:\n";
       for (const std::string& line : r.state) std::cout << "  " << line << "\n";
       std::cout << "last events:\n";
@@ -117,10 +129,13 @@ int main(int argc, char** argv) {
     reads += r.reads;
     crashes += r.crashes;
     elections += r.elections;
+    malformed += r.malformed;
+    above_majority += r.commit_quorum > r.replicas / 2 + 1;
   }
   std::cout << "consensus-sim: seeds=" << run.size() << " steps=" << steps
             << " proposals=" << proposals << " acknowledged=" << acknowledged
             << " reads=" << reads << " crashes=" << crashes
-            << " elections=" << elections << " ok\n";
+            << " elections=" << elections << " malformed=" << malformed
+            << " commit_quorum_above_majority=" << above_majority << " ok\n";
   return 0;
 }

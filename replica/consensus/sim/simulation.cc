@@ -207,6 +207,14 @@ class Simulation {
                               : (options.seed % 2 == 0 ? 3 : 5);
     result_.seed = options.seed;
     result_.replicas = n_;
+    // Drawn from streams of their own, so the faults and proposals a seed
+    // draws stay what they were before these inputs existed.
+    Rng quorum_rng(options.seed ^ 0x3c6ef372fe94f82bULL);
+    commit_quorum_ = options.commit_quorum > 0
+                         ? std::clamp(options.commit_quorum, n_ / 2 + 1, n_)
+                     : quorum_rng.OneIn(3) ? (n_ == 3 ? 3 : 4)
+                                           : n_ / 2 + 1;
+    result_.commit_quorum = commit_quorum_;
     for (int i = 0; i < n_; ++i) voters_.push_back(i + 1);
     replicas_.resize(n_);
     // Each seed draws its own fault intensity and replication shape, so some
@@ -241,6 +249,7 @@ class Simulation {
     Config c;
     c.id = r.id;
     c.voters = voters_;
+    c.commit_quorum = commit_quorum_;
     c.election_ticks = kElectionTicks;
     c.heartbeat_ticks = 1;
     c.max_entries_per_message = max_entries_per_message_;
@@ -283,6 +292,7 @@ class Simulation {
       if (!r.node && now_ >= r.restart_at) Restart(r);
     }
     if (swizzle_active_ && now_ >= swizzle_next_at_) AdvanceSwizzle();
+    if (adversary_rng_.OneIn(40)) InjectMalformed();
     if (!rng_.OneIn(fault_one_in_)) return;
     switch (rng_.Uniform(11)) {
       case 0:
@@ -350,6 +360,57 @@ class Simulation {
         Record({.kind = EventKind::kPartition, .a = 1u << a});
         break;
       }
+    }
+  }
+
+  // A message no correct replica sends, as a buggy or hostile peer might: the
+  // receiver must drop it (and count it) without changing anything, so the
+  // run goes on exactly as if it had never arrived.
+  void InjectMalformed() {
+    Replica& r = replicas_[adversary_rng_.Uniform(n_)];
+    if (!r.node) return;
+    Message m;
+    m.set_from(1 + (r.id % n_));
+    m.set_to(r.id);
+    m.set_epoch(r.node->epoch());
+    const uint64_t last = r.node->last_index();
+    switch (adversary_rng_.Uniform(5)) {
+      case 0:  // an epoch that would wrap the counter
+        m.set_type(adversary_rng_.OneIn(2) ? MSG_HEARTBEAT : MSG_VOTE);
+        m.set_epoch(UINT64_MAX - adversary_rng_.Uniform(2));
+        break;
+      case 1: {  // a gap in the entries
+        m.set_type(MSG_APPEND);
+        m.set_index(last);
+        m.set_log_epoch(r.node->epoch());
+        Entry* e = m.add_entries();
+        e->set_index(last + 2 + adversary_rng_.Uniform(1000));
+        e->set_epoch(r.node->epoch());
+        break;
+      }
+      case 2: {  // an entry from an epoch the sender has not reached
+        m.set_type(MSG_APPEND);
+        m.set_index(0);
+        Entry* e = m.add_entries();
+        e->set_index(1);
+        e->set_epoch(r.node->epoch() + 1 + adversary_rng_.Uniform(5));
+        break;
+      }
+      case 3:  // past the end of the index space
+        m.set_type(MSG_APPEND);
+        m.set_index(UINT64_MAX - adversary_rng_.Uniform(3));
+        m.add_entries()->set_epoch(1);
+        break;
+      default:  // an unknown message type
+        m.set_type(static_cast<MessageType>(50 + adversary_rng_.Uniform(50)));
+        break;
+    }
+    const uint64_t before = r.node->malformed_messages();
+    r.node->Step(std::move(m));
+    ++result_.malformed;
+    if (r.node->malformed_messages() != before + 1) {
+      Fail("node " + std::to_string(r.id) +
+           " took a malformed message instead of dropping it");
     }
   }
 
@@ -653,7 +714,7 @@ class Simulation {
       for (const Replica& r : replicas_) {
         durable += r.store.LastIndex() >= top && r.store.EpochAt(top) == epoch;
       }
-      if (durable < n_ / 2 + 1) {
+      if (durable < commit_quorum_) {
         Fail("durability: applied entry " + std::to_string(top) + " (epoch " +
              std::to_string(epoch) + ") is durable on only " +
              std::to_string(durable) + " replicas");
@@ -676,7 +737,7 @@ class Simulation {
       durable += other.store.LastIndex() >= commit &&
                  other.store.EpochAt(commit) == epoch;
     }
-    if (durable < n_ / 2 + 1) {
+    if (durable < commit_quorum_) {
       Fail("durability: node " + std::to_string(r.id) + " has commit index " +
            std::to_string(commit) + " (epoch " + std::to_string(epoch) +
            ") but only " + std::to_string(durable) +
@@ -816,8 +877,10 @@ class Simulation {
 
   SimulationOptions options_;
   Rng rng_;
+  Rng adversary_rng_{options_.seed ^ 0xbb67ae8584caa73bULL};
   int n_ = 3;
   std::vector<uint64_t> voters_;
+  int commit_quorum_ = 0;
   std::vector<Replica> replicas_;
   InvariantChecker checker_;
   SimulationResult result_;

@@ -21,6 +21,9 @@ struct SimulationOptions {
   // replays.
   int replicas = 0;
   int steps = 2000;
+  // Commit quorum: 0 draws it from the seed (a third of the seeds commit on
+  // all 3 of 3 or 4 of 5 replicas, the rest on a majority).
+  int commit_quorum = 0;
   // Every event is printed here as it happens (nullptr: quiet).
   std::ostream* verbose = nullptr;
 };
@@ -29,6 +32,7 @@ struct SimulationResult {
   bool ok = true;
   uint64_t seed = 0;
   int replicas = 0;
+  int commit_quorum = 0;
   int step = 0;                    // the step at which the failure was detected
   std::string failure;             // what was violated
   std::vector<std::string> trace;  // the last events before the failure
@@ -39,6 +43,7 @@ struct SimulationResult {
   uint64_t reads = 0;
   uint64_t crashes = 0;
   uint64_t elections = 0;
+  uint64_t malformed = 0;  // malformed messages injected (and dropped)
 };
 
 SimulationResult RunSimulation(const SimulationOptions& options);
