@@ -13,6 +13,8 @@
 #include "common/error_code.h"
 #include "gtest/gtest.h"
 #include "proto/replica_service.grpc.pb.h"
+#include "replica/storage/keys.h"
+#include "replica/storage/replica_store.h"
 #include "tests/local_cluster.h"
 
 namespace report::testing {
@@ -110,6 +112,97 @@ TEST(ReplicaClusterTest, FiveReplicasElectALeaderAndCommitSubmits) {
   EXPECT_TRUE(digest.ok()) << digest.status();
 }
 
+// The profile's quorum is the commit quorum: with 4 of 5, losing two replicas
+// stops commits (elections still work with a majority), and no submit is
+// acknowledged on only three; with one of them back, submits commit again.
+TEST(ReplicaClusterTest, AProfileQuorumOfFourOfFiveIsTheCommitQuorum) {
+  ReplicaCluster rc(SourceDir() + "/tests/data/five-replica-quorum4.textproto");
+  ASSERT_UP(rc);
+  std::map<std::string, uint64_t> receipts;
+  SubmitAndCheckOffsets(rc, 3, "four", &receipts);
+  auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  std::vector<std::string> stopped;
+  for (const Member& member : rc.cluster.config().members()) {
+    if (member.name() != *leader && stopped.size() < 2) {
+      rc.cluster.Kill(member.name());
+      stopped.push_back(member.name());
+    }
+  }
+  // Three of five are up: a majority, but below the commit quorum.
+  auto refused = rc.cluster.client().Submit(
+      MakeSubmission("four-refused"), rc.IngressDomain(), absl::Seconds(3));
+  ASSERT_FALSE(refused.ok())
+      << "acknowledged on 3 of 5: " << refused->ShortDebugString();
+  const ErrorCode code = ErrorCodeOf(refused.status());
+  EXPECT_TRUE(code == ErrorCode::kNoQuorum || code == ErrorCode::kCommitUnknown)
+      << refused.status();
+  rc.cluster.Start(stopped[0]);
+  absl::StatusOr<Receipt> after;
+  for (absl::Time until = absl::Now() + absl::Seconds(30);
+       absl::Now() < until;) {
+    after = rc.Submit(MakeSubmission("four-after"));
+    if (after.ok()) break;
+  }
+  ASSERT_TRUE(after.ok()) << after.status();
+  receipts["four-after"] = after->accepted_offset();
+  ExpectReceiptsDurable(rc, receipts);
+}
+
+// Recovery cuts a damaged log tail; a cut below the applied index means the
+// replica lost entries it acknowledged. It must not rejoin as a voter that
+// claims them: it refuses to start, saying why.
+TEST(ReplicaClusterTest,
+     AReplicaWhoseLogWasCutBelowItsAppliedIndexRefusesToStart) {
+  ReplicaCluster rc("single-az");
+  ASSERT_UP(rc);
+  std::map<std::string, uint64_t> receipts;
+  SubmitAndCheckOffsets(rc, 5, "cut", &receipts);
+  const uint64_t last = receipts.rbegin()->second;
+  ASSERT_TRUE(rc.cluster.WaitForConvergence(last, absl::Seconds(10)).ok());
+  auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok());
+  const Member* victim = nullptr;
+  for (const Member& member : rc.cluster.config().members()) {
+    if (member.name() != *leader) victim = &member;
+  }
+  ASSERT_NE(victim, nullptr);
+  rc.cluster.Kill(victim->name(), "TERM");
+  for (absl::Time until = absl::Now() + absl::Seconds(20);
+       rc.cluster.Process(victim->name()).pid != 0 && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(rc.cluster.Process(victim->name()).pid, 0);
+  const std::string data_dir =
+      rc.cluster.dir() + "/" + victim->name() + "/data";
+  {
+    auto store = storage::ReplicaStore::Open(
+        data_dir, rc.cluster.config().cluster_id(), victim->id());
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE(
+        (*store)
+            ->db()
+            ->Put(leveldb::WriteOptions(), storage::LogKey(2), "\xff damaged")
+            .ok());
+  }
+  rc.cluster.Start(victim->name());
+  bool exited = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(20);
+       absl::Now() < until;) {
+    if (rc.cluster.Process(victim->name()).pid == 0) {
+      exited = true;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(exited) << "a replica missing acknowledged entries started";
+  std::string log;
+  RunCommand("cat " + rc.cluster.dir() + "/" + victim->name() + "/log", &log);
+  EXPECT_NE(log.find("refusing to start"), std::string::npos) << log;
+  // The other two still commit.
+  SubmitAndCheckOffsets(rc, 2, "cut-after", &receipts);
+}
+
 TEST(ReplicaClusterTest,
      KilledLeaderIsReplacedInAHigherEpochAndCatchesUpAfterRestart) {
   ReplicaCluster rc("single-az");
@@ -186,6 +279,65 @@ TEST(ReplicaClusterTest,
   auto next = rc.Submit(MakeSubmission("replay-2"));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->accepted_offset(), first->accepted_offset() + 1);
+}
+
+// After a restart a replica's list of recent changes starts empty. If the
+// first entries it then applies arrive in one batch led by a new leader's
+// barrier (which carries no request), a watch opened before them must still
+// follow the log, not be told it fell behind.
+TEST(ReplicaClusterTest, AWatchOpenedRightAfterARestartFollowsTheLog) {
+  ReplicaCluster rc("single-az");
+  ASSERT_UP(rc);
+  ASSERT_TRUE(rc.Submit(MakeSubmission("watch-before")).ok());
+  auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  ProcessInfo watched;
+  for (const ProcessInfo& p : rc.cluster.Processes()) {
+    if (p.kind == "replica" && p.name != *leader) watched = p;
+  }
+  rc.cluster.Kill(watched.name);
+  rc.cluster.Start(watched.name);
+  auto stub = StubFor(watched.grpc_address);
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientReader<WatchEvent>> reader;
+  WatchEvent event;
+  WatchRequest request;
+  request.set_worker_domain(rc.cluster.config().placement().worker_domains(0));
+  for (absl::Time until = absl::Now() + absl::Seconds(20);
+       absl::Now() < until;) {
+    context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(60));
+    reader = stub->WatchCommitted(context.get(), request);
+    // The unfinished report comes first, in the catch-up.
+    if (reader->Read(&event)) break;
+    reader.reset();
+  }
+  ASSERT_NE(reader, nullptr) << "replica never served the watch";
+  EXPECT_TRUE(event.catch_up());
+  // While it is stopped, the others change leader (a barrier) and accept a
+  // report; it then gets both in one append and applies them together.
+  rc.cluster.Kill(watched.name, "STOP");
+  rc.cluster.Kill(*leader);
+  rc.cluster.Start(*leader);
+  absl::StatusOr<Receipt> receipt;
+  for (absl::Time until = absl::Now() + absl::Seconds(30);
+       absl::Now() < until;) {
+    receipt = rc.Submit(MakeSubmission("watch-after"));
+    if (receipt.ok()) break;
+  }
+  rc.cluster.Kill(watched.name, "CONT");
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  bool seen = false;
+  while (!seen && reader->Read(&event)) {
+    seen = event.record().request_id() == "watch-after";
+  }
+  if (!seen) {
+    grpc::Status status = reader->Finish();
+    FAIL() << "watch ended without the new report: " << status.error_message();
+  }
+  EXPECT_EQ(event.offset(), receipt->accepted_offset());
+  context->TryCancel();
 }
 
 TEST(ReplicaClusterTest,

@@ -20,7 +20,9 @@
 #include "common/validation.h"
 #include "glog/logging.h"
 #include "replica/consensus/node.h"
+#include "replica/server/cluster_clock.h"
 #include "replica/server/peer_transport.h"
+#include "replica/server/proposal_tracker.h"
 #include "replica/state_machine/report_state_machine.h"
 #include "replica/storage/log_writer.h"
 #include "replica/storage/replica_store.h"
@@ -48,34 +50,6 @@ Clock::time_point ToSteady(absl::Time deadline) {
   if (left > absl::Hours(1)) left = absl::Hours(1);
   return Clock::now() + absl::ToChronoNanoseconds(left);
 }
-
-// One proposal's outcome, shared by every caller waiting for it (joined
-// submits).
-// Counts down the proposals one SubmitBatch call waits for, so the call's
-// thread wakes once for the whole batch instead of once per entry.
-struct BatchWait {
-  std::mutex mu;
-  std::condition_variable cv;
-  int remaining = 0;
-
-  void Done() {
-    std::lock_guard<std::mutex> lock(mu);
-    if (--remaining == 0) cv.notify_one();
-  }
-};
-
-struct Pending {
-  uint64_t index = 0;
-  uint64_t epoch = 0;
-  std::string request_id;   // for submits: key in the in-flight map
-  std::string fingerprint;  // for submits: joiners must match it
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  absl::Status status;
-  AppliedCommand applied;
-  std::vector<std::shared_ptr<BatchWait>> batch_waits;  // guarded by mu
-};
 
 struct ReadWaiter {
   std::mutex mu;
@@ -136,12 +110,30 @@ class Replica::Impl {
     store_ = *std::move(store);
     state_machine_ = std::make_unique<ReportStateMachine>(store_->db());
     applied_ = state_machine_->applied_index();
+    recent_from_ = applied_ + 1;
+    // Recovery cuts a damaged log tail. Below the applied index that means this
+    // replica lost entries it acknowledged: as a voter it would report a match
+    // it no longer has (and the leader would count it), so it does not start.
+    if (const uint64_t last = store_->log().LastIndex(); last < applied_) {
+      return MakeError(
+          ErrorCode::kInternal,
+          absl::StrCat(
+              "refusing to start: the log in ", options_.data_dir,
+              " ends at index ", last, " but the state machine applied ",
+              applied_,
+              " (the log was damaged and cut below what this "
+              "replica acknowledged); move the data dir aside and start the "
+              "replica on an empty one to rejoin (docs/STORAGE.md)"));
+    }
 
     consensus::Config config;
     config.id = options_.id;
     for (const Member& member : options_.cluster.members()) {
       config.voters.push_back(member.id());
     }
+    // The profile's quorum is the commit quorum (never below a majority: the
+    // placement loader refuses one).
+    config.commit_quorum = static_cast<uint32_t>(placement_->quorum());
     config.election_ticks = options_.election_ticks;
     config.heartbeat_ticks = options_.heartbeat_ticks;
     config.seed =
@@ -156,18 +148,8 @@ class Replica::Impl {
     persisted_vote_ = config.hard_state.vote();
     node_ = std::make_unique<consensus::Node>(config, &store_->log());
     // Cluster time never runs backwards, even if this replica's clock is behind
-    // the leader that stamped the newest entry it holds.
-    if (uint64_t last = store_->log().LastIndex();
-        last >= store_->log().FirstIndex()) {
-      for (const Entry& entry :
-           store_->log().Entries(last, last + 1, 1 << 20)) {
-        Command command;
-        if (entry.type() == consensus::ENTRY_NORMAL &&
-            command.ParseFromString(entry.data())) {
-          newest_stamp_ms_ = command.timestamp_ms();
-        }
-      }
-    }
+    // the leader that stamped the newest command it holds.
+    clock_.Observe(NewestStamp(store_->log()));
     LOG(INFO) << "replica " << options_.id
               << " recovered: epoch=" << config.hard_state.epoch()
               << " vote=" << config.hard_state.vote()
@@ -215,10 +197,21 @@ class Replica::Impl {
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
+    const uint64_t malformed = node_->malformed_messages();
     for (const consensus::Message& message : batch.messages()) {
       if (message.from() != batch.from() || message.to() != options_.id)
         continue;
+      if (message.type() == consensus::MSG_APPEND) {
+        clock_.ObserveEntries(message.entries());
+      }
       node_->Step(message);
+    }
+    if (node_->malformed_messages() != malformed) {
+      LOG_EVERY_N(WARNING, 100)
+          << "dropped malformed consensus messages from replica "
+          << batch.from() << " (" << node_->malformed_messages()
+          << " so far): entries out of order, an epoch beyond the limit, a "
+             "rewrite of a committed entry or an acknowledgement past the log";
     }
     driver_cv_.notify_one();
   }
@@ -248,14 +241,16 @@ class Replica::Impl {
                        absl::StrCat("a batch carries 1..", kMaxSubmitBatch,
                                     " submits, got ", count));
     }
+    uint64_t in_flight_generation = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
         return leader;
+      in_flight_generation = tracker_.in_flight_generation();
     }
     SubmitBatchResponse response;
     std::vector<std::string> fingerprints(count);
-    std::vector<std::shared_ptr<Pending>> pending(count);
+    std::vector<std::shared_ptr<Proposal>> pending(count);
     std::vector<bool> answered(count, false);
     auto refuse = [&](int i, const absl::Status& status) {
       // Canonical codes are gRPC's; the message carries "Code: detail".
@@ -266,6 +261,23 @@ class Replica::Impl {
       *response.mutable_outcomes(i)->mutable_receipt() =
           ReceiptFor(record, duplicate);
       answered[i] = true;
+    };
+    // An already applied request is answered from state, without appending;
+    // an error only when the state cannot be read.
+    auto answer_from_state = [&](int i) -> absl::Status {
+      auto existing = state_machine_->GetRequest(
+          batch.requests(i).submission().request_id());
+      if (existing.ok()) {
+        if (existing->fingerprint() != fingerprints[i]) {
+          refuse(i, ConflictError(*existing));
+        } else {
+          accept(i, *existing, /*duplicate=*/true);
+        }
+        return absl::OkStatus();
+      }
+      if (ErrorCodeOf(existing.status()) != ErrorCode::kNotFound)
+        return existing.status();
+      return absl::OkStatus();
     };
     for (int i = 0; i < count; ++i) {
       response.add_outcomes();
@@ -290,17 +302,7 @@ class Replica::Impl {
         continue;
       }
       // Already applied: answer from state, without appending.
-      auto existing = state_machine_->GetRequest(submission.request_id());
-      if (existing.ok()) {
-        if (existing->fingerprint() != fingerprints[i]) {
-          refuse(i, ConflictError(*existing));
-        } else {
-          accept(i, *existing, /*duplicate=*/true);
-        }
-        continue;
-      }
-      if (ErrorCodeOf(existing.status()) != ErrorCode::kNotFound)
-        return existing.status();
+      if (absl::Status read = answer_from_state(i); !read.ok()) return read;
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -317,11 +319,18 @@ class Replica::Impl {
         if (answered[i]) continue;
         const SubmitRequest& request = batch.requests(i);
         const std::string& request_id = request.submission().request_id();
-        auto inflight = inflight_submits_.find(request_id);
-        if (inflight != inflight_submits_.end() &&
-            inflight->second->fingerprint == fingerprints[i]) {
-          pending[i] = inflight->second;  // join: the same receipt for both
+        std::shared_ptr<Proposal> inflight = tracker_.InFlight(request_id);
+        if (inflight != nullptr && inflight->fingerprint == fingerprints[i]) {
+          pending[i] = std::move(inflight);  // join: the same receipt for both
           continue;
+        }
+        // Its entry may have been applied (and left the in-flight map) since
+        // the state machine was read above: read it again rather than append
+        // the request twice. Rare, so the read happens under the mutex.
+        if (inflight == nullptr &&
+            tracker_.in_flight_generation() != in_flight_generation) {
+          if (absl::Status read = answer_from_state(i); !read.ok()) return read;
+          if (answered[i]) continue;
         }
         auto same = first_new.find(request_id);
         if (same != first_new.end() &&
@@ -345,23 +354,14 @@ class Replica::Impl {
           const std::string& request_id =
               batch.requests(i).submission().request_id();
           pending[i] = (*proposed)[k];
-          pending[i]->request_id = request_id;
-          pending[i]->fingerprint = fingerprints[i];
-          // A same-id entry already in flight with another payload keeps its
-          // place; this one will be answered IdempotencyConflict.
-          inflight_submits_.emplace(request_id, pending[i]);
+          tracker_.SetInFlight(pending[i], request_id, fingerprints[i]);
         }
       }
       for (const auto& [item, joined] : joins) pending[item] = pending[joined];
     }
     auto batch_wait = std::make_shared<BatchWait>();
     for (int i = 0; i < count; ++i) {
-      if (answered[i]) continue;
-      std::lock_guard<std::mutex> lock(pending[i]->mu);
-      if (pending[i]->done) continue;
-      pending[i]->batch_waits.push_back(batch_wait);
-      std::lock_guard<std::mutex> wait_lock(batch_wait->mu);
-      batch_wait->remaining++;
+      if (!answered[i]) AddBatchWait(*pending[i], batch_wait);
     }
     {
       std::unique_lock<std::mutex> lock(batch_wait->mu);
@@ -371,7 +371,7 @@ class Replica::Impl {
     for (int i = 0; i < count; ++i) {
       if (answered[i]) continue;
       // Done by now, or the deadline passed: Wait answers without waiting.
-      auto applied = Wait(pending[i], absl::InfinitePast());
+      auto applied = AwaitProposal(*pending[i], absl::InfinitePast());
       if (!applied.ok()) return applied.status();
       const CommandResult& result = applied->result;
       switch (result.code()) {
@@ -533,7 +533,7 @@ class Replica::Impl {
           return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
         if (cancelled()) break;
         if (applied_ < next) continue;
-        if (!recent_.empty() && recent_.front().offset() > next) {
+        if (next < recent_from_) {
           return absl::AbortedError(
               "watch fell behind the replica's recent changes; restart it");
         }
@@ -596,18 +596,17 @@ class Replica::Impl {
     return MakeNotLeader(leader, it->second.grpc_address());
   }
 
-  // Appends `commands` as consecutive entries in one proposal; one Pending
+  // Appends `commands` as consecutive entries in one proposal; one Proposal
   // each, in order.
-  absl::StatusOr<std::vector<std::shared_ptr<Pending>>> ProposeLocked(
+  absl::StatusOr<std::vector<std::shared_ptr<Proposal>>> ProposeLocked(
       std::vector<Command>& commands) {
     if (stopping_)
       return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
-    // Cluster time: the leader's clock, never behind any earlier entry's stamp.
-    last_stamp_ms_ = std::max(last_stamp_ms_, WallMs());
+    const uint64_t stamp = clock_.Stamp(WallMs());
     std::vector<Entry> entries;
     entries.reserve(commands.size());
     for (Command& command : commands) {
-      command.set_timestamp_ms(last_stamp_ms_);
+      command.set_timestamp_ms(stamp);
       Entry& entry = entries.emplace_back();
       entry.set_type(consensus::ENTRY_NORMAL);
       entry.set_data(command.SerializeAsString());
@@ -619,32 +618,20 @@ class Replica::Impl {
       return MakeError(ErrorCode::kNoQuorum,
                        "the leader is not accepting proposals yet");
     }
-    std::vector<std::shared_ptr<Pending>> pendings;
-    pendings.reserve(positions->size());
+    std::vector<std::shared_ptr<Proposal>> proposals;
+    proposals.reserve(positions->size());
+    std::vector<ProposalTracker::Finished> superseded;
     for (const consensus::ProposalPosition& position : *positions) {
-      auto pending = std::make_shared<Pending>();
-      pending->index = position.index;
-      pending->epoch = position.epoch;
-      pending_[pending->index] = pending;
-      pendings.push_back(std::move(pending));
+      proposals.push_back(
+          tracker_.Track(position.index, position.epoch, &superseded));
+    }
+    // Rare (a re-elected leader reusing indices of its truncated entries), so
+    // these callers are answered here, under the core mutex.
+    for (auto& [proposal, status] : superseded) {
+      FinishProposal(*proposal, std::move(status));
     }
     driver_cv_.notify_one();
-    return pendings;
-  }
-
-  absl::StatusOr<AppliedCommand> Wait(const std::shared_ptr<Pending>& pending,
-                                      absl::Time deadline) {
-    std::unique_lock<std::mutex> lock(pending->mu);
-    if (!pending->cv.wait_until(lock, ToSteady(deadline),
-                                [&] { return pending->done; })) {
-      return MakeError(
-          ErrorCode::kCommitUnknown,
-          absl::StrCat(
-              "commit of offset ", pending->index,
-              " not confirmed in time; retrying with the same id is safe"));
-    }
-    if (!pending->status.ok()) return pending->status;
-    return pending->applied;
+    return proposals;
   }
 
   absl::StatusOr<EffectResponse> ProposeEffect(const std::string& request_id,
@@ -657,7 +644,7 @@ class Replica::Impl {
         !allowed.ok()) {
       return allowed;
     }
-    std::shared_ptr<Pending> pending;
+    std::shared_ptr<Proposal> pending;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok())
@@ -667,7 +654,7 @@ class Replica::Impl {
       if (!proposed.ok()) return proposed.status();
       pending = proposed->front();
     }
-    auto applied = Wait(pending, deadline);
+    auto applied = AwaitProposal(*pending, deadline);
     if (!applied.ok()) return applied.status();
     EffectResponse response;
     response.set_code(applied->result.code());
@@ -727,9 +714,6 @@ class Replica::Impl {
         if (ready.soft_state.has_value()) {
           if (ready.soft_state->role == consensus::Role::kLeader &&
               role_ != consensus::Role::kLeader) {
-            // Entries in the log may carry stamps from the previous leader's
-            // clock.
-            last_stamp_ms_ = std::max(last_stamp_ms_, newest_stamp_ms_);
             LOG(INFO) << "replica " << options_.id << " is leader in epoch "
                       << node_->epoch();
           }
@@ -741,15 +725,6 @@ class Replica::Impl {
   }
 
   void HandleReady(consensus::Ready ready) {
-    if (!ready.entries.empty()) {
-      Command last;
-      const Entry& newest = ready.entries.back();
-      if (newest.type() == consensus::ENTRY_NORMAL &&
-          last.ParseFromString(newest.data())) {
-        std::lock_guard<std::mutex> lock(mu_);
-        newest_stamp_ms_ = std::max(newest_stamp_ms_, last.timestamp_ms());
-      }
-    }
     if (!ready.entries.empty() || ready.hard_state.has_value() ||
         !ready.after_persist.empty()) {
       // Only the span is needed once durable; the writer takes the payloads.
@@ -802,52 +777,32 @@ class Replica::Impl {
     // Under the core's mutex only the bookkeeping; waking the waiters (a
     // futex call each) happens after it is released, so stream readers and
     // proposers are not kept waiting on it.
-    std::vector<std::pair<std::shared_ptr<Pending>, absl::Status>> finished;
+    std::vector<std::pair<std::shared_ptr<Proposal>, absl::Status>> finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      absl::Status not_leader;
       for (const AppliedCommand& command : applied) {
-        auto it = pending_.find(command.index);
-        if (it == pending_.end()) continue;
-        std::shared_ptr<Pending> pending = it->second;
-        pending_.erase(it);
-        if (!pending->request_id.empty()) {
-          auto inflight = inflight_submits_.find(pending->request_id);
-          if (inflight != inflight_submits_.end() &&
-              inflight->second == pending) {
-            inflight_submits_.erase(inflight);
+        if (tracker_.size() == 0) break;
+        if (not_leader.ok()) {
+          not_leader = CheckLeaderLocked();
+          if (not_leader.ok()) {
+            not_leader = MakeNotLeader(options_.id, self_.grpc_address());
           }
         }
         absl::Status status;
-        if (command.epoch != pending->epoch) {
-          // Another leader's entry took this index: ours can never commit
-          // (log matching). Nothing was accepted through it; the caller may
-          // retry with the same id.
-          status = CheckLeaderLocked();
-          if (status.ok()) {
-            status = MakeNotLeader(options_.id, self_.grpc_address());
-          }
+        std::shared_ptr<Proposal> proposal = tracker_.TakeApplied(
+            command.index, command.epoch, not_leader, &status);
+        if (proposal != nullptr) {
+          finished.emplace_back(std::move(proposal), std::move(status));
         }
-        finished.emplace_back(std::move(pending), std::move(status));
       }
     }
     size_t next = 0;
     for (const AppliedCommand& command : applied) {
       if (next == finished.size()) break;
-      Pending& pending = *finished[next].first;
-      if (pending.index != command.index) continue;
-      std::vector<std::shared_ptr<BatchWait>> batch_waits;
-      {
-        std::lock_guard<std::mutex> pending_lock(pending.mu);
-        if (finished[next].second.ok()) {
-          pending.applied = command;
-        } else {
-          pending.status = std::move(finished[next].second);
-        }
-        pending.done = true;
-        batch_waits.swap(pending.batch_waits);
-        pending.cv.notify_all();
-      }
-      for (const auto& batch_wait : batch_waits) batch_wait->Done();
+      auto& [proposal, status] = finished[next];
+      if (proposal->index != command.index) continue;
+      FinishProposal(*proposal, std::move(status), &command);
       ++next;
     }
     std::lock_guard<std::mutex> lock(applied_mu_);
@@ -857,7 +812,10 @@ class Replica::Impl {
       event.set_offset(command.index);
       *event.mutable_record() = command.result.record();
       recent_.push_back(std::move(event));
-      if (recent_.size() > kRecentEvents) recent_.pop_front();
+      if (recent_.size() > kRecentEvents) {
+        recent_from_ = recent_.front().offset() + 1;
+        recent_.pop_front();
+      }
     }
     applied_ = state_machine_->applied_index();
     applied_cv_.notify_all();
@@ -892,25 +850,14 @@ class Replica::Impl {
   }
 
   void FailAllPending(const absl::Status& status) {
-    std::map<uint64_t, std::shared_ptr<Pending>> pending;
+    std::vector<std::shared_ptr<Proposal>> proposals;
     std::map<std::string, std::shared_ptr<ReadWaiter>> reads;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      pending.swap(pending_);
+      proposals = tracker_.TakeAll();
       reads.swap(read_waiters_);
-      inflight_submits_.clear();
     }
-    for (auto& [index, waiter] : pending) {
-      std::vector<std::shared_ptr<BatchWait>> batch_waits;
-      {
-        std::lock_guard<std::mutex> lock(waiter->mu);
-        waiter->status = status;
-        waiter->done = true;
-        batch_waits.swap(waiter->batch_waits);
-        waiter->cv.notify_all();
-      }
-      for (const auto& batch_wait : batch_waits) batch_wait->Done();
-    }
+    for (const auto& proposal : proposals) FinishProposal(*proposal, status);
     for (auto& [context, waiter] : reads) {
       std::lock_guard<std::mutex> lock(waiter->mu);
       waiter->status = status;
@@ -935,13 +882,11 @@ class Replica::Impl {
   std::unique_ptr<consensus::Node> node_;
   bool stopping_ = false;
   consensus::Role role_ = consensus::Role::kFollower;
-  uint64_t last_stamp_ms_ = 0;
+  ClusterClock clock_;
   // Epoch and vote last handed to the writer (driver thread only).
   uint64_t persisted_epoch_ = 0;
   uint64_t persisted_vote_ = 0;
-  uint64_t newest_stamp_ms_ = 0;
-  std::map<uint64_t, std::shared_ptr<Pending>> pending_;
-  std::map<std::string, std::shared_ptr<Pending>> inflight_submits_;
+  ProposalTracker tracker_;
   std::map<std::string, std::shared_ptr<ReadWaiter>> read_waiters_;
   uint64_t next_read_context_ = 0;
 
@@ -951,6 +896,9 @@ class Replica::Impl {
   uint64_t applied_ = 0;
   bool stopping_applied_ = false;
   std::deque<WatchEvent> recent_;
+  // recent_ holds every change applied from this offset on (entries without a
+  // request id, such as barriers, leave no event but are covered).
+  uint64_t recent_from_ = 1;
 
   std::unique_ptr<storage::LogWriter> writer_;
   std::unique_ptr<PeerTransport> transport_;
