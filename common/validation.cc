@@ -156,6 +156,16 @@ absl::Status ValidateFailure(absl::string_view error) {
                         /*required=*/false);
 }
 
+std::string FitFailure(absl::string_view error) {
+  if (error.size() <= kMaxFailureLength) return std::string(error);
+  size_t end = kMaxFailureLength;
+  // Back off continuation bytes (10xxxxxx) so no character is split.
+  while (end > 0 && (static_cast<unsigned char>(error[end]) & 0xc0) == 0x80) {
+    --end;
+  }
+  return std::string(error.substr(0, end));
+}
+
 absl::Status ValidateLeaseMs(uint64_t lease_ms) {
   if (lease_ms == 0 || lease_ms > kMaxLeaseMs) {
     return MakeError(ErrorCode::kInvalidArgument,

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -126,6 +127,10 @@ absl::Status ValidateEffectKey(absl::string_view effect_key);
 absl::Status ValidateReportLocation(absl::string_view report_location);
 // A Fail's error text: at most kMaxFailureLength bytes.
 absl::Status ValidateFailure(absl::string_view error);
+// `error` cut to at most kMaxFailureLength bytes at a UTF-8 character
+// boundary: what a worker sends, since losing the tail of a failure's text is
+// better than having the Fail refused.
+std::string FitFailure(absl::string_view error);
 // lease_ms: 1..kMaxLeaseMs.
 absl::Status ValidateLeaseMs(uint64_t lease_ms);
 // max_attempts: 0..kMaxAttempts.

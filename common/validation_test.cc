@@ -181,6 +181,17 @@ TEST(ValidationTest, FailureTextIsAtMost4KiB) {
                        "error is 4097 bytes; at most 4096"));
 }
 
+TEST(ValidationTest, FitFailureCutsAtACharacterBoundary) {
+  EXPECT_EQ(FitFailure("disk full"), "disk full");
+  EXPECT_EQ(FitFailure(std::string(5000, 'e')), std::string(4096, 'e'));
+  // "\xc3\xa9" (é) straddles byte 4096: it goes whole.
+  const std::string text = std::string(4095, 'e') + "\xc3\xa9" + "tail";
+  const std::string fitted = FitFailure(text);
+  EXPECT_EQ(fitted, std::string(4095, 'e'));
+  EXPECT_TRUE(ValidateFailure(fitted).ok());
+  EXPECT_TRUE(ValidateFailure(FitFailure(std::string(1 << 20, 'x'))).ok());
+}
+
 TEST(ValidationTest, LeaseIs1MsToAnHour) {
   EXPECT_TRUE(ValidateLeaseMs(1).ok());
   EXPECT_TRUE(ValidateLeaseMs(3600 * 1000).ok());
