@@ -67,6 +67,8 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
+    // gRPC's answer to a message over the receiver's size limit.
+    case absl::StatusCode::kResourceExhausted:
       return ErrorCode::kInvalidArgument;
     case absl::StatusCode::kAlreadyExists:
       return ErrorCode::kIdempotencyConflict;

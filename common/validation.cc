@@ -47,6 +47,24 @@ absl::Status ValidateId(absl::string_view id, absl::string_view field) {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
+// A byte-string field of bounded size; `required` refuses "".
+absl::Status ValidateLength(absl::string_view value, absl::string_view field,
+                            size_t max_length, bool required) {
+  if (required && value.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat(field, " is required"));
+  }
+  if (value.size() > max_length) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat(field, " is ", value.size(), " bytes; at most ",
+                     max_length, " are allowed"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsLowerHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f'); }
+
 }  // namespace
 
 absl::Status ValidateRequestId(absl::string_view request_id) {
@@ -77,12 +95,201 @@ absl::Status ValidateMonth(absl::string_view month) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateFingerprint(absl::string_view fingerprint) {
+  if (fingerprint.empty()) return absl::OkStatus();
+  if (fingerprint.size() != kFingerprintLength) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("fingerprint is ", fingerprint.size(),
+                                  " bytes; a fingerprint is ",
+                                  kFingerprintLength, " hex characters"));
+  }
+  for (size_t i = 0; i < fingerprint.size(); ++i) {
+    if (!IsLowerHex(fingerprint[i])) {
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          absl::StrCat("fingerprint contains ", Describe(fingerprint[i]),
+                       " at position ", i, "; allowed characters are 0-9 a-f"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDomainSize(absl::string_view domain,
+                                absl::string_view field) {
+  if (absl::Status s = ValidateLength(domain, field, kMaxDomainLength,
+                                      /*required=*/false);
+      !s.ok()) {
+    return s;
+  }
+  size_t start = 0;
+  while (start <= domain.size()) {
+    size_t end = domain.find('/', start);
+    if (end == absl::string_view::npos) end = domain.size();
+    if (end - start > kMaxDomainSegmentLength) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       absl::StrCat(field, " has a segment of ", end - start,
+                                    " bytes; at most ", kMaxDomainSegmentLength,
+                                    " are allowed"));
+    }
+    start = end + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateWorkerId(absl::string_view worker_id) {
+  return ValidateLength(worker_id, "worker_id", kMaxWorkerIdLength,
+                        /*required=*/true);
+}
+
+absl::Status ValidateEffectKey(absl::string_view effect_key) {
+  return ValidateLength(effect_key, "effect_key", kMaxEffectKeyLength,
+                        /*required=*/true);
+}
+
+absl::Status ValidateReportLocation(absl::string_view report_location) {
+  return ValidateLength(report_location, "report_location",
+                        kMaxReportLocationLength, /*required=*/true);
+}
+
+absl::Status ValidateFailure(absl::string_view error) {
+  return ValidateLength(error, "error", kMaxFailureLength,
+                        /*required=*/false);
+}
+
+std::string FitFailure(absl::string_view error) {
+  if (error.size() <= kMaxFailureLength) return std::string(error);
+  size_t end = kMaxFailureLength;
+  // Back off continuation bytes (10xxxxxx) so no character is split.
+  while (end > 0 && (static_cast<unsigned char>(error[end]) & 0xc0) == 0x80) {
+    --end;
+  }
+  return std::string(error.substr(0, end));
+}
+
+absl::Status ValidateLeaseMs(uint64_t lease_ms) {
+  if (lease_ms == 0 || lease_ms > kMaxLeaseMs) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("lease_ms is ", lease_ms, "; it must be 1..",
+                                  kMaxLeaseMs));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMaxAttempts(uint32_t max_attempts) {
+  if (max_attempts > kMaxAttempts) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("max_attempts is ", max_attempts,
+                                  "; it must be 0 (no limit)..", kMaxAttempts));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSubmission(const ReportSubmission& submission) {
   absl::Status status = ValidateRequestId(submission.request_id());
   if (!status.ok()) return status;
   status = ValidateAccountId(submission.account_id());
   if (!status.ok()) return status;
   return ValidateMonth(submission.month());
+}
+
+absl::Status ValidateSubmitRequest(const SubmitRequest& request) {
+  if (absl::Status s = ValidateSubmission(request.submission()); !s.ok())
+    return s;
+  if (absl::Status s =
+          ValidateDomainSize(request.ingress_domain(), "ingress_domain");
+      !s.ok()) {
+    return s;
+  }
+  return ValidateFingerprint(request.fingerprint());
+}
+
+absl::Status ValidateSubmitBatchSize(int submits) {
+  if (submits < 1 || submits > kMaxSubmitsPerBatch) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("a batch carries 1..", kMaxSubmitsPerBatch,
+                                  " submits, got ", submits));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateReadStatusRequest(const ReadStatusRequest& request) {
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
+    return s;
+  if (!ReadConsistency_IsValid(request.consistency())) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("consistency ", request.consistency(),
+                                  " is not AT_LEAST_OFFSET or LINEARIZABLE"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateReserveEffectRequest(const ReserveEffectRequest& request) {
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
+    return s;
+  if (absl::Status s = ValidateEffectKey(request.effect_key()); !s.ok())
+    return s;
+  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
+  if (absl::Status s =
+          ValidateDomainSize(request.worker_domain(), "worker_domain");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateLeaseMs(request.lease_ms()); !s.ok()) return s;
+  return ValidateMaxAttempts(request.max_attempts());
+}
+
+absl::Status ValidateExtendLeaseRequest(const ExtendLeaseRequest& request) {
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
+    return s;
+  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
+  if (absl::Status s =
+          ValidateDomainSize(request.worker_domain(), "worker_domain");
+      !s.ok()) {
+    return s;
+  }
+  return ValidateLeaseMs(request.lease_ms());
+}
+
+absl::Status ValidateCompleteRequest(const CompleteRequest& request) {
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
+    return s;
+  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
+  if (absl::Status s =
+          ValidateDomainSize(request.worker_domain(), "worker_domain");
+      !s.ok()) {
+    return s;
+  }
+  return ValidateReportLocation(request.report_location());
+}
+
+absl::Status ValidateFailRequest(const FailRequest& request) {
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
+    return s;
+  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
+  if (absl::Status s =
+          ValidateDomainSize(request.worker_domain(), "worker_domain");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateFailure(request.error()); !s.ok()) return s;
+  return ValidateMaxAttempts(request.max_attempts());
+}
+
+absl::Status ValidateWatchRequest(const WatchRequest& request) {
+  return ValidateDomainSize(request.worker_domain(), "worker_domain");
+}
+
+absl::Status ValidateSubmitReportRequest(
+    const api::SubmitReportRequest& request) {
+  ReportSubmission submission;
+  submission.set_request_id(request.request_id());
+  submission.set_account_id(request.account_id());
+  submission.set_month(request.month());
+  return ValidateSubmission(submission);
+}
+
+absl::Status ValidateGetReportRequest(const api::GetReportRequest& request) {
+  return ValidateRequestId(request.request_id());
 }
 
 }  // namespace report

@@ -9,19 +9,6 @@
 #include "common/validation.h"
 
 namespace report::gateway {
-namespace {
-
-// The input rules of DESIGN §7 are the shared ones the replicas enforce too.
-absl::Status ValidateSubmission(
-    const report::api::SubmitReportRequest& request) {
-  ReportSubmission submission;
-  submission.set_request_id(request.request_id());
-  submission.set_account_id(request.account_id());
-  submission.set_month(request.month());
-  return report::ValidateSubmission(submission);
-}
-
-}  // namespace
 
 report::api::ReportStatus ToReportStatus(const report::RequestRecord& record,
                                          uint64_t served_offset) {
@@ -76,7 +63,8 @@ absl::Status ReportFrontDoor::ValidateRequestId(absl::string_view request_id) {
 
 absl::Status ReportFrontDoor::Admit(
     const report::api::SubmitReportRequest& request) const {
-  if (absl::Status s = ValidateSubmission(request); !s.ok()) return s;
+  // The field limits are the shared ones the replicas enforce too.
+  if (absl::Status s = ValidateSubmitReportRequest(request); !s.ok()) return s;
   if (!ingress_check_) {
     return MakeError(
         ErrorCode::kDomainUnavailable,
@@ -124,8 +112,7 @@ void ReportFrontDoor::SubmitAsync(
 
 absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
     const report::api::GetReportRequest& request) const {
-  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
-    return s;
+  if (absl::Status s = ValidateGetReportRequest(request); !s.ok()) return s;
   const uint64_t max_wait_ms =
       static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.max_read_wait));
   const absl::Duration wait = request.wait_ms() >= max_wait_ms

@@ -835,6 +835,16 @@ TEST(GatewayApiTest,
     EXPECT_TRUE(absl::StartsWith(rpc.error_message(), "InvalidArgument:"))
         << rpc.error_message();
   }
+  // Larger than any message the gateway takes (4 MiB): gRPC refuses it before
+  // the front door sees it, and the code still reads InvalidArgument.
+  {
+    grpc::ClientContext context;
+    Receipt unused;
+    grpc::Status rpc = gc.Api()->SubmitReport(
+        &context, ApiSubmission("g3", std::string(5 << 20, 'a')), &unused);
+    EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(rpc)), ErrorCode::kInvalidArgument)
+        << rpc.error_code() << " " << rpc.error_message();
+  }
 
   // A body cut short, then the client leaves: no answer, nothing reaches the
   // cluster.

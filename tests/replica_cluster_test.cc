@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/validation.h"
 #include "gtest/gtest.h"
 #include "proto/replica_service.grpc.pb.h"
 #include "replica/storage/keys.h"
@@ -425,6 +426,109 @@ TEST(ReplicaClusterTest, ABatchCommitsTogetherAndAnswersEachSubmitOnItsOwn) {
   auto refused = rc.cluster.client().SubmitBatch(empty, kSubmitTimeout);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(ErrorCodeOf(refused.status()), ErrorCode::kInvalidArgument);
+}
+
+// A field past its limit is refused before anything is proposed. Before the
+// limits, a 20 MiB report_location was accepted and proposed; no peer frame
+// could carry that entry, so nothing committed again while heartbeats kept the
+// leader in place.
+TEST(ReplicaClusterTest,
+     OversizedFieldsAreRefusedAndTheClusterKeepsCommitting) {
+  ReplicaCluster rc("single-az");
+  ASSERT_UP(rc);
+  auto first = rc.Submit(MakeSubmission("sized-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  auto stub = StubFor(rc.cluster.Process(*leader).grpc_address);
+  const std::string worker_domain = rc.cluster.config().members(0).domain();
+  auto call = [](auto method) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    EffectResponse response;
+    return FromGrpcStatus(method(&context, &response));
+  };
+  auto complete = [&](const std::string& location) {
+    CompleteRequest request;
+    request.set_request_id("sized-1");
+    request.set_worker_id("worker-1");
+    request.set_worker_domain(worker_domain);
+    request.set_report_location(location);
+    return call([&](grpc::ClientContext* context, EffectResponse* response) {
+      return stub->Complete(context, request, response);
+    });
+  };
+  absl::Status just_over =
+      complete(std::string(kMaxReportLocationLength + 1, 'l'));
+  EXPECT_EQ(ErrorCodeOf(just_over), ErrorCode::kInvalidArgument) << just_over;
+  EXPECT_NE(just_over.message().find("report_location"), std::string::npos)
+      << just_over;
+  absl::Status huge = complete(std::string(20 << 20, 'l'));
+  EXPECT_EQ(ErrorCodeOf(huge), ErrorCode::kInvalidArgument) << huge;
+
+  ReserveEffectRequest reserve;
+  reserve.set_request_id("sized-1");
+  reserve.set_effect_key("file-sink:sized-1");
+  reserve.set_worker_id(std::string(kMaxWorkerIdLength + 1, 'w'));
+  reserve.set_worker_domain(worker_domain);
+  reserve.set_lease_ms(5000);
+  absl::Status long_worker =
+      call([&](grpc::ClientContext* context, EffectResponse* response) {
+        return stub->ReserveEffect(context, reserve, response);
+      });
+  EXPECT_EQ(ErrorCodeOf(long_worker), ErrorCode::kInvalidArgument)
+      << long_worker;
+  FailRequest fail;
+  fail.set_request_id("sized-1");
+  fail.set_worker_id("worker-1");
+  fail.set_worker_domain(worker_domain + std::string(100, 'z'));
+  absl::Status long_domain =
+      call([&](grpc::ClientContext* context, EffectResponse* response) {
+        return stub->Fail(context, fail, response);
+      });
+  EXPECT_EQ(ErrorCodeOf(long_domain), ErrorCode::kInvalidArgument)
+      << long_domain;
+
+  // Nothing was proposed: the next submit takes the very next offset, and
+  // every replica gets there.
+  auto next = rc.Submit(MakeSubmission("sized-2"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->accepted_offset(), first->accepted_offset() + 1);
+  auto digest =
+      rc.cluster.WaitForConvergence(next->accepted_offset(), absl::Seconds(10));
+  EXPECT_TRUE(digest.ok()) << digest.status();
+  auto read = rc.cluster.client().ReadStatus("sized-1", next->accepted_offset(),
+                                             absl::Seconds(5));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->record().state(), ACCEPTED);
+
+  // In a batch, an oversized submit is refused in its own outcome; the others
+  // commit.
+  SubmitBatchRequest batch;
+  auto add = [&](const std::string& id) {
+    SubmitRequest* request = batch.add_requests();
+    *request->mutable_submission() = MakeSubmission(id);
+    request->set_ingress_domain(rc.IngressDomain());
+    return request;
+  };
+  add("sized-3");
+  add("sized-4")->set_ingress_domain(rc.IngressDomain() +
+                                     std::string(200, 'z'));
+  add("sized-5")->set_fingerprint(std::string(1 << 20, 'f'));
+  auto answer = rc.cluster.client().SubmitBatch(batch, kSubmitTimeout);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  ASSERT_EQ(answer->outcomes_size(), 3);
+  auto outcome = [&](int i) { return OutcomeResult(answer->outcomes(i)); };
+  ASSERT_TRUE(outcome(0).ok()) << outcome(0).status();
+  EXPECT_EQ(outcome(0)->request_id(), "sized-3");
+  EXPECT_EQ(outcome(0)->accepted_offset(), next->accepted_offset() + 1);
+  EXPECT_EQ(ErrorCodeOf(outcome(1).status()), ErrorCode::kInvalidArgument)
+      << outcome(1).status();
+  EXPECT_NE(outcome(1).status().message().find("ingress_domain"),
+            std::string::npos);
+  EXPECT_EQ(ErrorCodeOf(outcome(2).status()), ErrorCode::kInvalidArgument)
+      << outcome(2).status();
 }
 
 TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {

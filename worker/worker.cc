@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/validation.h"
 #include "worker/report_generator.h"
 
 namespace report {
@@ -631,7 +632,7 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
     fail.set_fencing_token(token);
     fail.set_worker_id(options_.worker_id);
     fail.set_worker_domain(options_.worker_domain);
-    fail.set_error(std::string(work_status.message()));
+    fail.set_error(FitFailure(work_status.message()));
     fail.set_max_attempts(options_.max_attempts);
     // Bad input stays bad: fail at once rather than burning the remaining
     // attempts.

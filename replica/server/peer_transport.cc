@@ -10,7 +10,9 @@
 #include <mutex>
 #include <thread>
 
+#include "common/validation.h"
 #include "glog/logging.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "proto/replica_service.grpc.pb.h"
 
 namespace report {
@@ -18,9 +20,31 @@ namespace report {
 namespace {
 // A peer that stops reading must not make us buffer without bound.
 constexpr size_t kMaxQueuedMessages = 20000;
-// Frames stay well under gRPC's default 4 MiB receive limit.
-constexpr size_t kMaxFrameBytes = 2 << 20;
+// A frame is what the receiving replica accepts: the server's receive limit
+// and this channel's send limit are the same constant (see common/validation.h
+// for why one append always fits).
+constexpr size_t kMaxFrameBytes = kMaxMessageBytes;
 }  // namespace
+
+void FillFrame(std::deque<consensus::Message>* queue, size_t max_bytes,
+               consensus::MessageBatch* frame, uint64_t* oversized) {
+  size_t bytes = frame->ByteSizeLong();
+  while (!queue->empty()) {
+    const size_t size = queue->front().ByteSizeLong();
+    // As an element of MessageBatch.messages: tag, length, message.
+    const size_t encoded =
+        1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+    if (bytes + encoded > max_bytes) {
+      if (frame->messages_size() > 0) return;  // it goes in the next frame
+      ++*oversized;
+      queue->pop_front();
+      continue;
+    }
+    bytes += encoded;
+    *frame->add_messages() = std::move(queue->front());
+    queue->pop_front();
+  }
+}
 
 std::string PeerAddress(const Member& peer, uint64_t self_id) {
   for (const PeerLink& link : peer.peer_links()) {
@@ -40,7 +64,7 @@ class PeerTransport::PeerSender {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    args.SetMaxSendMessageSize(16 << 20);
+    args.SetMaxSendMessageSize(static_cast<int>(kMaxFrameBytes));
     channel_ = grpc::CreateCustomChannel(
         PeerAddress(peer_, self_id_), grpc::InsecureChannelCredentials(), args);
     stub_ = Peer::NewStub(channel_);
@@ -91,12 +115,17 @@ class PeerTransport::PeerSender {
         if (stopping_) break;
         batch.set_cluster_id(cluster_id_);
         batch.set_from(self_id_);
-        size_t bytes = 0;
-        while (!queue_.empty() && bytes < kMaxFrameBytes) {
-          bytes += queue_.front().ByteSizeLong();
-          *batch.add_messages() = std::move(queue_.front());
-          queue_.pop_front();
+        uint64_t oversized = 0;
+        FillFrame(&queue_, kMaxFrameBytes, &batch, &oversized);
+        if (oversized > 0) {
+          // Cannot happen while the field limits hold; if it does, dropping
+          // the message keeps the stream alive for everything behind it.
+          dropped_ += oversized;
+          LOG(ERROR) << "dropped " << oversized << " message(s) to peer "
+                     << peer_.id() << " larger than a frame (" << kMaxFrameBytes
+                     << " bytes)";
         }
+        if (batch.messages_size() == 0) continue;
       }
       if (!writer) {
         context = std::make_unique<grpc::ClientContext>();

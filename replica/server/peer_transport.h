@@ -6,7 +6,9 @@
 #ifndef REPORT_REPLICA_SERVER_PEER_TRANSPORT_H_
 #define REPORT_REPLICA_SERVER_PEER_TRANSPORT_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +22,14 @@ namespace report {
 // `self_id` when the cluster file gives one (see PeerLink), else the peer's
 // grpc_address.
 std::string PeerAddress(const Member& peer, uint64_t self_id);
+
+// Moves messages from the front of `queue` into `frame` while the frame's
+// encoded size (its header included) stays within `max_bytes`, keeping their
+// order. A message that would not fit even an otherwise empty frame is removed
+// and counted in *oversized instead: the receiver would refuse that frame and
+// break the stream for every message behind it.
+void FillFrame(std::deque<consensus::Message>* queue, size_t max_bytes,
+               consensus::MessageBatch* frame, uint64_t* oversized);
 
 class PeerTransport {
  public:

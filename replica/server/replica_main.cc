@@ -10,6 +10,7 @@
 #include "common/error_code.h"
 #include "common/placement.h"
 #include "common/process.h"
+#include "common/validation.h"
 #include "glog/logging.h"
 #include "replica/server/replica.h"
 #include "replica/server/replica_service.h"
@@ -96,7 +97,10 @@ int main(int argc, char** argv) {
   }
   builder.RegisterService(&replica_service);
   builder.RegisterService(&peer_service);
-  builder.SetMaxReceiveMessageSize(32 << 20);
+  // The peer transport sends frames of at most this size; a client request is
+  // far smaller (docs/API.md#field-limits). A larger message is refused by
+  // gRPC with RESOURCE_EXHAUSTED before any handler sees it.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(report::kMaxMessageBytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     (*replica)->Shutdown();

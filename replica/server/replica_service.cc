@@ -1,6 +1,10 @@
 #include "replica/server/replica_service.h"
 
+#include <utility>
+#include <vector>
+
 #include "common/error_code.h"
+#include "common/validation.h"
 
 namespace report {
 namespace {
@@ -23,29 +27,70 @@ grpc::Status Answer(absl::StatusOr<T> result, T* response) {
   return grpc::Status::OK;
 }
 
+// Every field is checked against its limit (common/validation.h) before the
+// replica sees the request, so an oversized field never reaches the log.
+#define RETURN_IF_INVALID(check)                       \
+  do {                                                 \
+    if (absl::Status invalid = (check); !invalid.ok()) \
+      return ToGrpcStatus(invalid);                    \
+  } while (0)
+
 }  // namespace
 
 grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
                                         const SubmitRequest* request,
                                         SubmitResponse* response) {
+  RETURN_IF_INVALID(ValidateSubmitRequest(*request));
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
 grpc::Status ReplicaServiceImpl::SubmitBatch(grpc::ServerContext* context,
                                              const SubmitBatchRequest* request,
                                              SubmitBatchResponse* response) {
-  return Answer(replica_->SubmitBatch(*request, DeadlineOf(context)), response);
+  RETURN_IF_INVALID(ValidateSubmitBatchSize(request->requests_size()));
+  // A submit that breaks a limit is refused in its own outcome, as the
+  // replica refuses other bad submits; the rest go on.
+  SubmitBatchResponse answer;
+  SubmitBatchRequest passed;
+  std::vector<int> passed_items;
+  for (int i = 0; i < request->requests_size(); ++i) {
+    SubmitOutcome* outcome = answer.add_outcomes();
+    if (absl::Status invalid = ValidateSubmitRequest(request->requests(i));
+        !invalid.ok()) {
+      SetOutcomeError(invalid, outcome);
+      continue;
+    }
+    passed_items.push_back(i);
+  }
+  const absl::Time deadline = DeadlineOf(context);
+  if (passed_items.size() == static_cast<size_t>(request->requests_size())) {
+    return Answer(replica_->SubmitBatch(*request, deadline), response);
+  }
+  if (!passed_items.empty()) {
+    for (int i : passed_items) *passed.add_requests() = request->requests(i);
+    absl::StatusOr<SubmitBatchResponse> replied =
+        replica_->SubmitBatch(passed, deadline);
+    if (!replied.ok()) return ToGrpcStatus(replied.status());
+    for (size_t k = 0; k < passed_items.size(); ++k) {
+      *answer.mutable_outcomes(passed_items[k]) =
+          std::move(*replied->mutable_outcomes(static_cast<int>(k)));
+    }
+  }
+  *response = std::move(answer);
+  return grpc::Status::OK;
 }
 
 grpc::Status ReplicaServiceImpl::ReadStatus(grpc::ServerContext* context,
                                             const ReadStatusRequest* request,
                                             ReadStatusResponse* response) {
+  RETURN_IF_INVALID(ValidateReadStatusRequest(*request));
   return Answer(replica_->ReadStatus(*request, DeadlineOf(context)), response);
 }
 
 grpc::Status ReplicaServiceImpl::ReserveEffect(
     grpc::ServerContext* context, const ReserveEffectRequest* request,
     EffectResponse* response) {
+  RETURN_IF_INVALID(ValidateReserveEffectRequest(*request));
   return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)),
                 response);
 }
@@ -53,24 +98,28 @@ grpc::Status ReplicaServiceImpl::ReserveEffect(
 grpc::Status ReplicaServiceImpl::ExtendLease(grpc::ServerContext* context,
                                              const ExtendLeaseRequest* request,
                                              EffectResponse* response) {
+  RETURN_IF_INVALID(ValidateExtendLeaseRequest(*request));
   return Answer(replica_->ExtendLease(*request, DeadlineOf(context)), response);
 }
 
 grpc::Status ReplicaServiceImpl::Complete(grpc::ServerContext* context,
                                           const CompleteRequest* request,
                                           EffectResponse* response) {
+  RETURN_IF_INVALID(ValidateCompleteRequest(*request));
   return Answer(replica_->Complete(*request, DeadlineOf(context)), response);
 }
 
 grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
                                       const FailRequest* request,
                                       EffectResponse* response) {
+  RETURN_IF_INVALID(ValidateFailRequest(*request));
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
 grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerContext* context, const WatchRequest* request,
     grpc::ServerWriter<WatchEvent>* writer) {
+  RETURN_IF_INVALID(ValidateWatchRequest(*request));
   absl::Status status = replica_->Watch(
       *request,
       [writer](const WatchEvent& event) { return writer->Write(event); },
