@@ -565,7 +565,9 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
   std::string location;
   bool abandon = false;
   absl::Status work_status;
-  absl::StatusOr<bool> exists = sink_->Exists(key);
+  // Durably: the file may be an earlier holder's that died before its fsync
+  // of the directory, and we are about to record it as the effect.
+  absl::StatusOr<bool> exists = sink_->ExistsDurably(key);
   if (!exists.ok()) {
     work_status = exists.status();
   } else if (*exists) {
