@@ -44,8 +44,16 @@ namespace report {
 // Exit status of a worker stopped by the crash_after_sink_write fault knob.
 inline constexpr int kCrashAfterSinkWriteExit = 86;
 
+// A fresh random incarnation (hex), distinct for every process start.
+std::string NewIncarnation();
+
 struct WorkerOptions {
+  // The configured id (--id). The worker holds leases as
+  // "<worker_id>#<incarnation>", so a restarted process is a new holder: it
+  // cannot renew its dead predecessor's lease for free, it waits for the lease
+  // to expire and spends an attempt like any other worker.
   std::string worker_id;
+  std::string incarnation;  // empty: NewIncarnation()
   std::string worker_domain;
   std::chrono::milliseconds lease{
       5000};  // extended every lease / 3 while working
@@ -108,6 +116,9 @@ class Worker {
   absl::Status Run();
 
   WorkerStats stats() const;
+  // "<worker_id>#<incarnation>": the name this process holds leases and
+  // completes requests under.
+  const std::string& holder_id() const { return holder_id_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -153,6 +164,7 @@ class Worker {
   void RequestStopLocked();
 
   const WorkerOptions options_;
+  const std::string holder_id_;
   EffectLedger* const ledger_;
   DirectoryReportSink* const sink_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;
