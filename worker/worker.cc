@@ -571,6 +571,12 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
       return outcome;
   }
   stats_.reserved.fetch_add(1);
+  if (!options_.crash_request_prefix.empty() &&
+      absl::StartsWith(record.request_id(), options_.crash_request_prefix)) {
+    LOG(ERROR) << "crash-request-prefix: exiting holding the lease on "
+               << record.request_id();
+    _exit(kCrashOnReserveExit);
+  }
   const RequestRecord& granted = response->record();
   uint64_t token = granted.fencing_token();
   if (token == 0) token = response->effect().fencing_token();

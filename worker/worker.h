@@ -43,6 +43,8 @@ namespace report {
 
 // Exit status of a worker stopped by the crash_after_sink_write fault knob.
 inline constexpr int kCrashAfterSinkWriteExit = 86;
+// Exit status of a worker stopped by the crash_request_prefix fault knob.
+inline constexpr int kCrashOnReserveExit = 87;
 
 // A fresh random incarnation (hex), distinct for every process start.
 std::string NewIncarnation();
@@ -69,6 +71,10 @@ struct WorkerOptions {
   // the process ends at once with kCrashAfterSinkWriteExit (a crash between
   // the effect and its record).
   bool crash_after_sink_write = false;
+  // Fault knob for tests: once granted a request whose id starts with this, the
+  // process ends at once with kCrashOnReserveExit, before any write (a request
+  // that crashes its worker every time).
+  std::string crash_request_prefix;
   // A request that failed n times is reserved again no sooner than
   // retry_backoff * 2^(n-1) (capped) after its failure, in cluster time.
   std::chrono::milliseconds retry_backoff{500};
