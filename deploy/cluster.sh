@@ -196,6 +196,8 @@ cmd_up() {
     echo "placement {"
     grep -v '^[[:space:]]*#' "$pf" | sed 's/^/  /'
     echo "}"
+    # The cluster's one sink: every worker's effect keys and files come from here.
+    echo "sink { name: \"file-sink\" directory: \"$DIR/sink\" }"
   } >"$CLUSTER_FILE.tmp"
   local i=0 j d port links
   local -a grpc_ports=()
@@ -239,11 +241,10 @@ cmd_up() {
     for d in "${workers[@]}"; do
       for _ in $(seq 1 "$WORKERS"); do
         i=$((i + 1))
-        mkdir -p "$DIR/sink"
         # shellcheck disable=SC2086
         add_process "worker-$i" worker "$d" - - \
           "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-          --sink-dir "$DIR/sink" $WORKER_ARGS
+          $WORKER_ARGS
       done
     done
   fi

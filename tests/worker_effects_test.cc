@@ -47,14 +47,17 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-// Names of the regular files in `dir` (empty when it does not exist).
+// Names of the regular files in `dir` (empty when it does not exist): report
+// files and any temporary file left behind, not the writers' lock directory.
 std::set<std::string> FilesIn(const std::string& dir) {
   std::set<std::string> names;
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return names;
   while (dirent* entry = readdir(d)) {
     std::string name = entry->d_name;
-    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (lstat((dir + "/" + name).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
     names.insert(name);
   }
   closedir(d);
@@ -295,7 +298,9 @@ TEST(WorkerEffectsTest, TheSeedProgramCompletesAcrossProviders) {
   EXPECT_EQ(status->accepted_offset(), receipt->accepted_offset());
   EXPECT_GE(status->served_offset(), receipt->accepted_offset());
   EXPECT_EQ(status->worker_domain(), kGcpWorkerDomain);
-  EXPECT_EQ(status->worker_id(), ec.workers[0].name);
+  // The holder is the worker process: its id and its incarnation.
+  EXPECT_TRUE(absl::StartsWith(status->worker_id(), ec.workers[0].name + "#"))
+      << status->worker_id();
   EXPECT_EQ(status->attempts(), 1u);
   EXPECT_GT(status->completed_offset(), receipt->accepted_offset());
   EXPECT_GT(status->fencing_token(), receipt->accepted_offset());
@@ -322,13 +327,13 @@ TEST(WorkerEffectsTest, WorkerInAnUnauthorizedDomainIsRefused) {
 
   // Another AZ of the same region is outside single-az's worker set: the worker
   // stops at once with DomainUnavailable and does not look for another domain.
-  const std::string sink = ec.cluster.dir() + "/refused-sink";
+  const std::string sink = ec.SinkDir();
   std::string output;
   const absl::Time started = absl::Now();
   int code = RunCommand(
       absl::StrCat("timeout 20 ", BinDir(), "/report-worker --id rogue ",
                    "--domain aws/us-east-1/use1-az2 --cluster ",
-                   ec.cluster.dir(), "/cluster.textproto --sink-dir ", sink),
+                   ec.cluster.dir(), "/cluster.textproto"),
       &output);
   EXPECT_NE(code, 0) << output;
   EXPECT_NE(code, 124) << "the worker kept running in a refused domain";
@@ -374,7 +379,9 @@ TEST(WorkerEffectsTest,
   auto running =
       ec.WaitForState("killed-1", receipt->accepted_offset(), RUNNING);
   ASSERT_TRUE(running.ok()) << running.status();
-  const std::string holder = running->worker_id();
+  const std::string holder_id = running->worker_id();
+  // "<process name>#<incarnation>"
+  const std::string holder = holder_id.substr(0, holder_id.find('#'));
   ASSERT_FALSE(holder.empty());
   EXPECT_EQ(running->attempts(), 1u);
   EXPECT_GT(running->lease_expiry_ms(), 0u);
@@ -387,7 +394,7 @@ TEST(WorkerEffectsTest,
                               absl::Seconds(30));
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_GE(done->attempts(), 2u);
-  EXPECT_NE(done->worker_id(), holder)
+  EXPECT_NE(done->worker_id(), holder_id)
       << "the killed worker cannot have completed it";
   EXPECT_GT(done->fencing_token(), running->fencing_token());
   ExpectOneEffect(ec, *done);
@@ -453,11 +460,11 @@ TEST(WorkerEffectsTest, CrashBetweenSinkWriteAndCompleteLeavesOneFile) {
   ASSERT_TRUE(done.ok()) << done.status() << "\nworker log:\n"
                          << ReadFile(ec.cluster.dir() + "/" + worker.name +
                                      "/log");
-  // The restarted worker (same id) either re-reserved its own unexpired lease,
-  // which spends no attempt, or reserved again after expiry: one or two
-  // attempts, a new token.
-  EXPECT_GE(done->attempts(), 1u);
-  EXPECT_LE(done->attempts(), 2u);
+  // The restarted worker (same id, a new incarnation) is a new holder: it
+  // reserved again after the crashed process's lease expired, spending an
+  // attempt, with a new token.
+  EXPECT_EQ(done->attempts(), 2u);
+  EXPECT_NE(done->worker_id(), running->worker_id());
   EXPECT_GT(done->fencing_token(), first->fencing_token);
   ExpectOneEffect(ec, *done);
   EXPECT_EQ(FilesIn(ec.SinkDir()),
@@ -602,6 +609,123 @@ TEST(WorkerEffectsTest,
       << "a FAILED request was picked up again";
   EXPECT_EQ(FilesIn(ec.SinkDir()),
             std::set<std::string>{"file-sink:fine-1.json"});
+}
+
+// The effect key and the sink location come from the cluster file: a worker
+// whose own sink settings disagree would write a second file for a request it
+// takes over, so it is refused at start (exit 2, naming the mismatch).
+TEST(WorkerEffectsTest, AWorkerWhoseSinkDisagreesWithTheClusterIsRefused) {
+  EffectCluster ec("single-az", 0, "");
+  ASSERT_UP(ec);
+  const std::string cluster_file = ec.cluster.dir() + "/cluster.textproto";
+  ASSERT_EQ(ec.cluster.config().sink().name(), "file-sink");
+  ASSERT_EQ(ec.cluster.config().sink().directory(), ec.SinkDir());
+  const std::string base = absl::StrCat("timeout 20 ", BinDir(),
+                                        "/report-worker --id checked --domain "
+                                        "aws/us-east-1/use1-az1 --cluster ");
+  struct Case {
+    std::string args;
+    std::string names;  // what the error message must name
+  };
+  const std::string other_dir = ec.cluster.dir() + "/other-sink";
+  for (const Case& c : std::vector<Case>{
+           {cluster_file + " --sink-dir " + other_dir,
+            "does not match the cluster's sink.directory"},
+           {cluster_file + " --sink-name other-sink",
+            "--sink-name 'other-sink' does not match the cluster's sink.name "
+            "'file-sink'"}}) {
+    std::string output;
+    const int code = RunCommand(base + c.args, &output);
+    EXPECT_EQ(code, 2) << c.args << "\n" << output;
+    EXPECT_TRUE(absl::StrContains(output, c.names)) << output;
+  }
+  EXPECT_TRUE(FilesIn(other_dir).empty());
+
+  // A cluster file without a sink: refused, not a per-worker default.
+  std::string text = ReadFile(cluster_file);
+  const size_t sink_line = text.find("\nsink {");
+  ASSERT_NE(sink_line, std::string::npos) << text;
+  text.erase(sink_line + 1, text.find('\n', sink_line + 1) - sink_line);
+  const std::string no_sink = ec.cluster.dir() + "/no-sink.textproto";
+  std::ofstream(no_sink) << text;
+  std::string output;
+  EXPECT_EQ(RunCommand(base + no_sink, &output), 2) << output;
+  EXPECT_TRUE(absl::StrContains(output, "the cluster has no sink")) << output;
+
+  // Matching settings (the same directory spelled differently) are accepted:
+  // the worker runs until the timeout ends it.
+  EXPECT_EQ(RunCommand(absl::StrCat("timeout 2 ", BinDir(),
+                                    "/report-worker --id checked --domain "
+                                    "aws/us-east-1/use1-az1 --cluster ",
+                                    cluster_file, " --sink-dir ", ec.SinkDir(),
+                                    "/. --sink-name file-sink"),
+                       &output),
+            124)
+      << output;
+}
+
+// Two live processes with one worker id would be one lease holder to the
+// replicas; the second one is refused at start.
+TEST(WorkerEffectsTest, ASecondLiveProcessWithTheSameWorkerIdIsRefused) {
+  EffectCluster ec("single-az", 1, "--work-ms 0");
+  ASSERT_UP(ec);
+  ASSERT_EQ(ec.workers.size(), 1u);
+  const ProcessInfo worker = ec.workers[0];
+  std::string output;
+  const int code = RunCommand(
+      absl::StrCat("timeout 20 ", BinDir(), "/report-worker --id ", worker.name,
+                   " --domain ", worker.domain, " --cluster ", ec.cluster.dir(),
+                   "/cluster.textproto"),
+      &output);
+  EXPECT_EQ(code, 2) << output;
+  EXPECT_TRUE(absl::StrContains(
+      output,
+      absl::StrCat("worker id '", worker.name,
+                   "' is already in use by a live process (pid ", worker.pid)))
+      << output;
+  // The first one is unharmed.
+  auto receipt = ec.Submit("still-1");
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  auto done = ec.WaitForState("still-1", receipt->accepted_offset(), COMPLETED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(ec.cluster.Process(worker.name).pid, worker.pid);
+}
+
+// A request that crashes its worker every time, with the worker restarted at
+// once each time (as a supervisor would): every restart is a new holder that
+// must wait out the dead process's lease and spend an attempt, so the request
+// ends FAILED after --max-attempts instead of looping forever.
+TEST(WorkerEffectsTest, ARequestThatCrashesItsWorkerEndsFailedAtMaxAttempts) {
+  EffectCluster ec("single-az", 1,
+                   "--work-ms 0 --lease-ms 1500 --max-attempts 3 "
+                   "--crash-request-prefix crashy-");
+  ASSERT_UP(ec);
+  ASSERT_EQ(ec.workers.size(), 1u);
+  const std::string name = ec.workers[0].name;
+  auto receipt = ec.Submit("crashy-1");
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  int restarts = 0;
+  absl::StatusOr<api::ReportStatus> failed =
+      absl::DeadlineExceededError("not yet read");
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    failed = ec.WaitForState("crashy-1", receipt->accepted_offset(), FAILED,
+                             absl::Milliseconds(200));
+    if (failed.ok()) break;
+    if (ec.cluster.Process(name).pid == 0) {
+      ec.cluster.Start(name);
+      ++restarts;
+    }
+  }
+  ASSERT_TRUE(failed.ok()) << failed.status() << " after " << restarts
+                           << " restarts\nworker log:\n"
+                           << ReadFile(ec.cluster.dir() + "/" + name + "/log");
+  EXPECT_EQ(failed->attempts(), 3u);
+  EXPECT_TRUE(absl::StrContains(failed->failure(), "exceeded 3 attempts"))
+      << failed->failure();
+  EXPECT_GE(restarts, 3);
+  EXPECT_TRUE(FilesIn(ec.SinkDir()).empty())
+      << absl::StrJoin(FilesIn(ec.SinkDir()), ", ");
 }
 
 // Records when each request is first seen COMPLETED on a replica's

@@ -172,10 +172,15 @@ absl::StatusOr<EffectResponse> FakeEffectLedger::Reserve(
     return ResponseLocked(RESULT_ALREADY_DONE, request.request_id());
   }
   const uint64_t now = NowMsLocked();
-  if (record.state() == RUNNING && record.lease_expiry_ms() > now) {
+  const bool lease_live =
+      record.state() == RUNNING && record.lease_expiry_ms() > now;
+  if (lease_live && record.lease_holder() != request.worker_id()) {
     return ResponseLocked(RESULT_LEASE_HELD, request.request_id());
   }
-  if (request.max_attempts() != 0 &&
+  // As in the state machine: the holder re-reserving its own live lease gets a
+  // fresh token without spending an attempt.
+  const bool renewal = lease_live;
+  if (!renewal && request.max_attempts() != 0 &&
       record.attempts() >= request.max_attempts()) {
     record.set_state(FAILED);
     record.set_failure("leases expired too many times");
@@ -183,7 +188,7 @@ absl::StatusOr<EffectResponse> FakeEffectLedger::Reserve(
     return ResponseLocked(RESULT_ALREADY_DONE, request.request_id());
   }
   record.set_state(RUNNING);
-  record.set_attempts(record.attempts() + 1);
+  if (!renewal) record.set_attempts(record.attempts() + 1);
   record.set_lease_holder(request.worker_id());
   record.set_lease_holder_domain(request.worker_domain());
   record.set_fencing_token(offset_ + 1);

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <set>
@@ -12,6 +15,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/error_code.h"
 #include "common/scoped_temp_dir.h"
 
 namespace report {
@@ -101,6 +106,79 @@ TEST(ReportSinkTest, ExistingFileIsNeverWrittenAgain) {
   EXPECT_EQ(again->location, (*sink)->Location(key));
   EXPECT_EQ(ReadFile((*sink)->PathOf(key)), "first");
   EXPECT_EQ((*sink)->files_written(), 1u);
+}
+
+TEST(ReportSinkTest, AFileFoundInPlaceIsMadeDurableBeforeItIsUsed) {
+  auto sink = DirectoryReportSink::Open(MakeTempDir());
+  ASSERT_TRUE(sink.ok());
+  const std::string key = (*sink)->EffectKey("req-1");
+  // Another writer linked the file and may have died before its own fsync of
+  // the directory: whoever records the file must make its name durable first.
+  std::ofstream((*sink)->PathOf(key)) << "theirs";
+  const uint64_t syncs = (*sink)->directory_syncs();
+  absl::StatusOr<SinkWrite> write = (*sink)->WriteOnce(key, "mine");
+  ASSERT_TRUE(write.ok()) << write.status();
+  EXPECT_FALSE(write->written);
+  EXPECT_EQ((*sink)->directory_syncs(), syncs + 1);
+  EXPECT_EQ(ReadFile((*sink)->PathOf(key)), "theirs");
+}
+
+// A crash between creating a temporary file and linking it leaves the
+// temporary behind; the next open removes it once it is old enough that no
+// live writer can still be using it.
+TEST(ReportSinkTest, OpenRemovesStaleTemporaryFiles) {
+  std::string dir = MakeTempDir();
+  ASSERT_TRUE(DirectoryReportSink::Open(dir).ok());
+  std::ofstream(dir + "/.tmp-crashed-abcdef") << "half a report";
+  std::ofstream(dir + "/.tmp-in-progress-abcdef") << "being written";
+  std::ofstream(dir + "/file-sink:req-1.json") << "a report";
+  const struct timeval old_times[2] = {{time(nullptr) - 3600, 0},
+                                       {time(nullptr) - 3600, 0}};
+  ASSERT_EQ(utimes((dir + "/.tmp-crashed-abcdef").c_str(), old_times), 0);
+  ASSERT_EQ(utimes((dir + "/file-sink:req-1.json").c_str(), old_times), 0);
+  ASSERT_TRUE(DirectoryReportSink::Open(dir).ok());
+  std::vector<std::string> names = ListDir(dir);
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            (std::set<std::string>{".tmp-in-progress-abcdef",
+                                   "file-sink:req-1.json"}));
+}
+
+TEST(ReportSinkTest, OneLiveWriterPerWorkerIdAndItsDeadTempsAreRemoved) {
+  std::string dir = MakeTempDir();
+  auto first = DirectoryReportSink::Open(dir);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->ClaimWriter("worker-1", "aaaa").ok());
+  auto second = DirectoryReportSink::Open(dir);
+  ASSERT_TRUE(second.ok());
+  absl::Status refused = (*second)->ClaimWriter("worker-1", "bbbb");
+  EXPECT_EQ(ErrorCodeOf(refused), ErrorCode::kInvalidArgument) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "worker id 'worker-1'"))
+      << refused;
+  EXPECT_TRUE(
+      absl::StrContains(refused.message(), absl::StrCat("pid ", getpid())))
+      << refused;
+  auto other = DirectoryReportSink::Open(dir);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE((*other)->ClaimWriter("worker-2", "cccc").ok());
+
+  // A fresh temporary file of a dead "worker-1" process, and one of the live
+  // "worker-2": only the dead process's goes when worker-1 is claimed again.
+  std::ofstream(dir + "/.tmp-worker-1#aaaa-123456") << "half a report";
+  std::ofstream(dir + "/.tmp-worker-2#cccc-123456") << "being written";
+  first->reset();  // the process holding worker-1 ends
+  auto restarted = DirectoryReportSink::Open(dir);
+  ASSERT_TRUE(restarted.ok());
+  ASSERT_TRUE((*restarted)->ClaimWriter("worker-1", "dddd").ok());
+  std::vector<std::string> names = ListDir(dir);
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            (std::set<std::string>{".tmp-worker-2#cccc-123456", ".workers"}));
+
+  // Its own writes leave nothing behind but the report.
+  ASSERT_TRUE((*restarted)->WriteOnce("file-sink:req-1", "report").ok());
+  names = ListDir(dir);
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            (std::set<std::string>{".tmp-worker-2#cccc-123456", ".workers",
+                                   "file-sink:req-1.json"}));
 }
 
 TEST(ReportSinkTest, RacingWritersProduceOneFile) {

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/error_code.h"
 #include "common/validation.h"
 #include "worker/report_generator.h"
@@ -69,8 +71,12 @@ class LeaseKeeper {
     std::optional<RequestRecord> lost_record;
   };
 
-  LeaseKeeper(EffectLedger* ledger, const WorkerOptions& options)
-      : ledger_(ledger), options_(options), thread_([this] { Loop(); }) {}
+  LeaseKeeper(EffectLedger* ledger, const WorkerOptions& options,
+              const std::string& holder_id)
+      : ledger_(ledger),
+        options_(options),
+        holder_id_(holder_id),
+        thread_([this] { Loop(); }) {}
   ~LeaseKeeper() { Stop(); }
 
   void Stop() {
@@ -151,7 +157,7 @@ class LeaseKeeper {
       due->extending = true;
       ExtendLeaseRequest request;
       request.set_request_id(due->request_id);
-      request.set_worker_id(options_.worker_id);
+      request.set_worker_id(holder_id_);
       request.set_worker_domain(options_.worker_domain);
       request.set_fencing_token(due->fencing_token);
       request.set_lease_ms(static_cast<uint64_t>(options_.lease.count()));
@@ -185,6 +191,7 @@ class LeaseKeeper {
 
   EffectLedger* const ledger_;
   const WorkerOptions& options_;
+  const std::string& holder_id_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable released_cv_;
@@ -193,9 +200,23 @@ class LeaseKeeper {
   std::thread thread_;  // last: starts after the members it uses
 };
 
+std::string NewIncarnation() {
+  // Random, not the pid or a start time: a restart on another host or after a
+  // reboot may reuse either.
+  std::random_device random;
+  const uint64_t high = random(), low = random();
+  return absl::StrFormat("%012x", ((high << 32) | low) & 0xffffffffffffULL);
+}
+
 Worker::Worker(WorkerOptions options, EffectLedger* ledger,
                DirectoryReportSink* sink)
-    : options_(std::move(options)), ledger_(ledger), sink_(sink) {}
+    : options_(std::move(options)),
+      holder_id_(absl::StrCat(options_.worker_id, "#",
+                              options_.incarnation.empty()
+                                  ? NewIncarnation()
+                                  : options_.incarnation)),
+      ledger_(ledger),
+      sink_(sink) {}
 
 Worker::~Worker() { Stop(); }
 
@@ -205,7 +226,7 @@ void Worker::Start() {
     if (started_) return;
     started_ = true;
   }
-  lease_keeper_ = std::make_unique<LeaseKeeper>(ledger_, options_);
+  lease_keeper_ = std::make_unique<LeaseKeeper>(ledger_, options_, holder_id_);
   threads_.emplace_back([this] { WatchLoop(); });
   threads_.emplace_back([this] { ScheduleLoop(); });
   for (int i = 0; i < std::max(1, options_.concurrency); ++i) {
@@ -260,7 +281,7 @@ WorkerStats Worker::stats() const {
 }
 
 void Worker::SetFatal(const absl::Status& status) {
-  LOG(ERROR) << "worker " << options_.worker_id << " stops: " << status;
+  LOG(ERROR) << "worker " << holder_id_ << " stops: " << status;
   std::lock_guard<std::mutex> lock(mu_);
   if (fatal_.ok()) fatal_ = status;
   RequestStopLocked();
@@ -334,10 +355,9 @@ std::optional<Clock::duration> Worker::DelayBeforeReserveLocked(
           std::max<int64_t>(0, retry_at_ms - ClusterNowMsLocked()));
     }
     case RUNNING: {
-      // Our own lease from an earlier life (or a lost race): let the replica
-      // decide now.
-      if (record.lease_holder() == options_.worker_id)
-        return Clock::duration::zero();
+      // Our own lease (this process's: a lost answer or race): let the
+      // replica decide now. An earlier process with our id is another holder.
+      if (record.lease_holder() == holder_id_) return Clock::duration::zero();
       const int64_t left_ms =
           static_cast<int64_t>(record.lease_expiry_ms()) - ClusterNowMsLocked();
       return milliseconds(std::max<int64_t>(0, left_ms)) + kLeaseMargin;
@@ -508,7 +528,7 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
   ReserveEffectRequest request;
   request.set_request_id(record.request_id());
   request.set_effect_key(sink_->EffectKey(record.request_id()));
-  request.set_worker_id(options_.worker_id);
+  request.set_worker_id(holder_id_);
   request.set_worker_domain(options_.worker_domain);
   request.set_lease_ms(static_cast<uint64_t>(options_.lease.count()));
   request.set_max_attempts(options_.max_attempts);
@@ -552,6 +572,12 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
       return outcome;
   }
   stats_.reserved.fetch_add(1);
+  if (!options_.crash_request_prefix.empty() &&
+      absl::StartsWith(record.request_id(), options_.crash_request_prefix)) {
+    LOG(ERROR) << "crash-request-prefix: exiting holding the lease on "
+               << record.request_id();
+    _exit(kCrashOnReserveExit);
+  }
   const RequestRecord& granted = response->record();
   uint64_t token = granted.fencing_token();
   if (token == 0) token = response->effect().fencing_token();
@@ -566,7 +592,9 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
   std::string location;
   bool abandon = false;
   absl::Status work_status;
-  absl::StatusOr<bool> exists = sink_->Exists(key);
+  // Durably: the file may be an earlier holder's that died before its fsync
+  // of the directory, and we are about to record it as the effect.
+  absl::StatusOr<bool> exists = sink_->ExistsDurably(key);
   if (!exists.ok()) {
     work_status = exists.status();
   } else if (*exists) {
@@ -580,7 +608,7 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
           granted.account_id().empty() ? record.account_id()
                                        : granted.account_id(),
           granted.month().empty() ? record.month() : granted.month(), key};
-      EffectStamp stamp{token, options_.worker_id, options_.worker_domain};
+      EffectStamp stamp{token, holder_id_, options_.worker_domain};
       absl::StatusOr<std::string> report =
           GenerateReport(input, stamp, options_.work_time, cancelled);
       if (report.ok() && cancelled())
@@ -630,7 +658,7 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
     fail.set_request_id(id);
     fail.set_expected_version(released.version);
     fail.set_fencing_token(token);
-    fail.set_worker_id(options_.worker_id);
+    fail.set_worker_id(holder_id_);
     fail.set_worker_domain(options_.worker_domain);
     fail.set_error(FitFailure(work_status.message()));
     fail.set_max_attempts(options_.max_attempts);
@@ -657,7 +685,7 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
   complete.set_request_id(id);
   complete.set_expected_version(released.version);
   complete.set_fencing_token(token);
-  complete.set_worker_id(options_.worker_id);
+  complete.set_worker_id(holder_id_);
   complete.set_worker_domain(options_.worker_domain);
   complete.set_report_location(location);
   absl::StatusOr<EffectResponse> completed = ledger_->Complete(complete);

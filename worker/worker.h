@@ -43,9 +43,19 @@ namespace report {
 
 // Exit status of a worker stopped by the crash_after_sink_write fault knob.
 inline constexpr int kCrashAfterSinkWriteExit = 86;
+// Exit status of a worker stopped by the crash_request_prefix fault knob.
+inline constexpr int kCrashOnReserveExit = 87;
+
+// A fresh random incarnation (hex), distinct for every process start.
+std::string NewIncarnation();
 
 struct WorkerOptions {
+  // The configured id (--id). The worker holds leases as
+  // "<worker_id>#<incarnation>", so a restarted process is a new holder: it
+  // cannot renew its dead predecessor's lease for free, it waits for the lease
+  // to expire and spends an attempt like any other worker.
   std::string worker_id;
+  std::string incarnation;  // empty: NewIncarnation()
   std::string worker_domain;
   std::chrono::milliseconds lease{
       5000};  // extended every lease / 3 while working
@@ -61,6 +71,10 @@ struct WorkerOptions {
   // the process ends at once with kCrashAfterSinkWriteExit (a crash between
   // the effect and its record).
   bool crash_after_sink_write = false;
+  // Fault knob for tests: once granted a request whose id starts with this, the
+  // process ends at once with kCrashOnReserveExit, before any write (a request
+  // that crashes its worker every time).
+  std::string crash_request_prefix;
   // A request that failed n times is reserved again no sooner than
   // retry_backoff * 2^(n-1) (capped) after its failure, in cluster time.
   std::chrono::milliseconds retry_backoff{500};
@@ -108,6 +122,9 @@ class Worker {
   absl::Status Run();
 
   WorkerStats stats() const;
+  // "<worker_id>#<incarnation>": the name this process holds leases and
+  // completes requests under.
+  const std::string& holder_id() const { return holder_id_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -153,6 +170,7 @@ class Worker {
   void RequestStopLocked();
 
   const WorkerOptions options_;
+  const std::string holder_id_;
   EffectLedger* const ledger_;
   DirectoryReportSink* const sink_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -58,6 +59,52 @@ absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   return *placement->cluster();
 }
 
+// The cluster's sink, checked against the worker's optional --sink-dir and
+// --sink-name: two workers with different sinks would write two files for one
+// request after a lease takeover, so a mismatch refuses to start.
+absl::StatusOr<SinkConfig> ClusterSink(const ClusterConfig& config,
+                                       const WorkerFlags& flags) {
+  const SinkConfig& sink = config.sink();
+  auto invalid = [&](absl::string_view message) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat(message, " (cluster file ", flags.cluster_path, ")"));
+  };
+  if (sink.name().empty() || sink.directory().empty()) {
+    return invalid(
+        "the cluster has no sink { name directory }: every worker of a "
+        "cluster writes to the cluster's one sink");
+  }
+  if (absl::StrContains(sink.name(), ":"))
+    return invalid("sink.name must contain no ':'");
+  if (sink.directory()[0] != '/')
+    return invalid("sink.directory must be an absolute path");
+  if (!flags.sink_name.empty() && flags.sink_name != sink.name()) {
+    return invalid(absl::StrCat("--sink-name '", flags.sink_name,
+                                "' does not match the cluster's sink.name '",
+                                sink.name(), "'"));
+  }
+  if (!flags.sink_dir.empty()) {
+    // The same directory under another spelling is fine (symlinks, "/.",
+    // trailing '/'), whether or not it exists yet.
+    auto resolved = [](const std::string& path) {
+      std::error_code error;
+      std::string result =
+          std::filesystem::weakly_canonical(path, error).string();
+      if (error) result = std::filesystem::path(path).lexically_normal();
+      while (result.size() > 1 && result.back() == '/') result.pop_back();
+      return result;
+    };
+    if (resolved(flags.sink_dir) != resolved(sink.directory())) {
+      return invalid(absl::StrCat("--sink-dir '", flags.sink_dir,
+                                  "' does not match the cluster's "
+                                  "sink.directory '",
+                                  sink.directory(), "'"));
+    }
+  }
+  return sink;
+}
+
 // The worker's own half of placement (the replicas enforce it too): fail
 // closed, never look for another domain.
 absl::Status CheckWorkerPlacement(const ClusterConfig& config,
@@ -91,10 +138,10 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "worker domain)")("cluster", po::value<std::string>(&flags->cluster_path),
                         "cluster file (ClusterConfig text proto) (required)")(
       "sink-dir", po::value<std::string>(&flags->sink_dir),
-      "directory that receives one report file per effect key (required)")(
-      "sink-name",
-      po::value<std::string>(&flags->sink_name)->default_value("file-sink"),
-      "sink name, the first part of every effect key")(
+      "optional check: must name the cluster file's sink.directory (the "
+      "worker refuses to start otherwise)")(
+      "sink-name", po::value<std::string>(&flags->sink_name),
+      "optional check: must equal the cluster file's sink.name")(
       "work-ms", po::value<int64_t>(&work_ms)->default_value(0),
       "extra time spent generating each report (simulated long-running work)")(
       "lease-ms", po::value<int64_t>(&lease_ms)->default_value(5000),
@@ -112,7 +159,10 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "fault knob: every Nth generation attempt fails (0: never)")(
       "crash-after-sink-write", po::bool_switch(&o.crash_after_sink_write),
       "fault knob: exit at once (status 86) after a report is written to "
-      "the sink and before it is completed");
+      "the sink and before it is completed")(
+      "crash-request-prefix", po::value<std::string>(&o.crash_request_prefix),
+      "fault knob: exit at once (status 87) when granted a request whose id "
+      "starts with this, before writing anything");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -135,9 +185,14 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
                o.worker_domain + "'");
   }
   if (flags->cluster_path.empty()) return bad("--cluster is required");
-  if (flags->sink_dir.empty()) return bad("--sink-dir is required");
-  if (flags->sink_name.empty() || absl::StrContains(flags->sink_name, ":")) {
-    return bad("--sink-name must be non-empty and contain no ':'");
+  if (vm.count("sink-dir") && flags->sink_dir.empty())
+    return bad("--sink-dir must not be empty");
+  if (vm.count("sink-name") && flags->sink_name.empty())
+    return bad("--sink-name must not be empty");
+  if (vm.count("id") &&
+      (o.worker_id.empty() || absl::StrContains(o.worker_id, "#"))) {
+    // '#' separates the id from the process incarnation in lease holders.
+    return bad("--id must be non-empty and contain no '#'");
   }
   if (work_ms < 0 || work_ms > 3600 * 1000)
     return bad("--work-ms must be in [0, 3600000]");
@@ -191,9 +246,19 @@ int Main(int argc, char** argv) {
       !placed.ok()) {
     return fail(placed);
   }
+  absl::StatusOr<SinkConfig> sink_config = ClusterSink(*config, flags);
+  if (!sink_config.ok()) return fail(sink_config.status());
   absl::StatusOr<std::unique_ptr<DirectoryReportSink>> sink =
-      DirectoryReportSink::Open(flags.sink_dir, flags.sink_name);
+      DirectoryReportSink::Open(sink_config->directory(), sink_config->name());
   if (!sink.ok()) return fail(sink.status());
+  // One live process per worker id; this process's leases are held as
+  // "<id>#<incarnation>", so a restart is a new holder.
+  flags.options.incarnation = NewIncarnation();
+  if (absl::Status claimed = (*sink)->ClaimWriter(flags.options.worker_id,
+                                                  flags.options.incarnation);
+      !claimed.ok()) {
+    return fail(claimed);
+  }
   absl::StatusOr<std::unique_ptr<EffectLedger>> ledger =
       MakeLedger(*config, flags.options.worker_domain);
   if (!ledger.ok()) return fail(ledger.status());
@@ -205,8 +270,9 @@ int Main(int argc, char** argv) {
     LOG(INFO) << "signal " << signal_number << ": stopping";
     worker.RequestStop();
   });
-  LOG(INFO) << "report-worker " << flags.options.worker_id << " in "
-            << flags.options.worker_domain << ", sink " << (*sink)->directory();
+  LOG(INFO) << "report-worker " << worker.holder_id() << " in "
+            << flags.options.worker_domain << ", sink " << (*sink)->name()
+            << " at " << (*sink)->directory();
   absl::Status status = worker.Run();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();

@@ -107,14 +107,17 @@ TEST_F(WorkerTest, CompletesAnAcceptedRequestExactlyOnce) {
   RequestRecord record = *ledger_.Record("req-1");
   const std::string key = "file-sink:req-1";
   EXPECT_EQ(record.result().report_location(), sink_->Location(key));
-  EXPECT_EQ(record.result().worker_id(), "worker-a");
+  EXPECT_EQ(record.result().worker_id(), worker.holder_id());
+  EXPECT_TRUE(absl::StartsWith(worker.holder_id(), "worker-a#"))
+      << worker.holder_id();
   EXPECT_EQ(record.attempts(), 1u);
   EXPECT_EQ(ledger_.CompletesApplied("req-1"), 1);
   EXPECT_EQ(sink_->files_written(), 1u);
   std::string report = ReadFile(sink_->PathOf(key));
   EXPECT_TRUE(absl::StrContains(report, "\"account_id\": \"acct-1\""))
       << report;
-  EXPECT_TRUE(absl::StrContains(report, "\"worker_id\": \"worker-a\""))
+  EXPECT_TRUE(absl::StrContains(
+      report, "\"worker_id\": \"" + worker.holder_id() + "\""))
       << report;
   EXPECT_EQ(worker.stats().completed, 1u);
 }
@@ -143,6 +146,9 @@ TEST_F(WorkerTest, RequestAlreadyInTheSinkIsCompletedWithoutRewriting) {
   ASSERT_TRUE(ledger_.WaitFor(AllIn({"req-1"}, COMPLETED), kDeadline));
   worker.Stop();
   EXPECT_EQ((*sink)->files_written(), 0u);
+  // The earlier holder may have died before its directory fsync: the file's
+  // name is made durable before it is recorded.
+  EXPECT_GE((*sink)->directory_syncs(), 1u);
   EXPECT_EQ(ReadFile(sink_->PathOf(key)), "written by an earlier holder\n");
   EXPECT_EQ(ledger_.Record("req-1")->result().report_location(),
             sink_->Location(key));
@@ -229,11 +235,67 @@ TEST_F(WorkerTest, TakesOverAfterADeadHoldersLeaseExpiresWithoutASecondEffect) {
   ASSERT_TRUE(ledger_.WaitFor(AllIn({"req-1"}, COMPLETED), kDeadline));
   worker.Stop();
   RequestRecord record = *ledger_.Record("req-1");
-  EXPECT_EQ(record.result().worker_id(), "worker-a");
+  EXPECT_EQ(record.result().worker_id(), worker.holder_id());
   EXPECT_EQ(record.attempts(), 2u);
   EXPECT_EQ((*sink)->files_written(), 0u);
   EXPECT_EQ(ReadFile(sink_->PathOf("file-sink:req-1")), "dead worker's copy\n");
   EXPECT_EQ(ledger_.CompletesApplied("req-1"), 1);
+}
+
+// A worker that dies holding a lease and is started again under the same id is
+// a new holder (a new incarnation): it waits for the lease to expire and spends
+// an attempt, rather than renewing the dead process's lease for free.
+TEST_F(WorkerTest, ARestartedWorkerWaitsForItsOldLeaseAndSpendsAnAttempt) {
+  ledger_.Submit("req-1", "acct-1", "2024-03");
+  WorkerOptions options = Options("worker-a");
+  options.lease = milliseconds(1000);
+  options.work_time = milliseconds(60000);
+  {
+    Worker crashed(options, &ledger_, sink_.get());
+    crashed.Start();
+    ASSERT_TRUE(ledger_.WaitFor(AllIn({"req-1"}, RUNNING), kDeadline));
+    crashed.Stop();  // work cancelled, lease left to expire: as a crash
+  }
+  const RequestRecord held = *ledger_.Record("req-1");
+  ASSERT_EQ(held.attempts(), 1u);
+  options.work_time = milliseconds(0);
+  Worker restarted(options, &ledger_, sink_.get());
+  restarted.Start();
+  ASSERT_TRUE(ledger_.WaitFor(AllIn({"req-1"}, COMPLETED), kDeadline));
+  restarted.Stop();
+  const RequestRecord done = *ledger_.Record("req-1");
+  EXPECT_EQ(done.attempts(), 2u);
+  EXPECT_GT(done.fencing_token(), held.fencing_token());
+  EXPECT_GE(done.updated_at_ms(), held.lease_expiry_ms())
+      << "the restarted worker took the lease before it expired";
+  EXPECT_EQ(ledger_.CompletesApplied("req-1"), 1);
+}
+
+// A request that kills its worker every time ends FAILED after max_attempts
+// lives of the worker, instead of being renewed for free forever.
+TEST_F(WorkerTest, ACrashLoopEndsTheRequestFailedAtMaxAttempts) {
+  ledger_.Submit("req-1", "acct-1", "2024-03");
+  WorkerOptions options = Options("worker-a");
+  options.work_time = milliseconds(60000);
+  for (uint32_t life = 1; life <= options.max_attempts; ++life) {
+    Worker worker(options, &ledger_, sink_.get());
+    worker.Start();
+    ASSERT_TRUE(ledger_.WaitFor(
+        [&](const Records& records) {
+          auto it = records.find("req-1");
+          return it != records.end() && it->second.state() == RUNNING &&
+                 it->second.attempts() == life;
+        },
+        kDeadline))
+        << "life " << life << ": " << ledger_.Record("req-1")->DebugString();
+    worker.Stop();
+  }
+  Worker last(options, &ledger_, sink_.get());
+  last.Start();
+  ASSERT_TRUE(ledger_.WaitFor(AllIn({"req-1"}, FAILED), kDeadline));
+  last.Stop();
+  EXPECT_EQ(ledger_.Record("req-1")->attempts(), options.max_attempts);
+  EXPECT_FALSE(*sink_->Exists(sink_->EffectKey("req-1")));
 }
 
 TEST_F(WorkerTest, TwoWorkersProduceOneEffectPerRequest) {
