@@ -97,7 +97,9 @@ template <typename Response>
 absl::StatusOr<Response> ClusterClient::CallLeader(
     absl::Duration timeout,
     const std::function<grpc::Status(ReplicaService::Stub*,
-                                     grpc::ClientContext*, Response*)>& call) {
+                                     grpc::ClientContext*, Response*)>& call,
+    bool* may_have_landed) {
+  if (may_have_landed != nullptr) *may_have_landed = false;
   if (stubs_.empty())
     return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
   const absl::Time deadline = absl::Now() + timeout;
@@ -117,6 +119,13 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
       return response;
     }
     absl::Status error = FromGrpcStatus(status);
+    // Any attempt that did not end in a definite refusal may have been
+    // appended by a leader before its answer was lost.
+    if (may_have_landed != nullptr &&
+        (ErrorCodeOf(error) == ErrorCode::kCommitUnknown ||
+         IsTransportFailure(status))) {
+      *may_have_landed = true;
+    }
     last_error =
         absl::StrCat(cluster_.members(target).name(), ": ", error.message());
     ErrorCode code = ErrorCodeOf(error);
@@ -169,21 +178,37 @@ absl::StatusOr<Receipt> ClusterClient::Submit(
   SubmitRequest request;
   *request.mutable_submission() = submission;
   request.set_ingress_domain(ingress_domain);
+  bool may_have_landed = false;
   auto response = CallLeader<SubmitResponse>(
       timeout,
       [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-          SubmitResponse* out) { return stub->Submit(context, request, out); });
+          SubmitResponse* out) { return stub->Submit(context, request, out); },
+      &may_have_landed);
   if (!response.ok()) return response.status();
+  // The duplicate is our own earlier attempt: to the caller this is the first
+  // answer to its submit. (A genuine replay whose first attempt here was also
+  // lost is answered as fresh too; the receipt is the same original one.)
+  if (may_have_landed) response->mutable_receipt()->set_duplicate(false);
   return response->receipt();
 }
 
 absl::StatusOr<SubmitBatchResponse> ClusterClient::SubmitBatch(
     const SubmitBatchRequest& request, absl::Duration timeout) {
-  return CallLeader<SubmitBatchResponse>(
-      timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   SubmitBatchResponse* out) {
+  bool may_have_landed = false;
+  auto response = CallLeader<SubmitBatchResponse>(
+      timeout,
+      [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+          SubmitBatchResponse* out) {
         return stub->SubmitBatch(context, request, out);
-      });
+      },
+      &may_have_landed);
+  if (response.ok() && may_have_landed) {
+    for (SubmitOutcome& outcome : *response->mutable_outcomes()) {
+      if (outcome.has_receipt())
+        outcome.mutable_receipt()->set_duplicate(false);
+    }
+  }
+  return response;
 }
 
 absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(

@@ -28,6 +28,9 @@ class ClusterClient {
   // it).
   ClusterClient(const ClusterConfig& cluster, std::string domain);
 
+  // A receipt's `duplicate` is true only when the request was accepted before
+  // this call: when an attempt of this very call was committed but its answer
+  // lost, the retry that finds it answers a fresh accept.
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission,
                                  const std::string& ingress_domain,
                                  absl::Duration timeout);
@@ -74,11 +77,15 @@ class ClusterClient {
   uint64_t unanswered_reads() const { return unanswered_reads_.load(); }
 
  private:
+  // `may_have_landed`, when given, is set when an attempt before the one that
+  // answered may have been committed (its answer lost): a submit's retry then
+  // finds its own earlier attempt, not an older acceptance.
   template <typename Response>
   absl::StatusOr<Response> CallLeader(
       absl::Duration timeout,
       const std::function<grpc::Status(ReplicaService::Stub*,
-                                       grpc::ClientContext*, Response*)>& call);
+                                       grpc::ClientContext*, Response*)>& call,
+      bool* may_have_landed = nullptr);
   size_t IndexOf(uint64_t member_id) const;
   // nearest_, with the replicas remembered as unanswered moved to the back
   // (each group keeps its nearness order).

@@ -31,9 +31,10 @@ class FakeLeader {
     for (const SubmitRequest& submit : request.requests())
       ids.push_back(submit.submission().request_id());
     calls_.push_back(ids);
+    const size_t call = calls_.size();
     last_timeout_ = timeout;
     changed_.notify_all();
-    changed_.wait(lock, [this] { return !held_; });
+    changed_.wait(lock, [&] { return !held_ || call <= released_; });
     if (!whole_call_error_.ok()) return whole_call_error_;
     SubmitBatchResponse response;
     for (const std::string& id : ids) {
@@ -55,6 +56,12 @@ class FakeLeader {
     held_ = held;
     changed_.notify_all();
   }
+  // While held, lets the first `calls` calls (counted from 1) answer.
+  void Release(size_t calls) {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = calls;
+    changed_.notify_all();
+  }
   void WaitForCalls(size_t count) {
     std::unique_lock<std::mutex> lock(mu_);
     ASSERT_TRUE(changed_.wait_for(lock, std::chrono::seconds(10),
@@ -73,6 +80,7 @@ class FakeLeader {
   std::mutex mu_;
   std::condition_variable changed_;
   bool held_ = false;
+  size_t released_ = 0;
   uint64_t offset_ = 0;
   std::vector<std::vector<std::string>> calls_;
 };
@@ -88,6 +96,49 @@ absl::StatusOr<Receipt> SubmitAndWait(SubmitBatcher& batcher,
                  });
   return answered.get();
 }
+
+// One submit's answer, awaited with a deadline so that a missing answer fails
+// the test instead of hanging it.
+class Answer {
+ public:
+  SubmitBatcher::Done Callback() {
+    return [this](absl::StatusOr<Receipt> receipt) {
+      std::lock_guard<std::mutex> lock(mu_);
+      answers_.push_back(std::move(receipt));
+      changed_.notify_all();
+    };
+  }
+  bool AwaitAnswered(absl::Duration deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, absl::ToChronoNanoseconds(deadline),
+                             [this] { return !answers_.empty(); });
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return answers_.size();
+  }
+  absl::StatusOr<Receipt> first() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return answers_.front();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<absl::StatusOr<Receipt>> answers_;
+};
+
+// Lets every held call go when a test ends, even by a failed assertion, so the
+// batcher's destructor (which waits for calls in flight) never hangs. Declare
+// it after the batcher.
+class ReleaseAtExit {
+ public:
+  explicit ReleaseAtExit(FakeLeader* leader) : leader_(leader) {}
+  ~ReleaseAtExit() { leader_->Hold(false); }
+
+ private:
+  FakeLeader* leader_;
+};
 
 SubmitBatcher::SendFn SendTo(FakeLeader* leader) {
   return [leader](const SubmitBatchRequest& request, absl::Duration timeout) {
@@ -223,6 +274,90 @@ TEST(SubmitBatcherTest, SubmitsStillQueuedAtShutdownFailAsNotSent) {
   ASSERT_TRUE(queued_done.load());
   EXPECT_EQ(ErrorCodeOf(queued_answer), ErrorCode::kNoQuorum);
   EXPECT_EQ(leader.calls().size(), 1u);
+}
+
+TEST(SubmitBatcherTest, ANearlyExpiredSubmitDoesNotShortenItsBatchsDeadline) {
+  FakeLeader leader;
+  SubmitBatcherOptions options;
+  options.senders = 1;
+  Answer first, short_lived, long_lived;
+  SubmitBatcher batcher(SendTo(&leader), options);
+  ReleaseAtExit release(&leader);
+  leader.Hold(true);
+  batcher.Submit(RequestFor("first"), absl::Seconds(10), first.Callback());
+  leader.WaitForCalls(1);  // the only sender is busy: the next two share a call
+  batcher.Submit(RequestFor("short"), absl::Milliseconds(300),
+                 short_lived.Callback());
+  batcher.Submit(RequestFor("long"), absl::Seconds(10), long_lived.Callback());
+  leader.Release(1);
+  leader.WaitForCalls(2);
+  ASSERT_EQ(leader.calls()[1], (std::vector<std::string>{"short", "long"}));
+  // The call may take as long as its latest submit may wait.
+  EXPECT_GT(leader.last_timeout_, absl::Seconds(8));
+  // The short submit is answered at its own deadline, while the call is still
+  // in flight, with the code of a commit not confirmed in time.
+  ASSERT_TRUE(short_lived.AwaitAnswered(absl::Seconds(5)));
+  EXPECT_EQ(ErrorCodeOf(short_lived.first().status()),
+            ErrorCode::kCommitUnknown);
+  EXPECT_EQ(long_lived.count(), 0u);
+  leader.Hold(false);
+  ASSERT_TRUE(long_lived.AwaitAnswered(absl::Seconds(10)));
+  ASSERT_TRUE(long_lived.first().ok()) << long_lived.first().status();
+  EXPECT_EQ(long_lived.first()->request_id(), "long");
+  ASSERT_TRUE(first.AwaitAnswered(absl::Seconds(10)));
+  EXPECT_EQ(short_lived.count(), 1u);  // answered exactly once
+}
+
+TEST(SubmitBatcherTest, ASubmitThatExpiresWhileQueuedIsAnsweredAndNeverSent) {
+  FakeLeader leader;
+  SubmitBatcherOptions options;
+  options.senders = 1;
+  Answer first, stale, fresh;
+  SubmitBatcher batcher(SendTo(&leader), options);
+  ReleaseAtExit release(&leader);
+  leader.Hold(true);
+  batcher.Submit(RequestFor("first"), absl::Seconds(10), first.Callback());
+  leader.WaitForCalls(1);
+  batcher.Submit(RequestFor("stale"), absl::Milliseconds(100),
+                 stale.Callback());
+  batcher.Submit(RequestFor("fresh"), absl::Seconds(10), fresh.Callback());
+  // Answered at its deadline although the sender is still busy; nothing was
+  // sent, so nothing was accepted.
+  ASSERT_TRUE(stale.AwaitAnswered(absl::Seconds(5)));
+  EXPECT_EQ(ErrorCodeOf(stale.first().status()), ErrorCode::kOverloaded);
+  leader.Hold(false);
+  ASSERT_TRUE(fresh.AwaitAnswered(absl::Seconds(10)));
+  ASSERT_TRUE(fresh.first().ok()) << fresh.first().status();
+  auto calls = leader.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1], (std::vector<std::string>{"fresh"}));
+  EXPECT_EQ(stale.count(), 1u);
+}
+
+TEST(SubmitBatcherTest, BeyondTheQueueBoundSubmitsAreRefusedAsOverloaded) {
+  FakeLeader leader;
+  SubmitBatcherOptions options;
+  options.senders = 1;
+  options.max_queued = 2;
+  Answer first, queued_1, queued_2, refused;
+  SubmitBatcher batcher(SendTo(&leader), options);
+  ReleaseAtExit release(&leader);
+  leader.Hold(true);
+  batcher.Submit(RequestFor("first"), absl::Seconds(10), first.Callback());
+  leader.WaitForCalls(1);  // taken off the queue: the queue is empty again
+  batcher.Submit(RequestFor("q1"), absl::Seconds(10), queued_1.Callback());
+  batcher.Submit(RequestFor("q2"), absl::Seconds(10), queued_2.Callback());
+  batcher.Submit(RequestFor("q3"), absl::Seconds(10), refused.Callback());
+  ASSERT_TRUE(refused.AwaitAnswered(absl::Seconds(5)));
+  EXPECT_EQ(ErrorCodeOf(refused.first().status()), ErrorCode::kOverloaded);
+  leader.Hold(false);
+  ASSERT_TRUE(queued_1.AwaitAnswered(absl::Seconds(10)));
+  ASSERT_TRUE(queued_2.AwaitAnswered(absl::Seconds(10)));
+  EXPECT_TRUE(queued_1.first().ok());
+  EXPECT_TRUE(queued_2.first().ok());
+  for (const auto& call : leader.calls()) {
+    for (const std::string& id : call) EXPECT_NE(id, "q3");
+  }
 }
 
 }  // namespace

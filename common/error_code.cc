@@ -33,6 +33,8 @@ constexpr CodeInfo kCodes[] = {
     {ErrorCode::kNoQuorum, "NoQuorum", absl::StatusCode::kUnavailable, 503},
     {ErrorCode::kCommitUnknown, "CommitUnknown",
      absl::StatusCode::kDeadlineExceeded, 504},
+    {ErrorCode::kOverloaded, "Overloaded", absl::StatusCode::kResourceExhausted,
+     429},
     {ErrorCode::kNotLeader, "NotLeader", absl::StatusCode::kUnavailable, 503},
     {ErrorCode::kInternal, "Internal", absl::StatusCode::kInternal, 500},
 };
@@ -81,6 +83,8 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
       return ErrorCode::kNoQuorum;
     case absl::StatusCode::kDeadlineExceeded:
       return ErrorCode::kCommitUnknown;
+    case absl::StatusCode::kResourceExhausted:
+      return ErrorCode::kOverloaded;
     default:
       return ErrorCode::kInternal;
   }
@@ -101,7 +105,7 @@ int HttpStatusOf(ErrorCode code) { return InfoOf(code).http; }
 
 bool IsRetryable(ErrorCode code) {
   return code == ErrorCode::kStaleRead || code == ErrorCode::kNoQuorum ||
-         code == ErrorCode::kNotLeader;
+         code == ErrorCode::kNotLeader || code == ErrorCode::kOverloaded;
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

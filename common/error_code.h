@@ -29,6 +29,9 @@ enum class ErrorCode {
   kDomainUnavailable,
   kNoQuorum,
   kCommitUnknown,
+  // A bound of the gateway (or of a replica's streams) is reached: nothing was
+  // accepted; retry after the Retry-After delay.
+  kOverloaded,
   // Internal to the cluster: a follower answered; the message carries
   // "leader=ID@ADDR".
   kNotLeader,

@@ -84,6 +84,13 @@ class FakeReportBackend : public ReportBackend {
     absl::MutexLock lock(&mu_);
     ++read_calls_;
     last_read_wait_ = wait;
+    if (wait > absl::ZeroDuration()) {
+      // A long poll: held like a replica that has not reached min_offset.
+      ++long_polls_waiting_;
+      mu_.Await(absl::Condition(
+          +[](bool* held) { return !*held; }, &hold_long_polls_));
+      --long_polls_waiting_;
+    }
     if (min_offset > applied_offset_) {
       return MakeError(
           ErrorCode::kStaleRead,
@@ -116,6 +123,19 @@ class FakeReportBackend : public ReportBackend {
   void HoldSubmits(bool hold) {
     absl::MutexLock lock(&mu_);
     hold_submits_ = hold;
+  }
+  // Holds status reads that may wait (wait > 0) until released.
+  void HoldLongPolls(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_long_polls_ = hold;
+  }
+  // Waits (up to `deadline`) until `n` long polls are held at the gate.
+  bool AwaitHeldLongPolls(int n, absl::Duration deadline) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return long_polls_waiting_ >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), deadline);
   }
   // Waits (up to `deadline`) until `n` submits are held at the gate.
   bool AwaitHeldSubmits(int n, absl::Duration deadline) {
@@ -158,6 +178,8 @@ class FakeReportBackend : public ReportBackend {
   std::optional<absl::Status> submit_error_ ABSL_GUARDED_BY(mu_);
   bool hold_submits_ ABSL_GUARDED_BY(mu_) = false;
   int submits_waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hold_long_polls_ ABSL_GUARDED_BY(mu_) = false;
+  int long_polls_waiting_ ABSL_GUARDED_BY(mu_) = 0;
   int submit_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int read_calls_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_read_wait_ ABSL_GUARDED_BY(mu_);

@@ -1,6 +1,7 @@
 // report-gateway: the stateless front door in one ingress domain (DESIGN §7,
 // §12).
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <iostream>
 
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   int submit_timeout_ms = 10000;
   int max_body = 16 * 1024;
   report::SubmitBatcherOptions batching;
+  int grpc_max_in_flight = 1024;
   po::options_description flags(
       "report-gateway: HTTP/JSON and gRPC front door of the durable report "
       "API\n"
@@ -75,7 +77,21 @@ int main(int argc, char** argv) {
                           po::value<int>(&batching.senders)->default_value(1),
                           "SubmitBatch calls to the leader in flight at once")(
       "max-batch", po::value<int>(&batching.max_batch)->default_value(512),
-      "most submits one SubmitBatch call carries (1..1024)");
+      "most submits one SubmitBatch call carries (1..1024)")(
+      "max-connections",
+      po::value<int>(&http_options.max_connections)->default_value(4096),
+      "open HTTP connections; beyond it a request is answered 429 Overloaded")(
+      "max-long-polls",
+      po::value<int>(&front_door_options.max_long_polls)->default_value(128),
+      "status reads with wait_ms > 0 in progress (HTTP and gRPC together); "
+      "beyond it 429 / RESOURCE_EXHAUSTED Overloaded")(
+      "grpc-max-in-flight",
+      po::value<int>(&grpc_max_in_flight)->default_value(1024),
+      "gRPC SubmitReport and GetReport calls in progress; beyond it "
+      "RESOURCE_EXHAUSTED Overloaded")(
+      "max-queued-submits",
+      po::value<int>(&batching.max_queued)->default_value(4096),
+      "submits waiting for a SubmitBatch call; beyond it Overloaded");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -88,11 +104,30 @@ int main(int argc, char** argv) {
       http_options.max_in_flight < 1 || http_options.io_threads < 1 ||
       http_options.io_threads > 64 || batching.senders < 1 ||
       batching.senders > 64 || batching.max_batch < 1 ||
-      batching.max_batch > 1024) {
+      batching.max_batch > 1024 || http_options.max_connections < 1 ||
+      front_door_options.max_long_polls < 1 ||
+      front_door_options.max_long_polls > 4096 || grpc_max_in_flight < 1 ||
+      batching.max_queued < 1) {
     return Fail("a limit flag is out of range", 2);
   }
   http_options.max_body_bytes = static_cast<size_t>(max_body);
   report::InitProcessLogging(argv[0]);
+  // Every HTTP connection is a file descriptor: a soft limit of 1024 would
+  // refuse connections far below --max-connections.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur <
+          static_cast<rlim_t>(http_options.max_connections) + 256) {
+    LOG(WARNING) << "open-file limit " << files.rlim_cur
+                 << " is below --max-connections "
+                 << http_options.max_connections
+                 << " + 256; raise it (ulimit -n) to serve that many";
+  }
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
@@ -117,7 +152,8 @@ int main(int argc, char** argv) {
 
   auto http = report::gateway::HttpServer::Start(&front_door, http_options);
   if (!http.ok()) return Fail(std::string(http.status().message()));
-  report::gateway::ReportApiService api_service(&front_door);
+  report::gateway::ReportApiService api_service(&front_door,
+                                                grpc_max_in_flight);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(grpc_listen, grpc::InsecureServerCredentials(),

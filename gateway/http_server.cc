@@ -55,8 +55,11 @@ class HttpServer::Impl {
       : front_door_(front_door),
         options_(options),
         io_(std::make_unique<Io>(options.io_threads)),
+        // Long polls (bounded by the front door) get threads of their own,
+        // so they never take those that quick reads need.
         blocking_pool_(
-            static_cast<size_t>(std::max(1, options.blocking_threads))) {}
+            static_cast<size_t>(std::max(1, options.blocking_threads) +
+                                std::max(0, front_door->max_long_polls()))) {}
 
   ~Impl() { Stop(); }
 
@@ -77,10 +80,13 @@ class HttpServer::Impl {
     virtual void BeginDrain() = 0;
   };
   // Connections register while they exist, so that Stop can drain them.
-  uint64_t Register(std::weak_ptr<Drainable> connection) {
+  // `*over_limit` tells whether this one exceeds max_connections.
+  uint64_t Register(std::weak_ptr<Drainable> connection, bool* over_limit) {
     absl::MutexLock lock(&connections_mu_);
     const uint64_t id = next_connection_id_++;
     connections_.emplace(id, std::move(connection));
+    *over_limit = connections_.size() >
+                  static_cast<size_t>(std::max(1, options_.max_connections));
     return id;
   }
   void Unregister(uint64_t id) {
@@ -166,7 +172,7 @@ class Connection : public HttpServer::Impl::Drainable,
   }
 
   void Start() {
-    id_ = server_->Register(weak_from_this());
+    id_ = server_->Register(weak_from_this(), &over_limit_);
     registered_ = true;
     net::dispatch(stream_.get_executor(),
                   [self = shared_from_this()] { self->ReadHeader(); });
@@ -272,11 +278,23 @@ class Connection : public HttpServer::Impl::Drainable,
     request.idempotency_key = std::string(message["Idempotency-Key"]);
     request.body = std::move(message.body());
 
+    if (over_limit_) {
+      // Answered, not dropped: the client learns to come back later. The
+      // connection closes after the answer, freeing its place.
+      keep_alive_ = false;
+      linger_ = true;
+      return Send(ProblemReply(
+          MakeError(ErrorCode::kOverloaded,
+                    absl::StrCat("gateway overloaded: more than ",
+                                 server_->options().max_connections,
+                                 " connections open; nothing was accepted")),
+          RouteNameOf(request.target)));
+    }
     HttpRouting routing = RouteRequest(server_->front_door(), request);
     if (routing.reply) return Send(*std::move(routing.reply));
     if (!server_->TryAcquireSlot()) {
       return Send(ProblemReply(
-          MakeError(ErrorCode::kNoQuorum,
+          MakeError(ErrorCode::kOverloaded,
                     absl::StrCat("gateway overloaded: ",
                                  server_->options().max_in_flight,
                                  " requests in flight; nothing was accepted")),
@@ -385,6 +403,7 @@ class Connection : public HttpServer::Impl::Drainable,
   bool serving_ = false;  // from a whole request until its answer is written
   uint64_t id_ = 0;
   bool registered_ = false;
+  bool over_limit_ = false;  // beyond max_connections: answer 429 and close
   unsigned version_ = 11;
   std::chrono::steady_clock::time_point linger_deadline_;
   std::array<char, 4096> drain_buffer_;

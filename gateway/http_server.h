@@ -9,8 +9,12 @@
 // body) must arrive whole within `request_timeout` of the connection going
 // idle, else the connection is closed; headers larger than `max_header_bytes`
 // get 431, bodies larger than `max_body_bytes` get 413; beyond `max_in_flight`
-// cluster calls, requests are refused at once with 503 NoQuorum and Retry-After
-// (nothing was accepted).
+// cluster calls, requests are refused at once with 429 Overloaded and
+// Retry-After (nothing was accepted); beyond `max_connections` open
+// connections, a connection's request is answered the same way and the
+// connection closed. Status reads that wait (long polls, bounded by the front
+// door's max_long_polls) have threads of their own, so they never hold up
+// submits or reads that do not wait.
 #ifndef REPORT_GATEWAY_HTTP_SERVER_H_
 #define REPORT_GATEWAY_HTTP_SERVER_H_
 
@@ -29,11 +33,14 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: the OS picks one; see HttpServer::port()
   int io_threads = 2;
-  // Threads that wait on the cluster (quorum commits, status reads with a
-  // wait).
+  // Threads for status reads that do not wait; the pool gets the front
+  // door's max_long_polls more for those that do.
   int blocking_threads = 64;
   // Cluster calls queued or running, over all connections.
   int max_in_flight = 1024;
+  // Open connections; a connection beyond it has its first request answered
+  // 429 Overloaded (with Retry-After), then is closed.
+  int max_connections = 4096;
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 16 * 1024;
   absl::Duration request_timeout = absl::Seconds(10);

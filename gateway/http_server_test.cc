@@ -121,8 +121,8 @@ class HttpServerTest : public ::testing::Test {
  protected:
   void StartServer(
       HttpServerOptions options = {},
-      ReportFrontDoor::IngressCheck check = [] { return absl::OkStatus(); }) {
-    FrontDoorOptions door_options;
+      ReportFrontDoor::IngressCheck check = [] { return absl::OkStatus(); },
+      FrontDoorOptions door_options = {}) {
     door_options.domain = kDomain;
     door_ = std::make_unique<ReportFrontDoor>(&backend_, std::move(check),
                                               &metrics_, door_options);
@@ -343,9 +343,9 @@ TEST_F(HttpServerTest, BeyondTheInFlightLimitRequestsAreRefusedAtOnce) {
   std::optional<Response> refused =
       Exchange(RawRequest("POST", "/reports", SubmitBody("second")));
   ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->result_int(), 503);
+  EXPECT_EQ(refused->result_int(), 429);
   EXPECT_EQ((*refused)[http::field::retry_after], "1");
-  EXPECT_NE(refused->body().find("gateway overloaded"), std::string::npos);
+  EXPECT_NE(refused->body().find(R"("code":"Overloaded")"), std::string::npos);
   EXPECT_EQ(backend_.submit_calls(), 1);
 
   backend_.HoldSubmits(false);
@@ -353,6 +353,130 @@ TEST_F(HttpServerTest, BeyondTheInFlightLimitRequestsAreRefusedAtOnce) {
   ASSERT_TRUE(accepted);
   EXPECT_EQ(accepted->result_int(), 202);
   EXPECT_EQ(metrics_.in_flight(), 0);
+}
+
+// Releases held submits and long polls when a test ends, even by a failed
+// assertion, so that stopping the server never waits on them.
+class ReleaseBackendAtExit {
+ public:
+  explicit ReleaseBackendAtExit(FakeReportBackend* backend)
+      : backend_(backend) {}
+  ~ReleaseBackendAtExit() {
+    backend_->HoldSubmits(false);
+    backend_->HoldLongPolls(false);
+  }
+
+ private:
+  FakeReportBackend* backend_;
+};
+
+TEST_F(HttpServerTest, SixtyFourSlowLongPollsBlockNeitherSubmitsNorQuickReads) {
+  StartServer();
+  ReleaseBackendAtExit release(&backend_);
+  ASSERT_EQ(Exchange(RawRequest("POST", "/reports", SubmitBody("known")))
+                ->result_int(),
+            202);
+  backend_.HoldLongPolls(true);
+  constexpr int kLongPolls = 64;
+  std::vector<std::unique_ptr<RawClient>> polls;
+  for (int i = 0; i < kLongPolls; ++i) {
+    polls.push_back(Connect());
+    polls.back()->Send(
+        RawRequest("GET", "/reports/known?min_offset=1&wait_ms=30000"));
+  }
+  ASSERT_TRUE(backend_.AwaitHeldLongPolls(kLongPolls, absl::Seconds(10)));
+
+  const absl::Time start = absl::Now();
+  std::optional<Response> submitted =
+      Exchange(RawRequest("POST", "/reports", SubmitBody("while-polling")));
+  ASSERT_TRUE(submitted);
+  EXPECT_EQ(submitted->result_int(), 202);
+  std::optional<Response> quick_read =
+      Exchange(RawRequest("GET", "/reports/known?min_offset=1"));
+  ASSERT_TRUE(quick_read);
+  EXPECT_EQ(quick_read->result_int(), 200);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+
+  backend_.HoldLongPolls(false);
+  for (auto& poll : polls) {
+    std::optional<Response> answer = poll->Read();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->result_int(), 200);
+  }
+}
+
+TEST_F(HttpServerTest, LongPollsBeyondTheirBoundAreRefusedAsOverloaded) {
+  FrontDoorOptions door_options;
+  door_options.max_long_polls = 2;
+  StartServer(
+      {}, [] { return absl::OkStatus(); }, door_options);
+  ReleaseBackendAtExit release(&backend_);
+  backend_.HoldLongPolls(true);
+  std::vector<std::unique_ptr<RawClient>> polls;
+  for (int i = 0; i < 2; ++i) {
+    polls.push_back(Connect());
+    polls.back()->Send(RawRequest("GET", "/reports/r1?wait_ms=30000"));
+  }
+  ASSERT_TRUE(backend_.AwaitHeldLongPolls(2, absl::Seconds(10)));
+  std::optional<Response> refused =
+      Exchange(RawRequest("GET", "/reports/r1?wait_ms=30000"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->result_int(), 429);
+  EXPECT_EQ((*refused)[http::field::retry_after], "1");
+  EXPECT_NE(refused->body().find(R"("code":"Overloaded")"), std::string::npos);
+  // A read that does not wait is not a long poll.
+  std::optional<Response> quick = Exchange(RawRequest("GET", "/reports/r1"));
+  ASSERT_TRUE(quick);
+  EXPECT_EQ(quick->result_int(), 404);
+  backend_.HoldLongPolls(false);
+  for (auto& poll : polls) ASSERT_TRUE(poll->Read());
+}
+
+TEST_F(HttpServerTest, ConnectionsBeyondTheBoundAreAnswered429AndClosed) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  StartServer(options);
+  std::unique_ptr<RawClient> first = Connect();
+  std::unique_ptr<RawClient> second = Connect();
+  ASSERT_TRUE(first->RoundTrip(RawRequest("GET", "/healthz")));
+  ASSERT_TRUE(second->RoundTrip(RawRequest("GET", "/healthz")));
+  std::unique_ptr<RawClient> third = Connect();
+  std::optional<Response> refused =
+      third->RoundTrip(RawRequest("POST", "/reports", SubmitBody("r1")));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->result_int(), 429);
+  EXPECT_EQ((*refused)[http::field::retry_after], "1");
+  EXPECT_NE(refused->body().find(R"("code":"Overloaded")"), std::string::npos);
+  EXPECT_FALSE(refused->keep_alive());
+  EXPECT_EQ(backend_.submit_calls(), 0);
+  // Once one closes, a new connection is served.
+  first.reset();
+  third.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    std::optional<Response> answer =
+        Exchange(RawRequest("POST", "/reports", SubmitBody("r1")));
+    served = answer && answer->result_int() == 202;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served);
+}
+
+TEST_F(HttpServerTest, AThousandAndTwentyFourConnectionsAreServedAtOnce) {
+  StartServer();
+  constexpr int kConnections = 1024;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.push_back(Connect());
+    ASSERT_TRUE(clients.back()->RoundTrip(RawRequest("GET", "/healthz"))) << i;
+  }
+  // Every one is still open and served.
+  for (auto& client : clients) {
+    std::optional<Response> response =
+        client->RoundTrip(RawRequest("GET", "/healthz"));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->result_int(), 200);
+  }
 }
 
 TEST_F(HttpServerTest, SlowClientIsDisconnected) {

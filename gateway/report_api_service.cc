@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 
 namespace report::gateway {
@@ -17,19 +18,39 @@ grpc::Status Answer(GatewayMetrics* metrics, absl::string_view route,
 
 }  // namespace
 
+bool ReportApiService::TryAcquireSlot() {
+  int current = in_flight_.load();
+  while (current < max_in_flight_) {
+    if (in_flight_.compare_exchange_weak(current, current + 1)) return true;
+  }
+  return false;
+}
+
+absl::Status ReportApiService::OverloadedError() const {
+  return MakeError(ErrorCode::kOverloaded,
+                   absl::StrCat("gateway overloaded: ", max_in_flight_,
+                                " gRPC calls in flight; nothing was accepted, "
+                                "retry later"));
+}
+
 grpc::ServerUnaryReactor* ReportApiService::SubmitReport(
     grpc::CallbackServerContext* context,
     const report::api::SubmitReportRequest* request, report::Receipt* receipt) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   GatewayMetrics* metrics = front_door_->metrics();
+  if (!TryAcquireSlot()) {
+    reactor->Finish(Answer(metrics, "submit", OverloadedError()));
+    return reactor;
+  }
   metrics->AddInFlight(1);
   // `request` and `receipt` live until Finish.
   front_door_->SubmitAsync(
-      *request,
-      [metrics, reactor, receipt](absl::StatusOr<report::Receipt> result) {
+      *request, [this, metrics, reactor,
+                 receipt](absl::StatusOr<report::Receipt> result) {
         if (result.ok()) *receipt = *std::move(result);
         grpc::Status status = Answer(metrics, "submit", result.status());
         metrics->AddInFlight(-1);
+        in_flight_.fetch_sub(1);
         reactor->Finish(status);
       });
   return reactor;
@@ -39,9 +60,11 @@ grpc::Status ReportApiService::GetReport(
     grpc::ServerContext* context, const report::api::GetReportRequest* request,
     report::api::ReportStatus* status) {
   GatewayMetrics* metrics = front_door_->metrics();
+  if (!TryAcquireSlot()) return Answer(metrics, "status", OverloadedError());
   InFlightScope in_flight(metrics);
   absl::StatusOr<report::api::ReportStatus> result =
       front_door_->GetReport(*request);
+  in_flight_.fetch_sub(1);
   if (result.ok()) *status = *std::move(result);
   return Answer(metrics, "status", result.status());
 }

@@ -7,6 +7,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <memory>
+#include <thread>
 
 #include "common/error_code.h"
 #include "gateway/fake_report_backend.h"
@@ -17,13 +18,14 @@ namespace {
 
 class ReportApiServiceTest : public ::testing::Test {
  protected:
-  void Start(ReportFrontDoor::IngressCheck check = [] {
-    return absl::OkStatus();
-  }) {
-    door_ = std::make_unique<ReportFrontDoor>(
-        &backend_, std::move(check), &metrics_,
-        FrontDoorOptions{"aws/us-east-1/use1-az1"});
-    service_ = std::make_unique<ReportApiService>(door_.get());
+  void Start(
+      ReportFrontDoor::IngressCheck check = [] { return absl::OkStatus(); },
+      int max_in_flight = 1024) {
+    FrontDoorOptions door_options;
+    door_options.domain = "aws/us-east-1/use1-az1";
+    door_ = std::make_unique<ReportFrontDoor>(&backend_, std::move(check),
+                                              &metrics_, door_options);
+    service_ = std::make_unique<ReportApiService>(door_.get(), max_in_flight);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -37,6 +39,7 @@ class ReportApiServiceTest : public ::testing::Test {
                             grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
+    backend_.HoldSubmits(false);
     if (server_) server_->Shutdown();
   }
 
@@ -47,6 +50,9 @@ class ReportApiServiceTest : public ::testing::Test {
     request.set_account_id(account);
     request.set_month("2026-04");
     grpc::ClientContext context;
+    // A call that is never answered fails the test instead of hanging it.
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     return stub_->SubmitReport(&context, request, receipt);
   }
 
@@ -56,6 +62,9 @@ class ReportApiServiceTest : public ::testing::Test {
     request.set_request_id(id);
     request.set_min_offset(min_offset);
     grpc::ClientContext context;
+    // A call that is never answered fails the test instead of hanging it.
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     return stub_->GetReport(&context, request, status);
   }
 
@@ -149,6 +158,32 @@ TEST_F(ReportApiServiceTest, ClusterFailuresKeepTheirCodes) {
   grpc::Status no_quorum = Submit("req-1", "acct-1", &receipt);
   EXPECT_EQ(no_quorum.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(no_quorum)), ErrorCode::kNoQuorum);
+}
+
+TEST_F(ReportApiServiceTest, BeyondTheInFlightBoundCallsAreResourceExhausted) {
+  Start([] { return absl::OkStatus(); }, /*max_in_flight=*/1);
+  backend_.AnswerOnOtherThreads(true);
+  backend_.HoldSubmits(true);
+  grpc::Status held_status;
+  report::Receipt held_receipt;
+  std::thread held(
+      [&] { held_status = Submit("held", "acct-1", &held_receipt); });
+  ASSERT_TRUE(backend_.AwaitHeldSubmits(1, absl::Seconds(10)));
+
+  report::Receipt receipt;
+  grpc::Status refused = Submit("second", "acct-1", &receipt);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(refused)), ErrorCode::kOverloaded);
+  report::api::ReportStatus status;
+  grpc::Status refused_read = Get("held", 0, &status);
+  EXPECT_EQ(refused_read.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(backend_.submit_calls(), 1);
+
+  backend_.HoldSubmits(false);
+  held.join();
+  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  // The slot is free again.
+  EXPECT_TRUE(Submit("third", "acct-1", &receipt).ok());
 }
 
 }  // namespace

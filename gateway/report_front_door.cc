@@ -118,8 +118,24 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
   const absl::Duration wait = request.wait_ms() >= max_wait_ms
                                   ? options_.max_read_wait
                                   : absl::Milliseconds(request.wait_ms());
+  // Each long poll holds a thread for up to max_read_wait: bounded, so that
+  // slow readers cannot take the threads quick reads and submits need.
+  const bool long_poll = wait > absl::ZeroDuration();
+  if (long_poll) {
+    int current = long_polls_.load();
+    do {
+      if (current >= options_.max_long_polls) {
+        return MakeError(
+            ErrorCode::kOverloaded,
+            absl::StrCat("gateway overloaded: ", current,
+                         " status reads with wait_ms are in progress; retry "
+                         "after Retry-After or read without waiting"));
+      }
+    } while (!long_polls_.compare_exchange_weak(current, current + 1));
+  }
   absl::StatusOr<report::ReadStatusResponse> read =
       backend_->ReadStatus(request.request_id(), request.min_offset(), wait);
+  if (long_poll) long_polls_.fetch_sub(1);
   if (!read.ok()) {
     if (ErrorCodeOf(read.status()) == ErrorCode::kStaleRead) {
       metrics_->CountStaleRead();

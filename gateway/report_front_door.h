@@ -11,6 +11,7 @@
 #ifndef REPORT_GATEWAY_REPORT_FRONT_DOOR_H_
 #define REPORT_GATEWAY_REPORT_FRONT_DOOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -34,6 +35,9 @@ struct FrontDoorOptions {
   // Longest wait a status read may ask for; larger wait_ms values are capped to
   // it.
   absl::Duration max_read_wait = absl::Seconds(30);
+  // Status reads that may wait (wait_ms > 0) in progress at once, over both
+  // transports; beyond it a long poll is refused at once with Overloaded.
+  int max_long_polls = 128;
 };
 
 // Maps a replicated record, served at `served_offset`, to the public status
@@ -73,7 +77,8 @@ class ReportFrontDoor {
 
   // Validates the request (InvalidArgument) and blocks up to min(wait_ms,
   // max_read_wait) for a replica to reach min_offset: NotFound or StaleRead
-  // otherwise.
+  // otherwise. A read that may wait is a long poll: beyond max_long_polls of
+  // them in progress it is refused at once with Overloaded.
   absl::StatusOr<report::api::ReportStatus> GetReport(
       const report::api::GetReportRequest& request) const;
 
@@ -83,6 +88,7 @@ class ReportFrontDoor {
 
   const std::string& domain() const { return options_.domain; }
   absl::Duration max_read_wait() const { return options_.max_read_wait; }
+  int max_long_polls() const { return options_.max_long_polls; }
   GatewayMetrics* metrics() const { return metrics_; }
 
  private:
@@ -90,6 +96,8 @@ class ReportFrontDoor {
   IngressCheck ingress_check_;
   GatewayMetrics* metrics_;
   FrontDoorOptions options_;
+  // Long polls in progress (bounded by options_.max_long_polls).
+  mutable std::atomic<int> long_polls_{0};
 };
 
 }  // namespace report::gateway

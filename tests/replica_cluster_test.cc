@@ -531,6 +531,70 @@ TEST(ReplicaClusterTest,
       << outcome(2).status();
 }
 
+TEST(ReplicaClusterTest,
+     WatchStreamsBeyondAReplicasBoundAreRefusedAsOverloaded) {
+  LocalCluster cluster("multi-az",
+                       "--workers 0 --replica-args '--max-watch-streams 2'");
+  std::string up_error;
+  ASSERT_TRUE(cluster.Up(&up_error)) << up_error;
+  // One unfinished request, so that every stream's catch-up sends an event
+  // (proof that the replica holds the stream open).
+  ASSERT_TRUE(cluster.client()
+                  .Submit(MakeSubmission("watched"),
+                          cluster.config().gateways_size() > 0
+                              ? cluster.config().gateways(0).domain()
+                              : cluster.config().members(0).domain(),
+                          kSubmitTimeout)
+                  .ok());
+  std::unique_ptr<ReplicaService::Stub> stub =
+      StubFor(cluster.config().members(0).grpc_address());
+  WatchRequest request;
+  // Watching is for workers in an allowed worker domain.
+  request.set_worker_domain(cluster.config().members(0).domain());
+  struct Stream {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<WatchEvent>> reader;
+  };
+  auto open = [&] {
+    auto stream = std::make_unique<Stream>();
+    stream->context.set_deadline(std::chrono::system_clock::now() +
+                                 std::chrono::seconds(20));
+    stream->reader = stub->WatchCommitted(&stream->context, request);
+    return stream;
+  };
+  auto close = [](Stream& stream) {
+    stream.context.TryCancel();
+    WatchEvent ignored;
+    while (stream.reader->Read(&ignored)) {
+    }
+    return stream.reader->Finish();
+  };
+  WatchEvent event;
+  std::unique_ptr<Stream> first = open();
+  ASSERT_TRUE(first->reader->Read(&event));
+  std::unique_ptr<Stream> second = open();
+  ASSERT_TRUE(second->reader->Read(&event));
+
+  std::unique_ptr<Stream> third = open();
+  EXPECT_FALSE(third->reader->Read(&event));
+  grpc::Status refused = third->reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(refused)), ErrorCode::kOverloaded)
+      << refused.error_message();
+
+  close(*first);
+  close(*second);
+  // Closed streams free their places (once the replica has seen them end).
+  bool served = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!served && absl::Now() < deadline) {
+    std::unique_ptr<Stream> next = open();
+    served = next->reader->Read(&event);
+    close(*next);
+  }
+  EXPECT_TRUE(served);
+}
+
 TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);

@@ -237,8 +237,9 @@ int RunStatus(const std::vector<std::string>& args) {
     if (!rpc.ok()) {
       absl::Status error = FromGrpcStatus(rpc);
       ErrorCode code = ErrorCodeOf(error);
-      bool retry =
-          code == ErrorCode::kStaleRead || code == ErrorCode::kNoQuorum;
+      bool retry = code == ErrorCode::kStaleRead ||
+                   code == ErrorCode::kNoQuorum ||
+                   code == ErrorCode::kOverloaded;
       if (!retry || absl::Now() >= deadline) return ReportError(error);
       absl::SleepFor(absl::Milliseconds(200));
       continue;

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   report::ReplicaOptions options;
   std::string cluster_path;
   std::string listen;
+  int max_watch_streams = report::ReplicaServiceImpl::kDefaultMaxWatchStreams;
   po::options_description flags(
       "report-replica: a replica of the durable report log (fenced-epoch "
       "quorum commit)\n"
@@ -53,7 +54,12 @@ int main(int argc, char** argv) {
       "election timeout in ticks (randomized up to twice this)")(
       "heartbeat-ticks",
       po::value<int>(&options.heartbeat_ticks)->default_value(2),
-      "leader heartbeat interval in ticks");
+      "leader heartbeat interval in ticks")(
+      "max-watch-streams",
+      po::value<int>(&max_watch_streams)
+          ->default_value(report::ReplicaServiceImpl::kDefaultMaxWatchStreams),
+      "WatchCommitted streams open at once; beyond it RESOURCE_EXHAUSTED "
+      "Overloaded");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-replica",
                                                 flags, &vars)) {
@@ -66,6 +72,7 @@ int main(int argc, char** argv) {
       options.election_ticks <= options.heartbeat_ticks) {
     return Fail("--election-ticks must exceed --heartbeat-ticks >= 1", 2);
   }
+  if (max_watch_streams < 1) return Fail("--max-watch-streams must be >= 1", 2);
   report::InitProcessLogging(argv[0]);
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
@@ -85,7 +92,7 @@ int main(int argc, char** argv) {
   auto replica = report::Replica::Start(options);
   if (!replica.ok()) return Fail(std::string(replica.status().message()));
 
-  report::ReplicaServiceImpl replica_service(replica->get());
+  report::ReplicaServiceImpl replica_service(replica->get(), max_watch_streams);
   report::PeerServiceImpl peer_service(replica->get());
   grpc::ServerBuilder builder;
   int port = 0;

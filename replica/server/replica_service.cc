@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 #include "common/validation.h"
 
@@ -120,10 +121,21 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerContext* context, const WatchRequest* request,
     grpc::ServerWriter<WatchEvent>* writer) {
   RETURN_IF_INVALID(ValidateWatchRequest(*request));
+  int open = watch_streams_.load();
+  do {
+    if (open >= max_watch_streams_) {
+      return ToGrpcStatus(
+          MakeError(ErrorCode::kOverloaded,
+                    absl::StrCat(open,
+                                 " watch streams already open on this replica; "
+                                 "watch another replica or retry later")));
+    }
+  } while (!watch_streams_.compare_exchange_weak(open, open + 1));
   absl::Status status = replica_->Watch(
       *request,
       [writer](const WatchEvent& event) { return writer->Write(event); },
       [context] { return context->IsCancelled(); });
+  watch_streams_.fetch_sub(1);
   return ToGrpcStatus(status);
 }
 

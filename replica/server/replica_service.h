@@ -4,6 +4,8 @@
 #ifndef REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 #define REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 
+#include <atomic>
+
 #include "proto/replica_service.grpc.pb.h"
 #include "replica/server/replica.h"
 
@@ -11,7 +13,14 @@ namespace report {
 
 class ReplicaServiceImpl final : public ReplicaService::Service {
  public:
-  explicit ReplicaServiceImpl(report::Replica* replica) : replica_(replica) {}
+  // Each WatchCommitted stream holds a server thread for its whole life: beyond
+  // `max_watch_streams` open at once, a new one is refused with
+  // RESOURCE_EXHAUSTED ("Overloaded: ...") and the watcher tries another
+  // replica or later.
+  explicit ReplicaServiceImpl(report::Replica* replica,
+                              int max_watch_streams = kDefaultMaxWatchStreams)
+      : replica_(replica), max_watch_streams_(max_watch_streams) {}
+  static constexpr int kDefaultMaxWatchStreams = 64;
 
   grpc::Status Submit(grpc::ServerContext* context,
                       const SubmitRequest* request,
@@ -42,6 +51,8 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
 
  private:
   report::Replica* replica_;
+  const int max_watch_streams_;
+  std::atomic<int> watch_streams_{0};
 };
 
 class PeerServiceImpl final : public Peer::Service {
