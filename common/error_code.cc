@@ -69,8 +69,6 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
-    // gRPC's answer to a message over the receiver's size limit.
-    case absl::StatusCode::kResourceExhausted:
       return ErrorCode::kInvalidArgument;
     case absl::StatusCode::kAlreadyExists:
       return ErrorCode::kIdempotencyConflict;
@@ -84,6 +82,12 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
     case absl::StatusCode::kDeadlineExceeded:
       return ErrorCode::kCommitUnknown;
     case absl::StatusCode::kResourceExhausted:
+      // gRPC's own answer to a message over the receiver's size limit ("...
+      // larger than max ...") is the caller's fault and retrying cannot help;
+      // anything else exhausted (ours carry the code in front) is overload.
+      if (absl::StrContains(message, "larger than max")) {
+        return ErrorCode::kInvalidArgument;
+      }
       return ErrorCode::kOverloaded;
     default:
       return ErrorCode::kInternal;
