@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   }
 
   uint64_t proposals = 0, acknowledged = 0, reads = 0, crashes = 0,
-           elections = 0, malformed = 0, above_majority = 0;
+           elections = 0, malformed = 0, oversized = 0, above_majority = 0;
   for (uint64_t s : run) {
     SimulationOptions options;
     options.seed = s;
@@ -130,12 +130,14 @@ int main(int argc, char** argv) {
     crashes += r.crashes;
     elections += r.elections;
     malformed += r.malformed;
+    oversized += r.oversized;
     above_majority += r.commit_quorum > r.replicas / 2 + 1;
   }
   std::cout << "consensus-sim: seeds=" << run.size() << " steps=" << steps
             << " proposals=" << proposals << " acknowledged=" << acknowledged
             << " reads=" << reads << " crashes=" << crashes
             << " elections=" << elections << " malformed=" << malformed
+            << " oversized=" << oversized
             << " commit_quorum_above_majority=" << above_majority << " ok\n";
   return 0;
 }

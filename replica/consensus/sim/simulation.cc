@@ -472,6 +472,12 @@ class Simulation {
     std::vector<uint64_t> fingerprints;
     for (Entry& e : entries) {
       e.set_data("p" + std::to_string(++proposal_counter_));
+      // Now and then an entry larger than a whole append may carry
+      // (max_bytes_per_message): it must still be sent, alone, and commit.
+      if (adversary_rng_.OneIn(50)) {
+        e.mutable_data()->append(300 + adversary_rng_.Uniform(700), 'o');
+        ++result_.oversized;
+      }
       fingerprints.push_back(InvariantChecker::Fingerprint(e));
     }
     auto positions = r.node->Propose(std::move(entries));

@@ -44,6 +44,7 @@ struct SimulationResult {
   uint64_t crashes = 0;
   uint64_t elections = 0;
   uint64_t malformed = 0;  // malformed messages injected (and dropped)
+  uint64_t oversized = 0;  // entries above the per-append byte limit proposed
 };
 
 SimulationResult RunSimulation(const SimulationOptions& options);
