@@ -652,6 +652,28 @@ TEST(WorkerEffectsTest, AWorkerWhoseSinkDisagreesWithTheClusterIsRefused) {
   EXPECT_EQ(RunCommand(base + no_sink, &output), 2) << output;
   EXPECT_TRUE(absl::StrContains(output, "the cluster has no sink")) << output;
 
+  // Names whose effect keys, lease holders or locations could not fit the
+  // replicas' field limits: refused at start, not on every Reserve.
+  text = ReadFile(cluster_file);
+  const std::string long_name(200, 'n');
+  const size_t name_at = text.find("\"file-sink\"");
+  ASSERT_NE(name_at, std::string::npos) << text;
+  text.replace(name_at + 1, 9, long_name);
+  const std::string long_sink = ec.cluster.dir() + "/long-sink.textproto";
+  std::ofstream(long_sink) << text;
+  EXPECT_EQ(RunCommand(base + long_sink, &output), 2) << output;
+  EXPECT_TRUE(absl::StrContains(output, "sink.name is 200 bytes")) << output;
+  EXPECT_EQ(
+      RunCommand(absl::StrCat("timeout 20 ", BinDir(), "/report-worker --id ",
+                              std::string(116, 'w'),
+                              " --domain aws/us-east-1/use1-az1 "
+                              "--cluster ",
+                              cluster_file),
+                 &output),
+      2)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "--id must be 1..115 bytes")) << output;
+
   // Matching settings (the same directory spelled differently) are accepted:
   // the worker runs until the timeout ends it.
   EXPECT_EQ(RunCommand(absl::StrCat("timeout 2 ", BinDir(),

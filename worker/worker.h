@@ -48,6 +48,12 @@ inline constexpr int kCrashOnReserveExit = 87;
 
 // A fresh random incarnation (hex), distinct for every process start.
 std::string NewIncarnation();
+// "#" + the incarnation: what a lease holder adds to the worker id.
+inline constexpr size_t kIncarnationSuffixLength = 1 + 12;
+// The longest sink directory whose report locations (file:// URIs of escaped
+// effect keys, each byte at most tripled twice) stay within
+// kMaxReportLocationLength: 3*1024 + 9*256 + 13 < 8192.
+inline constexpr size_t kMaxSinkDirectoryLength = 1024;
 
 struct WorkerOptions {
   // The configured id (--id). The worker holds leases as

@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
 #include "common/placement.h"
+#include "common/validation.h"
 #include "proto/cluster.pb.h"
 #include "worker/cluster_effect_ledger.h"
 #include "worker/effect_ledger.h"
@@ -79,6 +80,20 @@ absl::StatusOr<SinkConfig> ClusterSink(const ClusterConfig& config,
     return invalid("sink.name must contain no ':'");
   if (sink.directory()[0] != '/')
     return invalid("sink.directory must be an absolute path");
+  // Every effect key ("<name>:<request id>") and location (file:// URI of a
+  // file in the directory) must fit the replicas' field limits, or every
+  // Reserve and Complete of this worker would be refused.
+  if (sink.name().size() + 1 + kMaxIdLength > kMaxEffectKeyLength) {
+    return invalid(absl::StrCat("sink.name is ", sink.name().size(),
+                                " bytes; at most ",
+                                kMaxEffectKeyLength - 1 - kMaxIdLength,
+                                " so every effect key fits its limit"));
+  }
+  if (sink.directory().size() > kMaxSinkDirectoryLength) {
+    return invalid(absl::StrCat("sink.directory is ", sink.directory().size(),
+                                " bytes; at most ", kMaxSinkDirectoryLength,
+                                " so every report location fits its limit"));
+  }
   if (!flags.sink_name.empty() && flags.sink_name != sink.name()) {
     return invalid(absl::StrCat("--sink-name '", flags.sink_name,
                                 "' does not match the cluster's sink.name '",
@@ -190,9 +205,13 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
   if (vm.count("sink-name") && flags->sink_name.empty())
     return bad("--sink-name must not be empty");
   if (vm.count("id") &&
-      (o.worker_id.empty() || absl::StrContains(o.worker_id, "#"))) {
-    // '#' separates the id from the process incarnation in lease holders.
-    return bad("--id must be non-empty and contain no '#'");
+      (o.worker_id.empty() || absl::StrContains(o.worker_id, "#") ||
+       o.worker_id.size() > kMaxWorkerIdLength - kIncarnationSuffixLength)) {
+    // '#' separates the id from the process incarnation in lease holders,
+    // which must fit the replicas' worker id limit.
+    return bad(absl::StrCat("--id must be 1..",
+                            kMaxWorkerIdLength - kIncarnationSuffixLength,
+                            " bytes and contain no '#'"));
   }
   if (work_ms < 0 || work_ms > 3600 * 1000)
     return bad("--work-ms must be in [0, 3600000]");
