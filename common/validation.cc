@@ -223,54 +223,40 @@ absl::Status ValidateReadStatusRequest(const ReadStatusRequest& request) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateReserveEffectRequest(const ReserveEffectRequest& request) {
+namespace {
+
+// The fields every worker call carries: which request, which holder, from
+// which domain.
+template <typename WorkerCall>
+absl::Status ValidateWorkerCall(const WorkerCall& request) {
   if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
     return s;
+  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
+  return ValidateDomainSize(request.worker_domain(), "worker_domain");
+}
+
+}  // namespace
+
+absl::Status ValidateReserveEffectRequest(const ReserveEffectRequest& request) {
+  if (absl::Status s = ValidateWorkerCall(request); !s.ok()) return s;
   if (absl::Status s = ValidateEffectKey(request.effect_key()); !s.ok())
     return s;
-  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
-  if (absl::Status s =
-          ValidateDomainSize(request.worker_domain(), "worker_domain");
-      !s.ok()) {
-    return s;
-  }
   if (absl::Status s = ValidateLeaseMs(request.lease_ms()); !s.ok()) return s;
   return ValidateMaxAttempts(request.max_attempts());
 }
 
 absl::Status ValidateExtendLeaseRequest(const ExtendLeaseRequest& request) {
-  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
-    return s;
-  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
-  if (absl::Status s =
-          ValidateDomainSize(request.worker_domain(), "worker_domain");
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ValidateWorkerCall(request); !s.ok()) return s;
   return ValidateLeaseMs(request.lease_ms());
 }
 
 absl::Status ValidateCompleteRequest(const CompleteRequest& request) {
-  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
-    return s;
-  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
-  if (absl::Status s =
-          ValidateDomainSize(request.worker_domain(), "worker_domain");
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ValidateWorkerCall(request); !s.ok()) return s;
   return ValidateReportLocation(request.report_location());
 }
 
 absl::Status ValidateFailRequest(const FailRequest& request) {
-  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
-    return s;
-  if (absl::Status s = ValidateWorkerId(request.worker_id()); !s.ok()) return s;
-  if (absl::Status s =
-          ValidateDomainSize(request.worker_domain(), "worker_domain");
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ValidateWorkerCall(request); !s.ok()) return s;
   if (absl::Status s = ValidateFailure(request.error()); !s.ok()) return s;
   return ValidateMaxAttempts(request.max_attempts());
 }
