@@ -1298,5 +1298,55 @@ TEST(GatewayApiTest, AGatewayWhoseNearestReplicaIsStoppedStillAnswersInTime) {
   gc.cluster.Kill(leader->name(), "CONT");
 }
 
+// A client that sends a submit once gets 202 and `duplicate: false` when it is
+// accepted (docs/API.md: 200 with `duplicate: true` answers a replay), even if
+// the gateway had to retry it inside the cluster. Here commits stall (both
+// followers stopped) for longer than the cluster client's 1 s attempt timeout,
+// so the gateway retries each batch on the other replicas; the followers are
+// continued while those retries are under way. Submits are staggered so their
+// retries are at different phases when the commit happens.
+// PRODUCT BUG (fails today): a retry that reaches the leader after the
+// original entry applied is answered from state as a duplicate, and the gateway
+// passes `duplicate: true` / 200 to a client that never replayed.
+TEST(GatewayApiTest, ASubmitSentOnceIsNeverAnsweredAsADuplicate) {
+  GatewayCluster gc("multi-az");
+  ASSERT_UP(gc);
+  ASSERT_GT(SubmitNew(gc.Http(0), "once-warmup").accepted_offset(), 0u);
+  auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  std::vector<std::string> followers;
+  for (const ProcessInfo& p : gc.cluster.Processes()) {
+    if (p.kind == "replica" && p.name != *leader) followers.push_back(p.name);
+  }
+  ASSERT_EQ(followers.size(), 2u);
+  for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
+  constexpr int kClients = 8;
+  std::vector<HttpResponse> answers(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      absl::SleepFor(absl::Milliseconds(125) * i);  // stagger the phases
+      answers[i] = Exchange(
+          gc.gateways[0].http_address,
+          RawRequest("POST", "/reports", SubmitBody(absl::StrCat("once-", i))),
+          absl::Seconds(20));
+    });
+  }
+  // Every submit is at the gateway and past its first attempt.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return MetricValue(Get(gc.Http(0), "/metrics").body,
+                           "report_gateway_in_flight") >= kClients;
+      },
+      absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(2500));  // the fault's length, not a race
+  for (const std::string& name : followers) gc.cluster.Kill(name, "CONT");
+  for (std::thread& client : clients) client.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(answers[i].status, 202)
+        << "once-" << i << " was sent once: " << answers[i].body;
+  }
+}
+
 }  // namespace
 }  // namespace report::testing
