@@ -20,6 +20,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/error_code.h"
 #include "common/fingerprint.h"
 #include "gtest/gtest.h"
@@ -52,6 +54,20 @@ ReportSubmission MakeSubmission(const std::string& id, int client) {
   submission.set_account_id(absl::StrCat("acct-", client));
   submission.set_month("2026-04");
   return submission;
+}
+
+// The first `segments` segments of a failure-domain path: 1 is the provider,
+// 2 the region ("aws/us-east-1/use1-az1" -> "aws", "aws/us-east-1").
+std::string DomainPrefix(const std::string& domain, size_t segments) {
+  std::vector<std::string> parts = absl::StrSplit(domain, '/');
+  if (parts.size() > segments) parts.resize(segments);
+  return absl::StrJoin(parts, "/");
+}
+
+// Whether `domain` is `prefix` or lies inside it (as cluster.sh kill-domain
+// matches).
+bool InDomain(const std::string& domain, const std::string& prefix) {
+  return domain == prefix || absl::StartsWith(domain, prefix + "/");
 }
 
 // What a read told the client.
@@ -333,6 +349,49 @@ class FaultCluster {
     return ids;
   }
 
+  // A gateway outside `domain` (a domain or a prefix of one); empty if none.
+  ProcessInfo GatewayOutside(const std::string& domain) const {
+    for (const ProcessInfo& p : cluster.Processes()) {
+      if (p.kind == "gateway" && !InDomain(p.domain, domain)) return p;
+    }
+    return ProcessInfo{};
+  }
+
+  // Takes out every process in `domain` (an AZ, or a prefix: a region, a
+  // provider) with cluster.sh kill-domain while `workload` runs, and expects
+  // `more` receipts while they are down, and (when `new_epoch`: the lost
+  // domain held the leader) some from a leader in an epoch above `epoch`.
+  // Then checks each of them really died and restarts them on their data.
+  void LoseDomainUnderLoad(const Workload& workload, const std::string& domain,
+                           size_t more, uint64_t epoch, bool new_epoch) {
+    std::vector<std::string> victims;
+    for (const ProcessInfo& p : cluster.Processes()) {
+      if (InDomain(p.domain, domain) && p.pid != 0) victims.push_back(p.name);
+    }
+    ASSERT_FALSE(victims.empty()) << "nothing runs in " << domain;
+    std::string output;
+    ASSERT_EQ(cluster.Script("kill-domain " + domain, &output), 0) << output;
+    const absl::Time killed = absl::Now();
+    const size_t before = workload.receipts();
+    ASSERT_TRUE(workload.WaitForReceipts(before, more, absl::Seconds(20)))
+        << "the rest of the cluster did not keep accepting without " << domain
+        << " (" << workload.receipts() - before << " receipts of " << more
+        << ")";
+    if (new_epoch) {
+      const absl::Time served = workload.FirstReceiptAfterEpoch(epoch);
+      ASSERT_NE(served, absl::InfinitePast())
+          << "no receipt from a leader above epoch " << epoch;
+      std::cout << "lost " << domain << " (" << absl::StrJoin(victims, ", ")
+                << "): first receipt of a later epoch after "
+                << absl::FormatDuration(served - killed) << "\n";
+    }
+    for (const std::string& victim : victims) {
+      EXPECT_EQ(cluster.Process(victim).pid, 0)
+          << victim << " survived kill-domain " << domain;
+      cluster.Start(victim);
+    }
+  }
+
   // After the faults: every process running again, the work done, the history
   // judged and every replica at one digest.
   void ExpectHistoryHolds(const Workload& workload, size_t min_receipts,
@@ -474,11 +533,10 @@ TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
   // Lose the leader's whole AZ: its replica, and its gateway and worker if it
   // has them.
   std::string leader = fc.LeaderName();
+  ASSERT_FALSE(leader.empty());
+  const uint64_t epoch = EpochOf(fc, leader);
   std::string domain = fc.cluster.Process(leader).domain;
-  ProcessInfo gateway;
-  for (const ProcessInfo& p : fc.cluster.Processes()) {
-    if (p.kind == "gateway" && p.domain != domain) gateway = p;
-  }
+  ProcessInfo gateway = fc.GatewayOutside(domain);
   ASSERT_FALSE(gateway.name.empty());
   Workload workload(
       &fc.history,
@@ -486,20 +544,121 @@ TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
       "dk");
   workload.Start();
   ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
-  std::vector<std::string> victims;
+  fc.LoseDomainUnderLoad(workload, domain, 40, epoch, /*new_epoch=*/true);
+  if (::testing::Test::HasFatalFailure()) return;
+  ASSERT_TRUE(
+      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+}
+
+// The cross-region profile as a whole: three replicas in three AWS regions,
+// gateways in two of them, workers in two (one only in eu-west-1, where no
+// gateway runs). Clients submit through both gateways; every report is
+// accepted once, completed once, and every replica converges.
+TEST(FaultTest,
+     CrossRegionClusterAcceptsAndCompletesReportsThroughEachGateway) {
+  FaultCluster fc("cross-region", kWorkerArgs);
+  ASSERT_UP(fc);
+  std::set<std::string> regions;
+  for (const Member& member : fc.cluster.config().members())
+    regions.insert(DomainPrefix(member.domain(), 2));
+  ASSERT_EQ(regions.size(), 3u) << "cross-region must place a replica in each "
+                                   "of three regions";
+  std::vector<ProcessInfo> gateways;
+  size_t workers = 0;
   for (const ProcessInfo& p : fc.cluster.Processes()) {
-    if (p.domain == domain && p.pid != 0) victims.push_back(p.name);
+    if (p.kind == "gateway") gateways.push_back(p);
+    workers += p.kind == "worker";
   }
-  std::string output;
-  ASSERT_EQ(fc.cluster.Script("kill-domain " + domain, &output), 0) << output;
-  size_t before = workload.receipts();
-  ASSERT_TRUE(workload.WaitForReceipts(before, 40, absl::Seconds(20)))
-      << "the surviving AZs did not keep accepting through " << gateway.name;
-  for (const std::string& victim : victims) {
-    EXPECT_EQ(fc.cluster.Process(victim).pid, 0)
-        << victim << " survived kill-domain";
-    fc.cluster.Start(victim);
+  ASSERT_EQ(gateways.size(), 2u);
+  ASSERT_EQ(workers, 2u);
+  // Client c submits and reads through gateway c % 2.
+  auto next_client = std::make_shared<std::atomic<size_t>>(0);
+  Workload workload(
+      &fc.history,
+      [&gateways, next_client] {
+        return std::make_unique<GatewayPath>(
+            gateways[(*next_client)++ % gateways.size()].grpc_address);
+      },
+      "xr", /*clients=*/4);
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 60, absl::Seconds(20)))
+      << "the cross-region cluster accepted only " << workload.receipts();
+  workload.Stop();
+  std::set<std::string> clients;
+  for (const auto& receipt : fc.history.receipts())
+    clients.insert(receipt.client);
+  EXPECT_EQ(clients.size(), 4u) << "a gateway's clients got no receipt";
+  fc.ExpectHistoryHolds(workload, 60, /*expect_work_done=*/true);
+  EXPECT_GE(fc.EffectRequestIds().size(), 60u);
+}
+
+// The product's premise, one level up: cross-region loses the leader's whole
+// region (its replica and whatever gateway or worker runs there) under load,
+// and keeps accepting through a gateway in another region.
+TEST(FaultTest, WholeRegionKilledKeepsAcceptingWithTheRemainingRegions) {
+  FaultCluster fc("cross-region", kWorkerArgs);
+  ASSERT_UP(fc);
+  const std::string leader = fc.LeaderName();
+  ASSERT_FALSE(leader.empty());
+  const uint64_t epoch = EpochOf(fc, leader);
+  const std::string region = DomainPrefix(fc.cluster.Process(leader).domain, 2);
+  const ProcessInfo gateway = fc.GatewayOutside(region);
+  ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << region;
+  Workload workload(
+      &fc.history,
+      [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
+      "rk");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  fc.LoseDomainUnderLoad(workload, region, 40, epoch, /*new_epoch=*/true);
+  if (::testing::Test::HasFatalFailure()) return;
+  auto rejoined = fc.WaitForFollower(leader, epoch + 1, absl::Seconds(15));
+  EXPECT_TRUE(rejoined.ok()) << rejoined.status();
+  ASSERT_TRUE(
+      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+  workload.Stop();
+  fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+}
+
+// And at the top: cross-provider (the default profile) loses the leader's
+// whole provider under load. Ingress is AWS-only, so the one gateway must
+// survive: leadership is first moved off AWS (kill -9 of the AWS replica,
+// which then rejoins), so the provider lost is GCP or Azure and holds the
+// leader. Losing GCP also loses the only allowed workers: accepted work waits,
+// and completes once they are back.
+TEST(FaultTest, WholeProviderKilledKeepsAcceptingWithTheRemainingProviders) {
+  FaultCluster fc("cross-provider", kWorkerArgs);
+  ASSERT_UP(fc);
+  std::string leader = fc.LeaderName();
+  ASSERT_FALSE(leader.empty());
+  uint64_t epoch = EpochOf(fc, leader);
+  if (DomainPrefix(fc.cluster.Process(leader).domain, 1) == "aws") {
+    fc.cluster.Kill(leader);
+    auto moved = fc.WaitForNewLeader(leader, epoch, absl::Seconds(10));
+    ASSERT_TRUE(moved.ok()) << moved.status();
+    fc.cluster.Start(leader);
+    ASSERT_TRUE(
+        fc.WaitForFollower(leader, moved->epoch(), absl::Seconds(15)).ok());
+    leader = moved->name();
+    epoch = moved->epoch();
   }
+  const std::string provider =
+      DomainPrefix(fc.cluster.Process(leader).domain, 1);
+  ASSERT_NE(provider, "aws");
+  const ProcessInfo gateway = fc.GatewayOutside(provider);
+  ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << provider;
+  Workload workload(
+      &fc.history,
+      [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
+      "pk");
+  workload.Start();
+  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+  fc.LoseDomainUnderLoad(workload, provider, 40, epoch, /*new_epoch=*/true);
+  if (::testing::Test::HasFatalFailure()) return;
+  auto rejoined = fc.WaitForFollower(leader, epoch + 1, absl::Seconds(15));
+  EXPECT_TRUE(rejoined.ok()) << rejoined.status();
   ASSERT_TRUE(
       workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
   workload.Stop();

@@ -1168,5 +1168,185 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
   }
 }
 
+// A gateway whose nearest replica is frozen (SIGSTOP: its port still accepts
+// connections, nothing answers) still answers each request within the
+// client's deadline instead of hanging on it. A read holds on the frozen
+// replica for at most wait_ms + 1 s before the next replica serves it, and
+// later reads skip it (docs/API.md); a submit goes to the leader elsewhere.
+// When the frozen replica is the leader, the gateway's submit reaches the new
+// leader well within its submit timeout.
+TEST(GatewayApiTest, AGatewayWhoseNearestReplicaIsStoppedStillAnswersInTime) {
+  GatewayCluster gc("multi-az");
+  ASSERT_UP(gc);
+  ASSERT_EQ(gc.gateways.size(), 2u);
+  // Each gateway learns where the leader is.
+  for (size_t i = 0; i < gc.gateways.size(); ++i)
+    ASSERT_GT(SubmitNew(gc.Http(i), absl::StrCat("near-warmup-", i))
+                  .accepted_offset(),
+              0u);
+  auto leader = gc.Leader();
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  std::map<std::string, ProcessInfo> replica_in;  // by domain
+  for (const ProcessInfo& p : gc.cluster.Processes()) {
+    if (p.kind == "replica") replica_in[p.domain] = p;
+  }
+  ASSERT_EQ(replica_in.size(), 3u);
+  // Each gateway has one replica in its own AZ: its nearest. At most one of
+  // the two is the leader.
+  size_t g = 0;
+  if (replica_in[gc.gateways[0].domain].name == leader->name()) g = 1;
+  const ProcessInfo nearest = replica_in[gc.gateways[g].domain];
+  ASSERT_FALSE(nearest.name.empty());
+  ASSERT_NE(nearest.name, leader->name());
+  const absl::Duration kWait = absl::Milliseconds(500);
+  // The most a read may take: its wait and one attempt timeout on the frozen
+  // replica, then the next replica's answer (fresh data: no wait), with slack
+  // for a loaded machine.
+  const absl::Duration kReadBound =
+      kWait + absl::Seconds(1) + absl::Milliseconds(1500);
+
+  gc.cluster.Kill(nearest.name, "STOP");
+  auto api = gc.Api(g);
+  Receipt receipt;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    const absl::Time started = absl::Now();
+    grpc::Status status = api->SubmitReport(
+        &context, ApiSubmission("near-frozen-follower"), &receipt);
+    ASSERT_TRUE(status.ok()) << "submit with the nearest replica frozen, after "
+                             << absl::FormatDuration(absl::Now() - started)
+                             << ": " << status.error_message();
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + kReadBound));
+    api::GetReportRequest get;
+    get.set_request_id("near-frozen-follower");
+    get.set_min_offset(receipt.accepted_offset());
+    get.set_wait_ms(absl::ToInt64Milliseconds(kWait));
+    api::ReportStatus status_reply;
+    const absl::Time started = absl::Now();
+    grpc::Status status = api->GetReport(&context, get, &status_reply);
+    const absl::Duration took = absl::Now() - started;
+    ASSERT_TRUE(status.ok())
+        << "read with the nearest replica frozen, after "
+        << absl::FormatDuration(took) << ": " << status.error_code() << " "
+        << status.error_message();
+    EXPECT_EQ(status_reply.accepted_offset(), receipt.accepted_offset());
+    std::cout << "first read with " << nearest.name
+              << " frozen: " << absl::FormatDuration(took) << "\n";
+  }
+  // The frozen replica is now asked last: the next read over HTTP does not
+  // wait on it.
+  {
+    const absl::Time started = absl::Now();
+    HttpResponse read =
+        Get(gc.Http(g),
+            absl::StrCat("/reports/near-frozen-follower?min_offset=",
+                         receipt.accepted_offset(),
+                         "&wait_ms=", absl::ToInt64Milliseconds(kWait)));
+    const absl::Duration took = absl::Now() - started;
+    EXPECT_EQ(read.status, 200) << read.body;
+    EXPECT_LT(took, kWait) << "the gateway asked the frozen replica again";
+  }
+  HttpResponse submitted = Post(gc.Http(g), SubmitBody("near-frozen-2"));
+  EXPECT_EQ(submitted.status, 202) << submitted.body;
+  gc.cluster.Kill(nearest.name, "CONT");
+
+  // Now freeze the leader: the nearest replica of the gateway in its AZ, if
+  // one runs there. Submits through that gateway (whose leader hint points at
+  // the frozen one) reach the new leader within the submit timeout.
+  size_t h = g;
+  for (size_t i = 0; i < gc.gateways.size(); ++i) {
+    if (gc.gateways[i].domain == leader->domain()) h = i;
+  }
+  std::cout << "freezing the leader " << leader->name()
+            << "; submitting through " << gc.gateways[h].name << " in "
+            << gc.gateways[h].domain << "\n";
+  gc.cluster.Kill(leader->name(), "STOP");
+  api = gc.Api(h);
+  {
+    grpc::ClientContext context;
+    // The gateway's default --submit-timeout-ms is 10 s: it answers by then.
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(11)));
+    const absl::Time started = absl::Now();
+    grpc::Status status = api->SubmitReport(
+        &context, ApiSubmission("near-frozen-leader"), &receipt);
+    const absl::Duration took = absl::Now() - started;
+    ASSERT_TRUE(status.ok())
+        << "submit with the leader frozen, after " << absl::FormatDuration(took)
+        << ": " << status.error_code() << " " << status.error_message();
+    EXPECT_GT(receipt.epoch(), leader->epoch()) << "not from a new leader";
+    std::cout << "submit with the leader frozen: " << absl::FormatDuration(took)
+              << "\n";
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + kReadBound));
+    api::GetReportRequest get;
+    get.set_request_id("near-frozen-leader");
+    get.set_min_offset(receipt.accepted_offset());
+    get.set_wait_ms(absl::ToInt64Milliseconds(kWait));
+    api::ReportStatus status_reply;
+    grpc::Status status = api->GetReport(&context, get, &status_reply);
+    ASSERT_TRUE(status.ok())
+        << "read with the leader frozen: " << status.error_code() << " "
+        << status.error_message();
+    EXPECT_EQ(status_reply.accepted_offset(), receipt.accepted_offset());
+  }
+  gc.cluster.Kill(leader->name(), "CONT");
+}
+
+// A client that sends a submit once gets 202 and `duplicate: false` when it is
+// accepted (docs/API.md: 200 with `duplicate: true` answers a replay), even if
+// the gateway had to retry it inside the cluster. Here commits stall (both
+// followers stopped) for longer than the cluster client's 1 s attempt timeout,
+// so the gateway retries each batch on the other replicas; the followers are
+// continued while those retries are under way. Submits are staggered so their
+// retries are at different phases when the commit happens.
+// PRODUCT BUG (fails today): a retry that reaches the leader after the
+// original entry applied is answered from state as a duplicate, and the gateway
+// passes `duplicate: true` / 200 to a client that never replayed.
+TEST(GatewayApiTest, ASubmitSentOnceIsNeverAnsweredAsADuplicate) {
+  GatewayCluster gc("multi-az");
+  ASSERT_UP(gc);
+  ASSERT_GT(SubmitNew(gc.Http(0), "once-warmup").accepted_offset(), 0u);
+  auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  std::vector<std::string> followers;
+  for (const ProcessInfo& p : gc.cluster.Processes()) {
+    if (p.kind == "replica" && p.name != *leader) followers.push_back(p.name);
+  }
+  ASSERT_EQ(followers.size(), 2u);
+  for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
+  constexpr int kClients = 8;
+  std::vector<HttpResponse> answers(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      absl::SleepFor(absl::Milliseconds(125) * i);  // stagger the phases
+      answers[i] = Exchange(
+          gc.gateways[0].http_address,
+          RawRequest("POST", "/reports", SubmitBody(absl::StrCat("once-", i))),
+          absl::Seconds(20));
+    });
+  }
+  // Every submit is at the gateway and past its first attempt.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return MetricValue(Get(gc.Http(0), "/metrics").body,
+                           "report_gateway_in_flight") >= kClients;
+      },
+      absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(2500));  // the fault's length, not a race
+  for (const std::string& name : followers) gc.cluster.Kill(name, "CONT");
+  for (std::thread& client : clients) client.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(answers[i].status, 202)
+        << "once-" << i << " was sent once: " << answers[i].body;
+  }
+}
+
 }  // namespace
 }  // namespace report::testing

@@ -77,6 +77,13 @@ void LocalCluster::Down() {
   }
   up_ = false;
   client_.reset();
+  // A test that fails (or returns) while a process is SIGSTOPped leaves it
+  // stopped: it would hold TERM pending until down's KILL after the grace
+  // period (15 s for a gateway). Continue every running process first so each
+  // shuts down the ordinary way.
+  for (const ProcessInfo& process : Processes()) {
+    if (process.pid != 0) Kill(process.name, "CONT");
+  }
   Script("down --wipe");
   RunCommand("rm -rf " + dir_);
 }

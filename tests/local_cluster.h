@@ -42,6 +42,8 @@ class LocalCluster {
   // Starts the cluster; false (with the script's output in *error) when `up`
   // failed.
   bool Up(std::string* error);
+  // Continues any SIGSTOPped process, stops them all (cluster.sh down) and
+  // wipes the directory; the destructor calls it, so it runs on failure too.
   void Down();
 
   // deploy/cluster.sh VERB ARGS --dir DIR; returns the exit code.

@@ -595,23 +595,36 @@ TEST(ReplicaClusterTest,
   EXPECT_TRUE(served);
 }
 
+// A read at a receipt's offset from a replica that really lags behind it:
+// StaleRead (never NotFound or an older record) until the replica has the
+// entry, then the record. The lag is made real, not asked for with an offset
+// beyond the log: the follower is stopped while the entry commits on the other
+// two, then killed (what its kernel had buffered for it dies with it) and
+// restarted while those two are stopped, so nothing can bring it the entry
+// until they are continued.
 TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   ReplicaCluster rc("single-az");
   ASSERT_UP(rc);
+  ASSERT_TRUE(rc.Submit(MakeSubmission("before-1")).ok());
   auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
   ASSERT_TRUE(leader.ok());
   ProcessInfo follower;
+  std::vector<std::string> holders;  // the two that will hold the entry
   for (const ProcessInfo& p : rc.cluster.Processes()) {
-    if (p.kind == "replica" && p.name != *leader) follower = p;
+    if (p.kind != "replica") continue;
+    if (p.name != *leader && follower.name.empty()) {
+      follower = p;
+    } else {
+      holders.push_back(p.name);
+    }
   }
+  ASSERT_EQ(holders.size(), 2u);
   rc.cluster.Kill(follower.name, "STOP");
   auto receipt = rc.Submit(MakeSubmission("fresh-1"));
   ASSERT_TRUE(receipt.ok()) << receipt.status();
+  const uint64_t offset = receipt->accepted_offset();
 
-  // The stopped replica cannot answer at all; once continued it has not yet
-  // applied the offset only if it is slower than the wait, so ask with a short
-  // wait right after CONT and accept either a fresh answer or StaleRead — but
-  // never an older record.
+  // The stopped replica cannot answer at all.
   auto stub = StubFor(follower.grpc_address);
   {
     grpc::ClientContext context;
@@ -619,39 +632,77 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
                          std::chrono::milliseconds(300));
     ReadStatusRequest request;
     request.set_request_id("fresh-1");
-    request.set_min_offset(receipt->accepted_offset());
+    request.set_min_offset(offset);
     ReadStatusResponse response;
     grpc::Status status = stub->ReadStatus(&context, request, &response);
     EXPECT_FALSE(status.ok()) << "a stopped replica answered";
   }
-  // A running replica that has not applied the offset says StaleRead: ask one
-  // for an offset beyond everything committed.
+
+  // Make it lag for as long as the test wants: kill it, stop the two holders,
+  // restart it on its own data, which ends before `offset`.
+  rc.cluster.Kill(follower.name);
+  for (const std::string& name : holders) rc.cluster.Kill(name, "STOP");
+  rc.cluster.Start(follower.name);
+  stub = StubFor(follower.grpc_address);
+  absl::StatusOr<ClusterStatusResponse> lagging =
+      absl::UnavailableError("not asked");
+  for (absl::Time until = absl::Now() + absl::Seconds(15);
+       absl::Now() < until;) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(500));
+    ClusterStatusResponse response;
+    grpc::Status status =
+        stub->ClusterStatus(&context, ClusterStatusRequest(), &response);
+    if (status.ok()) {
+      lagging = response;
+      break;
+    }
+    lagging = FromGrpcStatus(status);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(lagging.ok())
+      << "the restarted follower never answered: " << lagging.status();
+  ASSERT_LT(lagging->applied_offset(), offset)
+      << "the follower is not behind the receipt; nothing to test";
+
+  // Behind the receipt: StaleRead after the wait, not NotFound.
   {
     grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
     ReadStatusRequest request;
     request.set_request_id("fresh-1");
-    request.set_min_offset(receipt->accepted_offset() + 1000);
-    request.set_wait_ms(200);
+    request.set_min_offset(offset);
+    request.set_wait_ms(300);
     ReadStatusResponse response;
-    auto leader_info = rc.cluster.Process(*leader);
-    grpc::Status status = StubFor(leader_info.grpc_address)
-                              ->ReadStatus(&context, request, &response);
-    ASSERT_FALSE(status.ok());
+    const absl::Time started = absl::Now();
+    grpc::Status status = stub->ReadStatus(&context, request, &response);
+    const absl::Duration took = absl::Now() - started;
+    ASSERT_FALSE(status.ok())
+        << "a replica at applied offset " << lagging->applied_offset()
+        << " answered a read at " << offset << ": "
+        << response.ShortDebugString();
     EXPECT_EQ(ErrorCodeOf(FromGrpcStatus(status)), ErrorCode::kStaleRead)
         << status.error_message();
+    EXPECT_GE(took, absl::Milliseconds(250))
+        << "the replica did not wait for the offset";
   }
-  rc.cluster.Kill(follower.name, "CONT");
+  // The holders continue; the follower catches up and serves the record.
+  for (const std::string& name : holders) rc.cluster.Kill(name, "CONT");
   {
     grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
     ReadStatusRequest request;
     request.set_request_id("fresh-1");
-    request.set_min_offset(receipt->accepted_offset());
-    request.set_wait_ms(5000);
+    request.set_min_offset(offset);
+    request.set_wait_ms(15000);
     ReadStatusResponse response;
     grpc::Status status = stub->ReadStatus(&context, request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_GE(response.served_offset(), receipt->accepted_offset());
-    EXPECT_EQ(response.record().accepted_offset(), receipt->accepted_offset());
+    EXPECT_GE(response.served_offset(), offset);
+    EXPECT_EQ(response.record().accepted_offset(), offset);
   }
 }
 
