@@ -206,6 +206,12 @@ class RecordedCluster {
     Settle();
   }
 
+  // A peer starts an election, so that replica 1 follows.
+  void CampaignPeer(uint64_t id) {
+    peers_.at(id)->node->Campaign();
+    Settle();
+  }
+
   void ReadIndex(const std::string& context) {
     AppendRecord(&input_, kOpReadIndex, context);
     subject_.node().ReadIndex(context);
@@ -284,7 +290,11 @@ class RecordedCluster {
 
 std::string RunCluster(uint8_t bits, int proposals, bool subject_campaigns) {
   RecordedCluster cluster(bits);
-  if (subject_campaigns) cluster.Campaign();
+  if (subject_campaigns) {
+    cluster.Campaign();
+  } else {
+    cluster.CampaignPeer(2);
+  }
   for (int i = 0; i < 60 && !cluster.HasLeader(); ++i) cluster.Tick();
   for (int i = 0; i < proposals; ++i) {
     cluster.Propose(Submit(1000 + i, "r" + std::to_string(i), "2026-04")
@@ -293,6 +303,11 @@ std::string RunCluster(uint8_t bits, int proposals, bool subject_campaigns) {
   }
   cluster.ReadIndex("read-1");
   cluster.Tick();
+  // What the seed reaches, so that a change that makes seeds useless shows.
+  std::printf("config %2u: replica 1 is %s in epoch %llu, commit %llu\n", bits,
+              consensus::RoleName(cluster.subject().role()),
+              static_cast<unsigned long long>(cluster.subject().epoch()),
+              static_cast<unsigned long long>(cluster.subject().commit_index()));
   return cluster.input();
 }
 
