@@ -7,6 +7,8 @@
 // counted, and a broken promise is a core bug.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -77,5 +79,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   replica.set_deferred(false);
   replica.Flush(&sent);
   replica.Drain();
+  // PEER_BATCH_TRACE=1 tells where an input leads (e.g. that a seed still
+  // replays the election and replication it recorded).
+  static const bool trace = std::getenv("PEER_BATCH_TRACE") != nullptr;
+  if (trace) {
+    std::fprintf(
+        stderr, "replica 1 is %s in epoch %llu, commit %llu\n",
+        consensus::RoleName(replica.node().role()),
+        static_cast<unsigned long long>(replica.node().epoch()),
+        static_cast<unsigned long long>(replica.node().commit_index()));
+  }
   return 0;
 }
