@@ -304,10 +304,11 @@ std::string RunCluster(uint8_t bits, int proposals, bool subject_campaigns) {
   cluster.ReadIndex("read-1");
   cluster.Tick();
   // What the seed reaches, so that a change that makes seeds useless shows.
-  std::printf("config %2u: replica 1 is %s in epoch %llu, commit %llu\n", bits,
-              consensus::RoleName(cluster.subject().role()),
-              static_cast<unsigned long long>(cluster.subject().epoch()),
-              static_cast<unsigned long long>(cluster.subject().commit_index()));
+  std::printf(
+      "config %2u: replica 1 is %s in epoch %llu, commit %llu\n", bits,
+      consensus::RoleName(cluster.subject().role()),
+      static_cast<unsigned long long>(cluster.subject().epoch()),
+      static_cast<unsigned long long>(cluster.subject().commit_index()));
   return cluster.input();
 }
 
