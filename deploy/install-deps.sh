@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the benchmarks need.
+# Installs every Debian package the build, the tests, the benchmarks and the fuzz targets
+# (clang and its libFuzzer/sanitizer runtimes) need.
 # A no-op when they are already present; needs root (or sudo) on Debian 12.
 set -euo pipefail
 PACKAGES=(
@@ -8,6 +9,7 @@ PACKAGES=(
   libabsl-dev libleveldb-dev libsnappy-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libboost-program-options-dev libboost-dev libssl-dev
   etcd-server etcd-client iptables iproute2 curl procps
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -65,6 +65,24 @@ HttpReply MethodNotAllowed(absl::string_view method, absl::string_view path,
   return reply;
 }
 
+// A problem's detail may echo what the client sent (a method, a path, a query
+// parameter name), and HTTP parsers pass bytes >= 0x80 in targets; a JSON body
+// must be UTF-8, so every byte outside printable ASCII is shown as \xHH.
+std::string PrintableDetail(absl::string_view detail) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(detail.size());
+  for (char c : detail) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) {
+      out.push_back(c);
+    } else {
+      out.append({'\\', 'x', kHex[u >> 4], kHex[u & 0xf]});
+    }
+  }
+  return out;
+}
+
 // Decodes %XX escapes; false on a malformed escape. '+' is not a space in a
 // path.
 bool PercentDecode(absl::string_view in, std::string* out) {
@@ -242,7 +260,7 @@ HttpReply ProblemReply(const absl::Status& error, absl::string_view route,
   problem.set_type(absl::StrCat(kProblemTypePrefix, name));
   problem.set_title(std::string(name));
   problem.set_status(http_status != 0 ? http_status : HttpStatusOf(code));
-  problem.set_detail(ErrorDetail(error));
+  problem.set_detail(PrintableDetail(ErrorDetail(error)));
   problem.set_code(std::string(name));
 
   HttpReply reply;

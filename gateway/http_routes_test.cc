@@ -1,5 +1,7 @@
 #include "gateway/http_routes.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <string>
 
 #include "common/error_code.h"
@@ -215,6 +217,34 @@ TEST_F(HttpRoutesTest, UnknownRoutesAre404AndWrongMethodsAre405WithAllow) {
   EXPECT_EQ(Header(delete_report, "Allow"), "GET");
   EXPECT_EQ(Handle("POST", "/healthz").status, 405);
   EXPECT_EQ(backend_.submit_calls() + backend_.read_calls(), 0);
+}
+
+// Found by tests/fuzz/http_routes_fuzz: HTTP parsers pass bytes >= 0x80 in a
+// target, and a problem detail that echoed them raw was not valid UTF-8, so
+// the body was not JSON.
+TEST_F(HttpRoutesTest, ProblemsEchoingClientBytesStayValidJson) {
+  struct Case {
+    const char* method;
+    const char* target;
+    const char* code;
+    const char* echoed;
+  };
+  const Case cases[] = {
+      {"GET", "/nowhere\xc1\xab", "NotFound", "/nowhere\\xc1\\xab"},
+      {"GET", "/reports/r1?\xff=1", "InvalidArgument", "\\xff"},
+      {"GET", "/reports/r1?x\xfe", "InvalidArgument", "x\\xfe"},
+      {"P\x01ST", "/reports", "InvalidArgument", "P\\x01ST"},
+  };
+  for (const Case& c : cases) {
+    HttpReply reply = Handle(c.method, c.target);
+    report::api::Problem problem;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(reply.body, &problem).ok())
+        << c.target << ": " << reply.body;
+    EXPECT_EQ(problem.code(), c.code) << c.target;
+    EXPECT_NE(problem.detail().find(c.echoed), std::string::npos)
+        << c.target << ": " << problem.detail();
+  }
 }
 
 TEST_F(HttpRoutesTest, HealthNamesTheDomain) {
