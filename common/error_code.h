@@ -1,4 +1,4 @@
-// The single error vocabulary of the product (DESIGN §7), from the replica to
+// The single error vocabulary of the product (docs/API.md), from the replica to
 // the HTTP response. Errors travel as absl::Status whose message starts with
 // the stable machine code ("IdempotencyConflict: ..."); the same text crosses
 // gRPC unchanged, so every hop can recover the code without a second shape.
@@ -53,7 +53,7 @@ ErrorCode ErrorCodeOf(const absl::Status& status);
 // " prefix).
 std::string ErrorDetail(const absl::Status& status);
 
-// HTTP status of DESIGN §7's table; 500 for kInternal.
+// HTTP status of docs/API.md's error table; 500 for kInternal.
 int HttpStatusOf(ErrorCode code);
 // True for codes whose HTTP answer carries Retry-After.
 bool IsRetryable(ErrorCode code);

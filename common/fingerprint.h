@@ -1,4 +1,4 @@
-// Payload fingerprints for idempotent acceptance (DESIGN §6). A fingerprint is
+// Payload fingerprints for idempotent acceptance (docs/STORAGE.md). A fingerprint is
 // the lowercase hex SHA-256 of a canonical, versioned encoding of a submission.
 // It is stable across builds, machines and releases (unlike std::hash /
 // absl::Hash), because replicas compare fingerprints stored in the log with

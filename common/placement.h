@@ -1,4 +1,4 @@
-// Failure domains and placement (DESIGN §3).
+// Failure domains and placement (docs/PLACEMENT.md).
 //
 // A failure domain is "provider/region/zone": three non-empty lowercase
 // segments of [a-z0-9-], e.g. "aws/us-east-1/use1-az1". A placement profile

@@ -1,4 +1,4 @@
-// The receipt of an accepted request (DESIGN §7), built the same way wherever a
+// The receipt of an accepted request (docs/API.md), built the same way wherever a
 // request record is answered: the replica, and the gateway's test backend.
 #ifndef REPORT_COMMON_RECEIPT_H_
 #define REPORT_COMMON_RECEIPT_H_

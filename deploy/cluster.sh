@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy/cluster.sh — the one way to run a local cluster (DESIGN §12).
+# deploy/cluster.sh — the one way to run a local cluster (docs/OPERATIONS.md).
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
 #      [--gateway-args "..."] [--replica-args "..."]

@@ -1,4 +1,4 @@
-// report-gateway: the stateless front door in one ingress domain (DESIGN §7,
+// report-gateway: the stateless front door in one ingress domain (docs/API.md,
 // §12).
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>

@@ -33,7 +33,7 @@ class GatewayMetrics {
   // One answered request. `transport` is "http" or "grpc"; `route` a fixed
   // route name
   // ("submit", "status", ...), never the raw path, so label cardinality stays
-  // bounded; `code` the machine code of DESIGN §7 ("Ok" on success).
+  // bounded; `code` the machine code of docs/API.md ("Ok" on success).
   void CountRequest(absl::string_view transport, absl::string_view route,
                     absl::string_view code);
   // Time from accepting a submit to answering it, whatever the outcome.

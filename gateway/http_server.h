@@ -1,4 +1,4 @@
-// The gateway's HTTP/1.1 + JSON front end (DESIGN §7): POST /reports, GET
+// The gateway's HTTP/1.1 + JSON front end (docs/API.md): POST /reports, GET
 // /reports/{id}, GET /healthz, GET /metrics. Connections are served by a small
 // fixed pool of I/O threads (keep-alive and pipelining, no thread per
 // connection); calls that wait on the cluster run on a bounded pool of blocking

@@ -1,4 +1,4 @@
-// The gateway's transport-independent front door (DESIGN §7): what POST
+// The gateway's transport-independent front door (docs/API.md): what POST
 // /reports, GET /reports/{id} and the gRPC ReportApi all do, whatever carried
 // the request.
 //

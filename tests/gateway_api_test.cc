@@ -1,4 +1,4 @@
-// The public API (DESIGN §7, §9, docs/API.md) as a client sees it: HTTP/1.1 on
+// The public API (docs/API.md) as a client sees it: HTTP/1.1 on
 // the gateway's HTTP address and gRPC ReportApi on its gRPC address, against a
 // real cluster started through deploy/cluster.sh. The names read as the seed's
 // failure behaviours and the API's promises.

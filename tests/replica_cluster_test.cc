@@ -1,5 +1,5 @@
 // Replicas as real processes on loopback, started and killed through
-// deploy/cluster.sh. The names read as the replica's promises (DESIGN §4-§6,
+// deploy/cluster.sh. The names read as the replica's promises (docs/CONSENSUS.md, docs/REPLICA.md, docs/STORAGE.md,
 // §9).
 #include <grpcpp/grpcpp.h>
 

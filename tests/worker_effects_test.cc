@@ -1,4 +1,4 @@
-// Workers as real processes (DESIGN §8, docs/EFFECTS.md): report-worker started
+// Workers as real processes (docs/EFFECTS.md): report-worker started
 // through deploy/cluster.sh against a real cluster, killed with real signals,
 // its effects checked in the real sink directory. The names read as the seed's
 // failure behaviours and the effect protocol's promises: one effect per
@@ -800,7 +800,7 @@ class CompletionWatch {
   std::thread thread_;  // last: starts after everything it uses exists
 };
 
-// A measurement, not a test (DESIGN §10: speed is never asserted): submit →
+// A measurement, not a test (speed is never asserted): submit →
 // COMPLETED latency with --work-ms 0, sequential requests through the gateway,
 // completion observed on a replica's committed-log watch. Run with
 // --gtest_also_run_disabled_tests.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/bench_vs_etcd.sh [CONC...] — the product beside its reference point (DESIGN §11),
+# tools/bench_vs_etcd.sh [CONC...] — the product beside its reference point (docs/PERFORMANCE.md),
 # on the same machine in the same run.
 #
 #   1. brings up a local multi-az cluster (deploy/cluster.sh, no workers) in a temp dir,

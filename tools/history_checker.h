@@ -1,5 +1,5 @@
 // A recorded client history of a fault test and the checks that judge it
-// (DESIGN §10).
+// (docs/PERFORMANCE.md).
 //
 // Clients record what the system told them while faults happened: every receipt
 // (request id

@@ -1,4 +1,4 @@
-// reportbench: closed-loop load against a report-gateway (DESIGN §11, §12).
+// reportbench: closed-loop load against a report-gateway (docs/PERFORMANCE.md, docs/OPERATIONS.md).
 //
 //   reportbench --target HOST:PORT --concurrency C --seconds S [--mode
 //   submit|status|e2e]

@@ -20,7 +20,7 @@ namespace {
 
 namespace po = boost::program_options;
 
-// The id charset of DESIGN §7 (request ids are 1..128 of A-Z a-z 0-9 . _ : -);
+// The id charset of docs/API.md (request ids are 1..128 of A-Z a-z 0-9 . _ : -);
 // the run id leaves room for "bench-" and the loop and sequence numbers.
 constexpr size_t kMaxRunIdLength = 80;
 

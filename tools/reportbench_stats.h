@@ -39,7 +39,7 @@ RunSummary Summarize(std::vector<float>* latencies_us, uint64_t errors,
 std::string FormatSummaryLine(absl::string_view label, int concurrency,
                               const RunSummary& summary);
 
-// Errors of a run, counted per error code (DESIGN §7 names, or a
+// Errors of a run, counted per error code (docs/API.md names, or a
 // transport-level name), keeping the first message seen for each code so the
 // cause is visible, not just a count.
 class ErrorTally {

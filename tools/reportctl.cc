@@ -1,11 +1,11 @@
-// reportctl: the operator and user CLI (DESIGN §12).
+// reportctl: the operator and user CLI (docs/OPERATIONS.md).
 //
 //   reportctl VERB [ARGS...]
 //
 // Each verb is a function taking the arguments after the verb and returning the
 // exit code; it parses its own flags with Boost.Program_options. Exit codes are
 // shared by all verbs: 0 success, 1 an error reported by the system (one line
-// "error: Code: detail" on stderr, the code from DESIGN §7), 2 bad usage.
+// "error: Code: detail" on stderr, the code from docs/API.md), 2 bad usage.
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 

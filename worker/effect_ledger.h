@@ -1,4 +1,4 @@
-// The replicated effect protocol (DESIGN §8) as a worker sees it. The
+// The replicated effect protocol (docs/EFFECTS.md) as a worker sees it. The
 // production implementation talks to the replicas over gRPC
 // (Replica.WatchCommitted, ReserveEffect, ExtendLease, Complete, Fail); unit
 // tests use an in-memory fake.

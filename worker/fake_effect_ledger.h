@@ -1,5 +1,5 @@
 // An in-memory EffectLedger for unit tests: the effect rules of the report
-// state machine (DESIGN §6) kept minimal, one process, one lock, wall-clock
+// state machine (docs/STORAGE.md) kept minimal, one process, one lock, wall-clock
 // "cluster time". Every change bumps the offset, becomes the record's version
 // and is published to watchers.
 #ifndef REPORT_WORKER_FAKE_EFFECT_LEDGER_H_

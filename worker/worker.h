@@ -1,4 +1,4 @@
-// A report worker (DESIGN §8): follows the committed log through an
+// A report worker (docs/EFFECTS.md): follows the committed log through an
 // EffectLedger, and for each request that needs work reserves its effect key,
 // generates the report, writes it to the sink once and completes the request by
 // CAS.

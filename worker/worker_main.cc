@@ -1,5 +1,5 @@
 // report-worker: completes accepted report requests in one worker domain
-// (DESIGN §8, §12).
+// (docs/EFFECTS.md, docs/OPERATIONS.md).
 #include <glog/logging.h>
 #include <google/protobuf/text_format.h>
 #include <pthread.h>
