@@ -614,6 +614,50 @@ TEST(WorkerEffectsTest,
 // The effect key and the sink location come from the cluster file: a worker
 // whose own sink settings disagree would write a second file for a request it
 // takes over, so it is refused at start (exit 2, naming the mismatch).
+// `reportctl status --wait` tells a script how the request ended: 0 once it
+// COMPLETED, 3 when it ended FAILED, 4 when the wait ran out first.
+TEST(WorkerEffectsTest, ReportctlStatusWaitExitCodeSaysHowTheRequestEnded) {
+  EffectCluster ec("single-az", 1,
+                   "--work-ms 0 --max-attempts 2 --retry-backoff-ms 50 "
+                   "--fail-request-prefix doomed-");
+  ASSERT_UP(ec);
+  const std::string status =
+      absl::StrCat(BinDir(), "/reportctl status --cluster ", ec.cluster.dir(),
+                   "/cluster.textproto ");
+  auto fine = ec.Submit("fine-1");
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  std::string output;
+  EXPECT_EQ(RunCommand(absl::StrCat(status, "fine-1 --wait 30s --min-offset ",
+                                    fine->accepted_offset()),
+                       &output),
+            0)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "COMPLETED")) << output;
+
+  auto doomed = ec.Submit("doomed-1");
+  ASSERT_TRUE(doomed.ok()) << doomed.status();
+  EXPECT_EQ(RunCommand(absl::StrCat(status, "doomed-1 --wait 30s"), &output), 3)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "FAILED")) << output;
+
+  // With the only worker stopped, nothing can finish the next one.
+  std::string worker;
+  for (const ProcessInfo& p : ec.cluster.Processes()) {
+    if (p.kind == "worker") worker = p.name;
+  }
+  ASSERT_FALSE(worker.empty());
+  ec.cluster.Kill(worker, "STOP");
+  auto waiting = ec.Submit("waiting-1");
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  const int code =
+      RunCommand(absl::StrCat(status, "waiting-1 --wait 1s"), &output);
+  ec.cluster.Kill(worker, "CONT");
+  EXPECT_EQ(code, 4) << output;
+  EXPECT_TRUE(absl::StrContains(output, "ACCEPTED")) << output;
+  // A plain read (no --wait) succeeds whatever the state.
+  EXPECT_EQ(RunCommand(status + "doomed-1", &output), 0) << output;
+}
+
 TEST(WorkerEffectsTest, AWorkerWhoseSinkDisagreesWithTheClusterIsRefused) {
   EffectCluster ec("single-az", 0, "");
   ASSERT_UP(ec);

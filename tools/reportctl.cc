@@ -307,8 +307,9 @@ void PrintUsage(std::ostream& out) {
       << "\nverbs:\n";
   for (const Verb& verb : kVerbs) out << "  " << verb.synopsis << "\n";
   out << "\nexit status: 0 success, 1 error (\"error: Code: detail\" on "
-         "stderr), 2 bad "
-         "usage\n";
+         "stderr), 2 bad usage;\n"
+         "status --wait: 0 COMPLETED, 3 FAILED, 4 still unfinished when the "
+         "wait ran out\n";
 }
 
 int Main(int argc, char** argv) {

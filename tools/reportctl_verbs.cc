@@ -23,6 +23,10 @@ namespace po = boost::program_options;
 constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+// `status --wait`: the request ended FAILED, or was still unfinished when the
+// wait ran out (scripts can tell the two from a success and from each other).
+constexpr int kExitFailed = 3;
+constexpr int kExitStillRunning = 4;
 constexpr char kDefaultClusterFile[] = ".cluster/cluster.textproto";
 
 int UsageError(const std::string& message, const std::string& verb) {
@@ -193,7 +197,8 @@ int RunStatus(const std::vector<std::string>& args) {
       "min-offset", po::value<uint64_t>(&min_offset)->default_value(0),
       "read state at an applied offset >= this (a receipt's accepted_offset)")(
       "wait", po::value<std::string>(&wait_text),
-      "follow the request until COMPLETED/FAILED or this long (e.g. 30s)")(
+      "follow the request until COMPLETED/FAILED or this long (e.g. 30s); "
+      "exits 0 on COMPLETED, 3 on FAILED, 4 if still unfinished")(
       "gateway", po::value<std::string>(&gateway), "gateway gRPC HOST:PORT")(
       "cluster",
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
@@ -256,7 +261,11 @@ int RunStatus(const std::vector<std::string>& args) {
       }
       last_state = status.state();
     }
-    if (terminal || absl::Now() >= deadline) return kExitOk;
+    if (terminal || absl::Now() >= deadline) {
+      if (wait_text.empty()) return kExitOk;  // a plain read: any state is fine
+      if (status.state() == COMPLETED) return kExitOk;
+      return status.state() == FAILED ? kExitFailed : kExitStillRunning;
+    }
     absl::SleepFor(absl::Milliseconds(100));
   }
 }
