@@ -1,6 +1,6 @@
 // Replicas as real processes on loopback, started and killed through
-// deploy/cluster.sh. The names read as the replica's promises (docs/CONSENSUS.md, docs/REPLICA.md, docs/STORAGE.md,
-// §9).
+// deploy/cluster.sh. The names read as the replica's promises
+// (docs/CONSENSUS.md, docs/REPLICA.md, docs/STORAGE.md, §9).
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -9,7 +9,9 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/error_code.h"
 #include "common/validation.h"
 #include "gtest/gtest.h"
@@ -98,6 +100,40 @@ TEST(ReplicaClusterTest, ThreeReplicasElectALeaderAndCommitSubmits) {
   auto digest = rc.cluster.WaitForConvergence(receipts.rbegin()->second,
                                               absl::Seconds(10));
   EXPECT_TRUE(digest.ok()) << digest.status();
+}
+
+// `reportctl cluster` shows who each replica follows, why one is unreachable,
+// and answers "is there a leader?" with its exit code.
+TEST(ReplicaClusterTest, ReportctlClusterShowsTheLeaderAndFailsWithoutOne) {
+  ReplicaCluster rc("single-az");
+  ASSERT_UP(rc);
+  auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  const std::string command =
+      absl::StrCat(BinDir(), "/reportctl cluster --timeout 1s --cluster ",
+                   rc.cluster.dir(), "/cluster.textproto");
+  std::string output;
+  ASSERT_EQ(RunCommand(command, &output), 0) << output;
+  EXPECT_NE(output.find("LEADER"), std::string::npos) << output;
+  bool leader_row_names_itself = false;
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (!absl::StartsWith(line, *leader)) continue;
+    const size_t again = line.find(*leader, leader->size());
+    leader_row_names_itself = again != absl::string_view::npos;
+  }
+  EXPECT_TRUE(leader_row_names_itself) << output;
+
+  for (const Member& member : rc.cluster.config().members()) {
+    rc.cluster.Kill(member.name());
+  }
+  EXPECT_EQ(RunCommand(command, &output), 1) << output;
+  EXPECT_NE(output.find("error: NoQuorum: no replica is leader (0 of 3 "
+                        "reachable)"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("unreachable (UNAVAILABLE: "), std::string::npos)
+      << output;
+  EXPECT_EQ(RunCommand(command + " --json", &output), 1) << output;
 }
 
 TEST(ReplicaClusterTest, FiveReplicasElectALeaderAndCommitSubmits) {

@@ -293,8 +293,8 @@ constexpr Verb kVerbs[] = {
      "report",
      reportctl::RunStatus},
     {"cluster",
-     "cluster [--cluster FILE] [--json]   each replica's role, epoch, offsets, "
-     "digest",
+     "cluster [--cluster FILE] [--json]   each replica's role, leader, epoch, "
+     "offsets, digest (exit 1 when no replica is leader)",
      reportctl::RunCluster},
     {"placement",
      "placement check FILE [--json]   validate a profile or cluster file",
@@ -309,7 +309,8 @@ void PrintUsage(std::ostream& out) {
   out << "\nexit status: 0 success, 1 error (\"error: Code: detail\" on "
          "stderr), 2 bad usage;\n"
          "status --wait: 0 COMPLETED, 3 FAILED, 4 still unfinished when the "
-         "wait ran out\n";
+         "wait ran out;\n"
+         "cluster: 1 when no replica is leader\n";
 }
 
 int Main(int argc, char** argv) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -297,10 +298,28 @@ int RunCluster(const std::vector<std::string>& args) {
   ClusterClient client(*cluster, "");
   auto views = client.ClusterStatus(timeout);
   uint64_t leader_commit = 0;
-  for (const auto& [member, view] : views) {
-    if (view.ok() && view->role() == "leader")
-      leader_commit = view->commit_offset();
+  bool leader_known = false;
+  int reachable = 0;
+  std::map<uint64_t, std::string> names;  // replica id -> name
+  for (const Member& member : cluster->members()) {
+    names[member.id()] = member.name();
   }
+  for (const auto& [member, view] : views) {
+    if (!view.ok()) continue;
+    ++reachable;
+    if (view->role() == "leader") {
+      leader_commit = view->commit_offset();
+      leader_known = true;
+    }
+  }
+  // A script asking "is the cluster up?" gets its answer from the exit code.
+  auto verdict = [&] {
+    if (leader_known) return kExitOk;
+    return ReportError(
+        MakeError(ErrorCode::kNoQuorum,
+                  absl::StrCat("no replica is leader (", reachable, " of ",
+                               views.size(), " reachable)")));
+  };
   if (parsed->vars.count("json")) {
     std::cout << "{\"cluster_id\": \"" << cluster->cluster_id()
               << "\", \"replicas\": [";
@@ -320,29 +339,36 @@ int RunCluster(const std::vector<std::string>& args) {
       }
     }
     std::cout << "]}\n";
-    return kExitOk;
+    return verdict();
   }
   std::cout << std::left << std::setw(11) << "REPLICA" << std::setw(34)
-            << "DOMAIN" << std::setw(14) << "ROLE" << std::setw(7) << "EPOCH"
-            << std::setw(9) << "COMMIT" << std::setw(9) << "APPLIED"
-            << std::setw(7) << "LAG"
+            << "DOMAIN" << std::setw(14) << "ROLE" << std::setw(11) << "LEADER"
+            << std::setw(7) << "EPOCH" << std::setw(9) << "COMMIT"
+            << std::setw(9) << "APPLIED" << std::setw(7) << "LAG"
             << "DIGEST\n";
   for (const auto& [member, view] : views) {
     std::cout << std::left << std::setw(11) << member.name() << std::setw(34)
               << member.domain();
     if (!view.ok()) {
-      std::cout << "unreachable\n";
+      // Why, in a few words (gRPC's own code: the replica never answered).
+      std::string why(view.status().message());
+      if (why.size() > 80) why = why.substr(0, 77) + "...";
+      std::cout << "unreachable ("
+                << absl::StatusCodeToString(view.status().code()) << ": " << why
+                << ")\n";
       continue;
     }
+    auto leader = names.find(view->leader_id());
     uint64_t lag = leader_commit > view->applied_offset()
                        ? leader_commit - view->applied_offset()
                        : 0;
-    std::cout << std::setw(14) << view->role() << std::setw(7) << view->epoch()
-              << std::setw(9) << view->commit_offset() << std::setw(9)
-              << view->applied_offset() << std::setw(7) << lag
+    std::cout << std::setw(14) << view->role() << std::setw(11)
+              << (leader == names.end() ? "-" : leader->second) << std::setw(7)
+              << view->epoch() << std::setw(9) << view->commit_offset()
+              << std::setw(9) << view->applied_offset() << std::setw(7) << lag
               << view->state_digest().substr(0, 16) << "\n";
   }
-  return kExitOk;
+  return verdict();
 }
 
 }  // namespace report::reportctl
