@@ -392,6 +392,31 @@ class FaultCluster {
     }
   }
 
+  // The whole-domain scenario at any level (an AZ, a region, a provider):
+  // `domain` holds `leader` (of `epoch`); a workload through a gateway outside
+  // it runs while the domain is lost and restarted; the old leader rejoins as
+  // a follower of a later epoch, acceptance goes on, and the history holds.
+  void LoseTheLeadersDomainUnderLoad(const std::string& leader, uint64_t epoch,
+                                     const std::string& domain,
+                                     const std::string& id_prefix) {
+    const ProcessInfo gateway = GatewayOutside(domain);
+    ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << domain;
+    Workload workload(
+        &history,
+        [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
+        id_prefix);
+    workload.Start();
+    ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
+    LoseDomainUnderLoad(workload, domain, 40, epoch, /*new_epoch=*/true);
+    if (::testing::Test::HasFatalFailure()) return;
+    auto rejoined = WaitForFollower(leader, epoch + 1, absl::Seconds(15));
+    EXPECT_TRUE(rejoined.ok()) << rejoined.status();
+    ASSERT_TRUE(
+        workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
+    workload.Stop();
+    ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+  }
+
   // After the faults: every process running again, the work done, the history
   // judged and every replica at one digest.
   void ExpectHistoryHolds(const Workload& workload, size_t min_receipts,
@@ -535,21 +560,8 @@ TEST(FaultTest, WholeDomainKilledKeepsAcceptingWithTheRemainingMajority) {
   std::string leader = fc.LeaderName();
   ASSERT_FALSE(leader.empty());
   const uint64_t epoch = EpochOf(fc, leader);
-  std::string domain = fc.cluster.Process(leader).domain;
-  ProcessInfo gateway = fc.GatewayOutside(domain);
-  ASSERT_FALSE(gateway.name.empty());
-  Workload workload(
-      &fc.history,
-      [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
-      "dk");
-  workload.Start();
-  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
-  fc.LoseDomainUnderLoad(workload, domain, 40, epoch, /*new_epoch=*/true);
-  if (::testing::Test::HasFatalFailure()) return;
-  ASSERT_TRUE(
-      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
-  workload.Stop();
-  fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+  fc.LoseTheLeadersDomainUnderLoad(leader, epoch,
+                                   fc.cluster.Process(leader).domain, "dk");
 }
 
 // The cross-region profile as a whole: three replicas in three AWS regions,
@@ -604,22 +616,7 @@ TEST(FaultTest, WholeRegionKilledKeepsAcceptingWithTheRemainingRegions) {
   ASSERT_FALSE(leader.empty());
   const uint64_t epoch = EpochOf(fc, leader);
   const std::string region = DomainPrefix(fc.cluster.Process(leader).domain, 2);
-  const ProcessInfo gateway = fc.GatewayOutside(region);
-  ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << region;
-  Workload workload(
-      &fc.history,
-      [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
-      "rk");
-  workload.Start();
-  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
-  fc.LoseDomainUnderLoad(workload, region, 40, epoch, /*new_epoch=*/true);
-  if (::testing::Test::HasFatalFailure()) return;
-  auto rejoined = fc.WaitForFollower(leader, epoch + 1, absl::Seconds(15));
-  EXPECT_TRUE(rejoined.ok()) << rejoined.status();
-  ASSERT_TRUE(
-      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
-  workload.Stop();
-  fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+  fc.LoseTheLeadersDomainUnderLoad(leader, epoch, region, "rk");
 }
 
 // And at the top: cross-provider (the default profile) loses the leader's
@@ -647,22 +644,7 @@ TEST(FaultTest, WholeProviderKilledKeepsAcceptingWithTheRemainingProviders) {
   const std::string provider =
       DomainPrefix(fc.cluster.Process(leader).domain, 1);
   ASSERT_NE(provider, "aws");
-  const ProcessInfo gateway = fc.GatewayOutside(provider);
-  ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << provider;
-  Workload workload(
-      &fc.history,
-      [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
-      "pk");
-  workload.Start();
-  ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
-  fc.LoseDomainUnderLoad(workload, provider, 40, epoch, /*new_epoch=*/true);
-  if (::testing::Test::HasFatalFailure()) return;
-  auto rejoined = fc.WaitForFollower(leader, epoch + 1, absl::Seconds(15));
-  EXPECT_TRUE(rejoined.ok()) << rejoined.status();
-  ASSERT_TRUE(
-      workload.WaitForReceipts(workload.receipts(), 10, absl::Seconds(15)));
-  workload.Stop();
-  fc.ExpectHistoryHolds(workload, 70, /*expect_work_done=*/true);
+  fc.LoseTheLeadersDomainUnderLoad(leader, epoch, provider, "pk");
 }
 
 TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {

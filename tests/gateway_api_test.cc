@@ -1038,14 +1038,18 @@ std::string ReadFile(const std::string& path) {
                      std::istreambuf_iterator<char>());
 }
 
-// Waits until `done` holds, polling every 20 ms for up to `timeout`.
-bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));
+// SIGSTOPs every replica but the leader, so nothing commits until they are
+// continued (the harness continues them at teardown too); their names.
+std::vector<std::string> StopTheFollowers(GatewayCluster& gc) {
+  std::vector<std::string> followers;
+  auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
+  EXPECT_TRUE(leader.ok()) << leader.status();
+  if (!leader.ok()) return followers;
+  for (const ProcessInfo& p : gc.cluster.Processes()) {
+    if (p.kind == "replica" && p.name != *leader) followers.push_back(p.name);
   }
-  return true;
+  for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
+  return followers;
 }
 
 // SIGTERM while submits wait for a commit that cannot happen yet (both
@@ -1056,17 +1060,10 @@ TEST(GatewayApiTest, SigtermDrainsTheGatewayAnsweringEverySubmitInProgress) {
   ASSERT_UP(gc);
   ASSERT_GE(gc.gateways.size(), 2u);
   ASSERT_GT(SubmitNew(gc.Http(0), "drain-warmup").accepted_offset(), 0u);
-  auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  std::vector<std::string> followers;
-  for (const ProcessInfo& p : gc.cluster.Processes()) {
-    if (p.kind == "replica" && p.name != *leader) followers.push_back(p.name);
-  }
-  ASSERT_EQ(followers.size(), 2u);
   const ProcessInfo gateway = gc.gateways[0];
   ASSERT_GT(gateway.pid, 0);
-
-  for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
+  const std::vector<std::string> followers = StopTheFollowers(gc);
+  ASSERT_EQ(followers.size(), 2u);
   constexpr int kGrpc = 8, kHttp = 4;
   std::vector<std::string> ids;
   for (int i = 0; i < kGrpc + kHttp; ++i)
@@ -1304,22 +1301,16 @@ TEST(GatewayApiTest, AGatewayWhoseNearestReplicaIsStoppedStillAnswersInTime) {
 // followers stopped) for longer than the cluster client's 1 s attempt timeout,
 // so the gateway retries each batch on the other replicas; the followers are
 // continued while those retries are under way. Submits are staggered so their
-// retries are at different phases when the commit happens.
-// PRODUCT BUG (fails today): a retry that reaches the leader after the
-// original entry applied is answered from state as a duplicate, and the gateway
-// passes `duplicate: true` / 200 to a client that never replayed.
+// retries are at different phases when the commit happens. (Before the
+// cluster client knew its own retries, a retry that reached the leader after
+// the original entry applied was answered from state as a duplicate, and the
+// gateway passed `duplicate: true` / 200 to a client that never replayed.)
 TEST(GatewayApiTest, ASubmitSentOnceIsNeverAnsweredAsADuplicate) {
   GatewayCluster gc("multi-az");
   ASSERT_UP(gc);
   ASSERT_GT(SubmitNew(gc.Http(0), "once-warmup").accepted_offset(), 0u);
-  auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  std::vector<std::string> followers;
-  for (const ProcessInfo& p : gc.cluster.Processes()) {
-    if (p.kind == "replica" && p.name != *leader) followers.push_back(p.name);
-  }
+  const std::vector<std::string> followers = StopTheFollowers(gc);
   ASSERT_EQ(followers.size(), 2u);
-  for (const std::string& name : followers) gc.cluster.Kill(name, "STOP");
   constexpr int kClients = 8;
   std::vector<HttpResponse> answers(kClients);
   std::vector<std::thread> clients;

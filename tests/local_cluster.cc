@@ -32,6 +32,15 @@ int RunCommand(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return condition();
+}
+
 LocalCluster::LocalCluster(std::string profile, std::string extra_up_args)
     : profile_(std::move(profile)), extra_up_args_(std::move(extra_up_args)) {
   std::string pattern = "/tmp/report-cluster-XXXXXX";

@@ -5,6 +5,7 @@
 #ifndef REPORT_TESTS_LOCAL_CLUSTER_H_
 #define REPORT_TESTS_LOCAL_CLUSTER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,10 @@ struct ProcessInfo {
 // Runs a shell command, returning its exit code; output goes to `output` when
 // given.
 int RunCommand(const std::string& command, std::string* output = nullptr);
+
+// Polls `condition` every 20 ms: true as soon as it holds, false if it still
+// does not once `timeout` has passed.
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout);
 
 class LocalCluster {
  public:

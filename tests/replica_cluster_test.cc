@@ -204,12 +204,9 @@ TEST(ReplicaClusterTest,
     if (member.name() != *leader) victim = &member;
   }
   ASSERT_NE(victim, nullptr);
+  auto stopped = [&] { return rc.cluster.Process(victim->name()).pid == 0; };
   rc.cluster.Kill(victim->name(), "TERM");
-  for (absl::Time until = absl::Now() + absl::Seconds(20);
-       rc.cluster.Process(victim->name()).pid != 0 && absl::Now() < until;) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_EQ(rc.cluster.Process(victim->name()).pid, 0);
+  ASSERT_TRUE(WaitUntil(stopped, absl::Seconds(20)));
   const std::string data_dir =
       rc.cluster.dir() + "/" + victim->name() + "/data";
   {
@@ -223,16 +220,8 @@ TEST(ReplicaClusterTest,
             .ok());
   }
   rc.cluster.Start(victim->name());
-  bool exited = false;
-  for (absl::Time until = absl::Now() + absl::Seconds(20);
-       absl::Now() < until;) {
-    if (rc.cluster.Process(victim->name()).pid == 0) {
-      exited = true;
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_TRUE(exited) << "a replica missing acknowledged entries started";
+  ASSERT_TRUE(WaitUntil(stopped, absl::Seconds(20)))
+      << "a replica missing acknowledged entries started";
   std::string log;
   RunCommand("cat " + rc.cluster.dir() + "/" + victim->name() + "/log", &log);
   EXPECT_NE(log.find("refusing to start"), std::string::npos) << log;

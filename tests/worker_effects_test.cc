@@ -260,15 +260,6 @@ class EffectCluster {
     ASSERT_TRUE((ec).Up(&up_error)) << up_error; \
   } while (0)
 
-bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return condition();
-}
-
 // Checks a COMPLETED status against the one sink file for its request.
 void ExpectOneEffect(EffectCluster& ec, const api::ReportStatus& status) {
   const std::string& id = status.request_id();
