@@ -1,8 +1,8 @@
-// Payload fingerprints for idempotent acceptance (docs/STORAGE.md). A fingerprint is
-// the lowercase hex SHA-256 of a canonical, versioned encoding of a submission.
-// It is stable across builds, machines and releases (unlike std::hash /
-// absl::Hash), because replicas compare fingerprints stored in the log with
-// fingerprints computed later.
+// Payload fingerprints for idempotent acceptance (docs/STORAGE.md). A
+// fingerprint is the lowercase hex SHA-256 of a canonical, versioned encoding
+// of a submission. It is stable across builds, machines and releases (unlike
+// std::hash / absl::Hash), because replicas compare fingerprints stored in the
+// log with fingerprints computed later.
 #ifndef REPORT_COMMON_FINGERPRINT_H_
 #define REPORT_COMMON_FINGERPRINT_H_
 

@@ -1,5 +1,5 @@
-// The receipt of an accepted request (docs/API.md), built the same way wherever a
-// request record is answered: the replica, and the gateway's test backend.
+// The receipt of an accepted request (docs/API.md), built the same way wherever
+// a request record is answered: the replica, and the gateway's test backend.
 #ifndef REPORT_COMMON_RECEIPT_H_
 #define REPORT_COMMON_RECEIPT_H_
 

@@ -1,4 +1,5 @@
-// reportbench: closed-loop load against a report-gateway (docs/PERFORMANCE.md, docs/OPERATIONS.md).
+// reportbench: closed-loop load against a report-gateway (docs/PERFORMANCE.md,
+// docs/OPERATIONS.md).
 //
 //   reportbench --target HOST:PORT --concurrency C --seconds S [--mode
 //   submit|status|e2e]

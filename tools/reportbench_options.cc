@@ -20,8 +20,8 @@ namespace {
 
 namespace po = boost::program_options;
 
-// The id charset of docs/API.md (request ids are 1..128 of A-Z a-z 0-9 . _ : -);
-// the run id leaves room for "bench-" and the loop and sequence numbers.
+// The id charset of docs/API.md (request ids are 1..128 of A-Z a-z 0-9 . _ :
+// -); the run id leaves room for "bench-" and the loop and sequence numbers.
 constexpr size_t kMaxRunIdLength = 80;
 
 bool IsIdChar(char c) {

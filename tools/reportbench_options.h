@@ -1,6 +1,6 @@
-// reportbench's command line (docs/OPERATIONS.md) and the names it gives the requests
-// it sends. Parsing is separate from the load loops so that every refusal of a
-// bad flag is testable without a cluster.
+// reportbench's command line (docs/OPERATIONS.md) and the names it gives the
+// requests it sends. Parsing is separate from the load loops so that every
+// refusal of a bad flag is testable without a cluster.
 #ifndef REPORT_TOOLS_REPORTBENCH_OPTIONS_H_
 #define REPORT_TOOLS_REPORTBENCH_OPTIONS_H_
 

@@ -1,7 +1,7 @@
 // An in-memory EffectLedger for unit tests: the effect rules of the report
-// state machine (docs/STORAGE.md) kept minimal, one process, one lock, wall-clock
-// "cluster time". Every change bumps the offset, becomes the record's version
-// and is published to watchers.
+// state machine (docs/STORAGE.md) kept minimal, one process, one lock,
+// wall-clock "cluster time". Every change bumps the offset, becomes the
+// record's version and is published to watchers.
 #ifndef REPORT_WORKER_FAKE_EFFECT_LEDGER_H_
 #define REPORT_WORKER_FAKE_EFFECT_LEDGER_H_
 

@@ -1,5 +1,5 @@
-// The report state machine (docs/STORAGE.md): applies committed log entries to the
-// request, effect and unfinished-work tables in the replica's LevelDB.
+// The report state machine (docs/STORAGE.md): applies committed log entries to
+// the request, effect and unfinished-work tables in the replica's LevelDB.
 // Deterministic: the same log gives byte-identical tables and the same digest
 // on every replica. Time is cluster time: leases are judged only against the
 // timestamp the leader stamped into each command.
