@@ -300,7 +300,7 @@ absl::StatusOr<EffectResponse> ClusterClient::Fail(const FailRequest& request,
 absl::Status ClusterClient::Watch(
     const WatchRequest& request,
     const std::function<void(const WatchEvent&)>& on_event,
-    const std::atomic<bool>& cancelled) {
+    const std::atomic<bool>& cancelled, std::atomic<bool>* open) {
   if (stubs_.empty())
     return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
   size_t position = watch_cursor_.load() % nearest_.size();
@@ -319,12 +319,15 @@ absl::Status ClusterClient::Watch(
     }
   });
   auto reader = stubs_[index]->WatchCommitted(&context, request);
+  // The replica sends its initial metadata as soon as it takes the stream.
+  if (open != nullptr && reader->WaitForInitialMetadata()) open->store(true);
   WatchEvent event;
   bool received = false;
   while (reader->Read(&event)) {
     received = true;
     on_event(event);
   }
+  if (open != nullptr) open->store(false);
   grpc::Status status = reader->Finish();
   finished.store(true);
   canceller.join();

@@ -109,6 +109,8 @@ class Replica::Impl {
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
     state_machine_ = std::make_unique<ReportStateMachine>(store_->db());
+    if (options_.metrics != nullptr)
+      state_machine_->ExportMetrics(options_.metrics);
     applied_ = state_machine_->applied_index();
     recent_from_ = applied_ + 1;
     // Recovery cuts a damaged log tail. Below the applied index that means this
@@ -157,7 +159,8 @@ class Replica::Impl {
               << " applied=" << applied_
               << " last=" << store_->log().LastIndex();
 
-    writer_ = std::make_unique<storage::LogWriter>(store_.get());
+    writer_ =
+        std::make_unique<storage::LogWriter>(store_.get(), options_.metrics);
     transport_ = std::make_unique<PeerTransport>(
         options_.cluster.cluster_id(), options_.id,
         std::vector<Member>(options_.cluster.members().begin(),

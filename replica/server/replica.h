@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "proto/cluster.pb.h"
 #include "proto/consensus.pb.h"
 #include "proto/replica_service.pb.h"
@@ -31,6 +32,10 @@ struct ReplicaOptions {
   // Upper bound on how long a write waits for its commit when the caller set no
   // deadline.
   absl::Duration default_commit_wait = absl::Seconds(5);
+  // Where the log writer and the state machine declare their metrics
+  // (report_fsync_seconds, report_requests, ...); none when null. Must outlive
+  // the replica.
+  metrics::Registry* metrics = nullptr;
 };
 
 class Replica {

@@ -8,11 +8,14 @@
 
 #include "boost/program_options.hpp"
 #include "common/error_code.h"
+#include "common/metrics.h"
 #include "common/placement.h"
 #include "common/process.h"
+#include "common/process_endpoints.h"
 #include "common/validation.h"
 #include "glog/logging.h"
 #include "replica/server/replica.h"
+#include "replica/server/replica_metrics.h"
 #include "replica/server/replica_service.h"
 
 namespace po = boost::program_options;
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
   report::ReplicaOptions options;
   std::string cluster_path;
   std::string listen;
+  std::string admin_listen;
   int max_watch_streams = report::ReplicaServiceImpl::kDefaultMaxWatchStreams;
   po::options_description flags(
       "report-replica: a replica of the durable report log (fenced-epoch "
@@ -47,6 +51,9 @@ int main(int argc, char** argv) {
       "LevelDB directory for the log and state")(
       "listen", po::value<std::string>(&listen),
       "gRPC listen address (default: the member's grpc_address)")(
+      "admin-listen", po::value<std::string>(&admin_listen),
+      "HOST:PORT of the plain-HTTP admin routes /healthz, /readyz and "
+      "/metrics (default: none)")(
       "tick-ms", po::value<int>(&options.tick_ms)->default_value(50),
       "logical clock tick")(
       "election-ticks",
@@ -73,6 +80,11 @@ int main(int argc, char** argv) {
     return Fail("--election-ticks must exceed --heartbeat-ticks >= 1", 2);
   }
   if (max_watch_streams < 1) return Fail("--max-watch-streams must be >= 1", 2);
+  report::HttpServerOptions admin_address;
+  if (!admin_listen.empty() &&
+      !report::ParseHttpListenAddress(admin_listen, &admin_address)) {
+    return Fail("--admin-listen must be HOST:PORT", 2);
+  }
   report::InitProcessLogging(argv[0]);
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
@@ -89,12 +101,29 @@ int main(int argc, char** argv) {
       link_addresses.push_back(link.address());
     }
   }
+  report::metrics::Registry registry;
+  report::metrics::AddProcessMetrics(&registry);
+  options.metrics = &registry;
   auto replica = report::Replica::Start(options);
   if (!replica.ok()) return Fail(std::string(replica.status().message()));
+  report::ExportReplicaMetrics(replica->get(), options.cluster, &registry);
+  report::ProcessEndpoints::Options endpoint_options;
+  endpoint_options.admin_listen = admin_listen;
+  endpoint_options.server_name = "report-replica";
+  auto endpoints = report::ProcessEndpoints::Start(
+      endpoint_options, &registry, [replica = replica->get()] {
+        return report::ReplicaReadiness(replica->Status());
+      });
+  if (!endpoints.ok()) {
+    (*replica)->Shutdown();
+    return Fail(std::string(endpoints.status().message()));
+  }
 
   report::ReplicaServiceImpl replica_service(replica->get(), max_watch_streams);
   report::PeerServiceImpl peer_service(replica->get());
+  report::InitGrpcServerConventions();
   grpc::ServerBuilder builder;
+  report::AddGrpcServerMetrics(&builder, &registry);
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   std::vector<int> link_ports(link_addresses.size(), 0);
@@ -120,12 +149,15 @@ int main(int argc, char** argv) {
       return Fail("cannot listen on peer link " + link_addresses[i]);
     }
   }
+  (*endpoints)->FollowWithGrpcHealth(server.get());
   LOG(INFO) << "report-replica " << options.id << " (" << options.domain
-            << ") serving on " << listen;
+            << ") serving on " << listen
+            << (admin_listen.empty() ? "" : ", admin HTTP on ") << admin_listen;
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   // Stop the replica first (its peer streams and waiters end), then the server,
   // whose remaining calls are cancelled after a short grace period.
+  (*endpoints)->Stop();
   (*replica)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(200));
