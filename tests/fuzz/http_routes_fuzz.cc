@@ -23,10 +23,10 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "common/http_server.h"
 #include "gateway/fake_report_backend.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http_routes.h"
-#include "common/http_server.h"
 #include "gateway/report_front_door.h"
 #include "proto/report_api.pb.h"
 
