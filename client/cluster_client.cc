@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
+#include "common/validation.h"
 
 namespace report {
 namespace {
@@ -319,8 +320,14 @@ absl::Status ClusterClient::Watch(
     }
   });
   auto reader = stubs_[index]->WatchCommitted(&context, request);
-  // The replica sends its initial metadata as soon as it takes the stream.
-  if (open != nullptr && reader->WaitForInitialMetadata()) open->store(true);
+  if (open != nullptr) {
+    // A replica that takes the stream says so at once in its initial metadata
+    // (a failed call has none).
+    reader->WaitForInitialMetadata();
+    if (context.GetServerInitialMetadata().count(kWatchOpenMetadata) > 0) {
+      open->store(true);
+    }
+  }
   WatchEvent event;
   bool received = false;
   while (reader->Read(&event)) {

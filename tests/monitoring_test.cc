@@ -94,11 +94,12 @@ TEST(MonitoringTest,
 
     const std::string metrics = Get(base + "/metrics", &status);
     ASSERT_EQ(status, 200);
-    for (const std::string& family :
+    for (const char* family :
          {"process_cpu_seconds_total counter",
           "process_resident_memory_bytes gauge", "process_open_fds gauge",
           "process_start_time_seconds gauge", "report_ready gauge"}) {
-      EXPECT_TRUE(absl::StrContains(metrics, "# TYPE " + family)) << family;
+      EXPECT_TRUE(absl::StrContains(metrics, absl::StrCat("# TYPE ", family)))
+          << family;
     }
     for (const std::string& family : RequiredFamilies().at(process.kind)) {
       EXPECT_TRUE(absl::StrContains(metrics, "# TYPE " + family)) << family;
