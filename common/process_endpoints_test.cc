@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -121,24 +122,26 @@ TEST_F(ProcessEndpointsTest, AdminAddressMustBeHostPort) {
   EXPECT_EQ(ErrorCodeOf(endpoints.status()), ErrorCode::kInvalidArgument);
 }
 
-// grpc.health.v1.Health/Check over a generic stub: the request
-// (HealthCheckRequest{service: ""}) encodes to no bytes; the answer's status
-// field 1 is SERVING (1) or NOT_SERVING (2).
-int HealthStatus(const std::string& address) {
+// One message each way over a generic stub (also for a streaming method: the
+// call then is a stream of one request and one answer); nullopt on failure.
+std::optional<std::string> CallRaw(const std::string& address,
+                                   const std::string& method,
+                                   const std::string& request_bytes) {
   auto channel =
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(5));
-  grpc::ByteBuffer request(nullptr, 0);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   std::mutex mu;
   std::condition_variable done_cv;
   bool done = false;
   grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
                    std::lock_guard<std::mutex> lock(mu);
                    status = s;
                    done = true;
@@ -146,15 +149,24 @@ int HealthStatus(const std::string& address) {
                  });
   std::unique_lock<std::mutex> lock(mu);
   done_cv.wait(lock, [&] { return done; });
-  if (!status.ok()) return -1;
+  if (!status.ok()) return std::nullopt;
   std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return -1;
+  if (!response.Dump(&slices).ok()) return std::nullopt;
   std::string bytes;
-  for (const grpc::Slice& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  for (const grpc::Slice& part : slices) {
+    bytes.append(reinterpret_cast<const char*>(part.begin()), part.size());
   }
-  if (bytes.size() != 2 || bytes[0] != 0x08) return -1;
-  return bytes[1];
+  return bytes;
+}
+
+// grpc.health.v1.Health/Check: the request (HealthCheckRequest{service: ""})
+// encodes to no bytes; the answer's status field 1 is SERVING (1) or
+// NOT_SERVING (2).
+int HealthStatus(const std::string& address) {
+  std::optional<std::string> bytes =
+      CallRaw(address, "/grpc.health.v1.Health/Check", "");
+  if (!bytes || bytes->size() != 2 || (*bytes)[0] != 0x08) return -1;
+  return (*bytes)[1];
 }
 
 TEST_F(ProcessEndpointsTest, GrpcHealthFollowsReadiness) {
@@ -178,6 +190,27 @@ TEST_F(ProcessEndpointsTest, GrpcHealthFollowsReadiness) {
       "grpc_method=\"Check\",grpc_code=\"OK\"} 2\n"))
       << text;
   endpoints_->Stop();
+  server->Shutdown();
+}
+
+TEST_F(ProcessEndpointsTest, GrpcServersOfferReflection) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  // ServerReflectionRequest{list_services: ""} (field 7, length 0).
+  std::optional<std::string> listed =
+      CallRaw(absl::StrCat("127.0.0.1:", port),
+              "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+              std::string("\x3a\x00", 2));
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_TRUE(absl::StrContains(*listed, "grpc.health.v1.Health")) << *listed;
+  EXPECT_TRUE(absl::StrContains(*listed,
+                                "grpc.reflection.v1alpha."
+                                "ServerReflection"))
+      << *listed;
   server->Shutdown();
 }
 
