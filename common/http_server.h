@@ -47,6 +47,8 @@ struct HttpReply {
   // For metrics: the fixed route name and the machine code ("Ok" on success).
   std::string route;
   std::string code;
+  // For the access log: the report's request id, when the request named one.
+  std::string request_id;
 };
 
 // What to do with a request: answer at once, make a blocking call on a
@@ -97,6 +99,8 @@ struct HttpServerOptions {
   // How long Stop waits for the requests in progress to be answered; set it
   // above the calls' own timeout so that every one is.
   absl::Duration drain_timeout = absl::Seconds(12);
+  // One "event=http_access" line per answered request (docs/OPERATIONS.md).
+  bool access_log = false;
 };
 
 // "HOST:PORT" with a numeric port into options.host and options.port; false

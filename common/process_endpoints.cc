@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/error_code.h"
+#include "common/event_log.h"
 #include "glog/logging.h"
 
 namespace report {
@@ -284,10 +285,12 @@ void ProcessEndpoints::Check() {
   absl::MutexLock lock(&mu_);
   if (ready.ok() != readiness_.ok() ||
       ready.message() != readiness_.message()) {
-    LOG(INFO) << "event=readiness ready=" << (ready.ok() ? "true" : "false")
-              << (ready.ok() ? "" : " reason=\"")
-              << (ready.ok() ? "" : std::string(ready.message()))
-              << (ready.ok() ? "" : "\"");
+    LOG(INFO) << (ready.ok()
+                      ? EventLine("readiness", {{"ready", "true"}})
+                      : EventLine("readiness",
+                                  {{"ready", "false"},
+                                   {"code", ErrorCodeName(ErrorCodeOf(ready))},
+                                   {"reason", ErrorDetail(ready)}}));
   }
   readiness_ = ready;
   for (grpc::Server* server : grpc_servers_) {
