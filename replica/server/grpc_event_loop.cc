@@ -39,7 +39,10 @@ void GrpcEventLoop::Wake() {
     return;
   }
   if (armed_.exchange(true)) return;
-  alarm_.Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), &wake_tag_);
+  // A deadline already past completes the alarm inline, kicking the poller
+  // once; "now" would be rounded up to the next millisecond and go through
+  // gRPC's timer thread (several wake-ups more).
+  alarm_.Set(cq_, gpr_inf_past(GPR_CLOCK_MONOTONIC), &wake_tag_);
 }
 
 void GrpcEventLoop::Drain() {
