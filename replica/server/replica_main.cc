@@ -14,6 +14,7 @@
 #include "common/process_endpoints.h"
 #include "common/validation.h"
 #include "glog/logging.h"
+#include "replica/server/grpc_event_loop.h"
 #include "replica/server/replica.h"
 #include "replica/server/replica_metrics.h"
 #include "replica/server/replica_service.h"
@@ -104,8 +105,20 @@ int main(int argc, char** argv) {
   report::metrics::Registry registry;
   report::metrics::AddProcessMetrics(&registry);
   options.metrics = &registry;
+  report::InitGrpcServerConventions();
+  grpc::ServerBuilder builder;
+  report::AddGrpcServerMetrics(&builder, &registry);
+  // The driver thread polls this queue: peer streams and SubmitBatch calls
+  // are read, stepped and answered on it (replica_service.h).
+  std::unique_ptr<grpc::ServerCompletionQueue> cq =
+      builder.AddCompletionQueue();
+  report::GrpcEventLoop event_loop(cq.get());
+  options.event_loop = &event_loop;
   auto replica = report::Replica::Start(options);
-  if (!replica.ok()) return Fail(std::string(replica.status().message()));
+  if (!replica.ok()) {
+    event_loop.Drain();
+    return Fail(std::string(replica.status().message()));
+  }
   report::ExportReplicaMetrics(replica->get(), options.cluster, &registry);
   report::ProcessEndpoints::Options endpoint_options;
   endpoint_options.admin_listen = admin_listen;
@@ -116,14 +129,14 @@ int main(int argc, char** argv) {
       });
   if (!endpoints.ok()) {
     (*replica)->Shutdown();
+    event_loop.Drain();
     return Fail(std::string(endpoints.status().message()));
   }
 
   report::ReplicaServiceImpl replica_service(replica->get(), max_watch_streams);
-  report::PeerServiceImpl peer_service(replica->get());
-  report::InitGrpcServerConventions();
-  grpc::ServerBuilder builder;
-  report::AddGrpcServerMetrics(&builder, &registry);
+  report::Peer::AsyncService peer_service;
+  report::AsyncCalls async_calls(replica->get(), &replica_service,
+                                 &peer_service, cq.get());
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   std::vector<int> link_ports(link_addresses.size(), 0);
@@ -138,28 +151,37 @@ int main(int argc, char** argv) {
   // gRPC with RESOURCE_EXHAUSTED before any handler sees it.
   builder.SetMaxReceiveMessageSize(static_cast<int>(report::kMaxMessageBytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
+  auto stop = [&] {
+    // The admin routes and health first (they read the replica), the replica
+    // next (its driver stops polling, pending calls are answered), then the
+    // server, whose remaining calls are cancelled after a short grace period,
+    // then the queue, which frees every call object.
+    (*endpoints)->Stop();
     (*replica)->Shutdown();
+    async_calls.StopServing();
+    if (server != nullptr) {
+      server->Shutdown(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(200));
+    }
+    event_loop.Drain();
+  };
+  if (server == nullptr || port == 0) {
+    stop();
     return Fail("cannot listen on " + listen);
   }
   for (size_t i = 0; i < link_addresses.size(); ++i) {
     if (link_ports[i] == 0) {
-      server->Shutdown();
-      (*replica)->Shutdown();
+      stop();
       return Fail("cannot listen on peer link " + link_addresses[i]);
     }
   }
   (*endpoints)->FollowWithGrpcHealth(server.get());
+  async_calls.Start();
   LOG(INFO) << "report-replica " << options.id << " (" << options.domain
             << ") serving on " << listen
             << (admin_listen.empty() ? "" : ", admin HTTP on ") << admin_listen;
   int signal_number = report::WaitForTerminationSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
-  // Stop the replica first (its peer streams and waiters end), then the server,
-  // whose remaining calls are cancelled after a short grace period.
-  (*endpoints)->Stop();
-  (*replica)->Shutdown();
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(200));
+  stop();
   return 0;
 }

@@ -1,11 +1,14 @@
 #include "replica/server/replica_service.h"
 
+#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 #include "common/validation.h"
+#include "replica/server/grpc_event_loop.h"
+#include "replica/server/submit_rules.h"
 
 namespace report {
 namespace {
@@ -45,40 +48,49 @@ grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
-grpc::Status ReplicaServiceImpl::SubmitBatch(grpc::ServerContext* context,
-                                             const SubmitBatchRequest* request,
-                                             SubmitBatchResponse* response) {
-  RETURN_IF_INVALID(ValidateSubmitBatchSize(request->requests_size()));
+std::shared_ptr<PendingSubmit> StartCheckedSubmitBatch(
+    Replica* replica, const SubmitBatchRequest& request,
+    std::function<void(absl::StatusOr<SubmitBatchResponse>)> done) {
+  if (absl::Status invalid = ValidateSubmitBatchSize(request.requests_size());
+      !invalid.ok()) {
+    done(invalid);
+    return nullptr;
+  }
   // A submit that breaks a limit is refused in its own outcome, as the
   // replica refuses other bad submits; the rest go on.
-  SubmitBatchResponse answer;
-  SubmitBatchRequest passed;
+  auto answer = std::make_shared<SubmitBatchResponse>();
   std::vector<int> passed_items;
-  for (int i = 0; i < request->requests_size(); ++i) {
-    SubmitOutcome* outcome = answer.add_outcomes();
-    if (absl::Status invalid = ValidateSubmitRequest(request->requests(i));
+  for (int i = 0; i < request.requests_size(); ++i) {
+    SubmitOutcome* outcome = answer->add_outcomes();
+    if (absl::Status invalid = ValidateSubmitRequest(request.requests(i));
         !invalid.ok()) {
       SetOutcomeError(invalid, outcome);
       continue;
     }
     passed_items.push_back(i);
   }
-  const absl::Time deadline = DeadlineOf(context);
-  if (passed_items.size() == static_cast<size_t>(request->requests_size())) {
-    return Answer(replica_->SubmitBatch(*request, deadline), response);
+  if (passed_items.size() == static_cast<size_t>(request.requests_size())) {
+    return replica->StartSubmitBatch(request, std::move(done));
   }
-  if (!passed_items.empty()) {
-    for (int i : passed_items) *passed.add_requests() = request->requests(i);
-    absl::StatusOr<SubmitBatchResponse> replied =
-        replica_->SubmitBatch(passed, deadline);
-    if (!replied.ok()) return ToGrpcStatus(replied.status());
-    for (size_t k = 0; k < passed_items.size(); ++k) {
-      *answer.mutable_outcomes(passed_items[k]) =
-          std::move(*replied->mutable_outcomes(static_cast<int>(k)));
-    }
+  if (passed_items.empty()) {
+    done(std::move(*answer));
+    return nullptr;
   }
-  *response = std::move(answer);
-  return grpc::Status::OK;
+  SubmitBatchRequest passed;
+  for (int i : passed_items) *passed.add_requests() = request.requests(i);
+  return replica->StartSubmitBatch(
+      passed, [answer, passed_items, done = std::move(done)](
+                  absl::StatusOr<SubmitBatchResponse> replied) {
+        if (!replied.ok()) {
+          done(replied.status());
+          return;
+        }
+        for (size_t k = 0; k < passed_items.size(); ++k) {
+          *answer->mutable_outcomes(passed_items[k]) =
+              std::move(*replied->mutable_outcomes(static_cast<int>(k)));
+        }
+        done(std::move(*answer));
+      });
 }
 
 grpc::Status ReplicaServiceImpl::ReadStatus(grpc::ServerContext* context,
@@ -150,12 +162,157 @@ grpc::Status ReplicaServiceImpl::ClusterStatus(
   return grpc::Status::OK;
 }
 
-grpc::Status PeerServiceImpl::Deliver(
-    grpc::ServerContext* context,
-    grpc::ServerReader<consensus::MessageBatch>* reader, DeliverAck* response) {
-  consensus::MessageBatch batch;
-  while (reader->Read(&batch)) replica_->StepBatch(batch);
-  return grpc::Status::OK;
+// One incoming peer stream: read a frame, step it, read the next, all on the
+// thread polling the queue.
+class AsyncCalls::DeliverCall : public CqHandler {
+ public:
+  explicit DeliverCall(AsyncCalls* owner) : owner_(owner), reader_(&context_) {
+    owner_->peer_service_->RequestDeliver(&context_, &reader_, owner_->cq_,
+                                          owner_->cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    if (owner_->stopping_.load()) {
+      delete this;  // draining: no new operations on the queue
+      return;
+    }
+    switch (state_) {
+      case State::kWaitingForCall:
+        if (!ok) {
+          delete this;
+          return;
+        }
+        new DeliverCall(owner_);  // the next stream
+        state_ = State::kReading;
+        reader_.Read(&batch_, this);
+        return;
+      case State::kReading:
+        if (ok) {
+          owner_->replica_->StepBatch(batch_);
+          batch_.Clear();
+          reader_.Read(&batch_, this);
+          return;
+        }
+        state_ = State::kFinishing;  // the peer closed the stream
+        reader_.Finish(ack_, grpc::Status::OK, this);
+        return;
+      case State::kFinishing:
+        delete this;
+        return;
+    }
+  }
+
+ private:
+  enum class State { kWaitingForCall, kReading, kFinishing };
+  AsyncCalls* const owner_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReader<DeliverAck, consensus::MessageBatch> reader_;
+  consensus::MessageBatch batch_;
+  DeliverAck ack_;
+  State state_ = State::kWaitingForCall;
+};
+
+// One SubmitBatch call: started on the polling thread, answered by whichever
+// thread finishes its batch (the driver's, applying it) or by an alarm at the
+// caller's deadline. Freed once its answer is sent and its alarm is done.
+class AsyncCalls::SubmitBatchCall {
+ public:
+  explicit SubmitBatchCall(AsyncCalls* owner)
+      : owner_(owner), responder_(&context_) {
+    outstanding_ = 1;
+    owner_->replica_service_->RequestSubmitBatch(&context_, &request_,
+                                                 &responder_, owner_->cq_,
+                                                 owner_->cq_, &request_tag_);
+  }
+
+ private:
+  // Each outstanding operation has its own tag.
+  class Tag : public CqHandler {
+   public:
+    Tag(SubmitBatchCall* call, void (SubmitBatchCall::*on)(bool))
+        : call_(call), on_(on) {}
+    void Proceed(bool ok) override { (call_->*on_)(ok); }
+
+   private:
+    SubmitBatchCall* const call_;
+    void (SubmitBatchCall::*on_)(bool);
+  };
+
+  void OnCall(bool ok) {
+    if (!ok || owner_->stopping_.load()) {
+      Release();
+      return;
+    }
+    new SubmitBatchCall(owner_);  // the next call
+    const absl::Time deadline = DeadlineOf(&context_);
+    std::shared_ptr<PendingSubmit> pending = StartCheckedSubmitBatch(
+        owner_->replica_, request_,
+        [this](absl::StatusOr<SubmitBatchResponse> answer) {
+          Reply(std::move(answer));
+        });
+    std::lock_guard<std::mutex> lock(mu_);
+    if (replied_ || pending == nullptr) {
+      --outstanding_;  // the call's own reference, now held by the reply
+      return;
+    }
+    pending_ = std::move(pending);
+    alarm_.Set(owner_->cq_, absl::ToChronoTime(deadline), &alarm_tag_);
+    // The request tag's reference passes to the alarm.
+  }
+
+  void OnDeadline(bool fired) {
+    std::shared_ptr<PendingSubmit> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending = std::move(pending_);
+    }
+    // Answers now (CommitUnknown for what is not applied) unless answered.
+    if (fired && pending != nullptr) pending->Expire();
+    Release();
+  }
+
+  void Reply(absl::StatusOr<SubmitBatchResponse> answer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (replied_) return;
+    replied_ = true;
+    ++outstanding_;
+    if (answer.ok()) {
+      responder_.Finish(*answer, grpc::Status::OK, &finish_tag_);
+    } else {
+      responder_.FinishWithError(ToGrpcStatus(answer.status()), &finish_tag_);
+    }
+    if (pending_ != nullptr) alarm_.Cancel();
+  }
+
+  void OnFinished(bool) { Release(); }
+
+  void Release() {
+    bool last = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last = --outstanding_ == 0;
+    }
+    if (last) delete this;
+  }
+
+  AsyncCalls* const owner_;
+  grpc::ServerContext context_;
+  SubmitBatchRequest request_;
+  grpc::ServerAsyncResponseWriter<SubmitBatchResponse> responder_;
+  Tag request_tag_{this, &SubmitBatchCall::OnCall};
+  Tag alarm_tag_{this, &SubmitBatchCall::OnDeadline};
+  Tag finish_tag_{this, &SubmitBatchCall::OnFinished};
+  grpc::Alarm alarm_;
+
+  std::mutex mu_;
+  int outstanding_ = 0;  // operations on the queue not yet completed
+  bool replied_ = false;
+  std::shared_ptr<PendingSubmit> pending_;
+};
+
+void AsyncCalls::Start() {
+  new DeliverCall(this);
+  new SubmitBatchCall(this);
 }
 
 }  // namespace report
