@@ -30,7 +30,7 @@ BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0" >&2; exit 2; }
 
 VERB=${1:-}
 [[ -n $VERB ]] || usage
