@@ -3,6 +3,7 @@
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
 #      [--gateway-args "..."] [--replica-args "..."]
+#      [--monitoring [--scrape-interval DUR] [--alert-for DUR]]   also run Prometheus
 #   down [--dir DIR] [--wipe]
 #   status [--dir DIR]            human table
 #   endpoints [--dir DIR]         NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR PID
@@ -14,6 +15,10 @@
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
+# Every process serves /healthz, /readyz and /metrics on its HTTP_ADDR (a gateway on its
+# public HTTP address, replicas and workers on --admin-listen). --monitoring also starts
+# Prometheus (kind prometheus) scraping them all with deploy/monitoring/alerts.yml loaded;
+# --alert-for overrides every alert's `for:` (tests and demos).
 # Everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
 # also listens on one peer-link port per other replica (cluster.proto PeerLink, table in
 # DIR/links), and partition drops the ports of the links it cuts.
@@ -25,7 +30,7 @@ BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 VERB=${1:-}
 [[ -n $VERB ]] || usage
@@ -39,6 +44,9 @@ GATEWAY_ARGS=""
 REPLICA_ARGS=""
 SIGNAL=KILL
 WIPE=0
+MONITORING=0
+SCRAPE_INTERVAL=5s
+ALERT_FOR=""
 ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -50,12 +58,18 @@ while [[ $# -gt 0 ]]; do
     --replica-args) REPLICA_ARGS=${2-}; shift 2 ;;
     --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
     --wipe) WIPE=1; shift ;;
+    --monitoring) MONITORING=1; shift ;;
+    --scrape-interval) SCRAPE_INTERVAL=${2:?--scrape-interval needs a value}; shift 2 ;;
+    --alert-for) ALERT_FOR=${2:?--alert-for needs a value}; shift 2 ;;
     -h|--help) usage ;;
     --*) die "unknown flag $1" ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
 [[ $WORKERS =~ ^[0-9]+$ ]] || die "--workers must be a number"
+DURATION_RE='^[0-9]+(ms|s|m|h)$'
+[[ $SCRAPE_INTERVAL =~ $DURATION_RE ]] || die "--scrape-interval must be a duration like 5s"
+[[ -z $ALERT_FOR || $ALERT_FOR =~ $DURATION_RE ]] || die "--alert-for must be a duration like 30s"
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 CLUSTER_FILE=$DIR/cluster.textproto
@@ -147,8 +161,10 @@ wait_ready() {
         grep -q '"role": *"leader"'; then
       local ok=1
       while read -r name kind _ _ http; do
-        [[ $kind == gateway ]] || continue
-        curl -fsS -m 1 "http://$http/healthz" >/dev/null 2>&1 || ok=0
+        [[ $http == - ]] && continue
+        local path=/healthz
+        [[ $kind == prometheus ]] && path=/-/ready
+        curl -fsS -m 1 "http://$http$path" >/dev/null 2>&1 || ok=0
       done <"$TABLE"
       ((ok)) && return 0
     fi
@@ -157,7 +173,7 @@ wait_ready() {
     done
     sleep 0.1
   done
-  die "cluster did not elect a leader / gateways did not answer within 30 s (logs in $DIR)"
+  die "cluster did not elect a leader / processes did not answer on HTTP within 30 s (logs in $DIR)"
 }
 
 cmd_up() {
@@ -199,7 +215,7 @@ cmd_up() {
     # The cluster's one sink: every worker's effect keys and files come from here.
     echo "sink { name: \"file-sink\" directory: \"$DIR/sink\" }"
   } >"$CLUSTER_FILE.tmp"
-  local i=0 j d port links
+  local i=0 j d port aport links
   local -a grpc_ports=()
   : >"$LINKS"
   for d in "${replicas[@]}"; do free_port; grpc_ports+=("$PORT"); done
@@ -215,10 +231,11 @@ cmd_up() {
       echo "replica-$i replica-$j 127.0.0.1:$lport" >>"$LINKS"
     done
     echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$port\"$links }" >>"$CLUSTER_FILE.tmp"
+    free_port; aport=$PORT
     # shellcheck disable=SC2086
-    add_process "replica-$i" replica "$d" "127.0.0.1:$port" - \
+    add_process "replica-$i" replica "$d" "127.0.0.1:$port" "127.0.0.1:$aport" \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-      --data-dir "$DIR/replica-$i/data" $REPLICA_ARGS
+      --data-dir "$DIR/replica-$i/data" --admin-listen "127.0.0.1:$aport" $REPLICA_ARGS
   done
   i=0
   for d in "${gateways[@]}"; do
@@ -241,17 +258,63 @@ cmd_up() {
     for d in "${workers[@]}"; do
       for _ in $(seq 1 "$WORKERS"); do
         i=$((i + 1))
+        free_port; aport=$PORT
         # shellcheck disable=SC2086
-        add_process "worker-$i" worker "$d" - - \
+        add_process "worker-$i" worker "$d" - "127.0.0.1:$aport" \
           "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-          $WORKER_ARGS
+          --admin-listen "127.0.0.1:$aport" $WORKER_ARGS
       done
     done
   fi
+  ((MONITORING)) && add_prometheus
   for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
   wait_ready
   echo "cluster up in $DIR (profile $PROFILE)"
   cmd_endpoints
+}
+
+# Prometheus (Debian's prometheus package) as one more process of the cluster, on a port
+# and a data directory of its own: a scrape job per kind with every process's HTTP_ADDR,
+# each target labelled with its name and domain, and the shipped alerts.
+add_prometheus() {
+  local prom
+  prom=${PROMETHEUS:-$(command -v prometheus || true)}
+  [[ -n $prom && -x $prom ]] || die "--monitoring needs Prometheus (deploy/install-deps.sh installs it; or set PROMETHEUS)"
+  local pdir=$DIR/prometheus kind name domain http
+  mkdir -p "$pdir/data"
+  free_port
+  local pport=$PORT
+  if [[ -n $ALERT_FOR ]]; then
+    sed -E "s/^([[:space:]]*for:).*/\1 $ALERT_FOR/" "$ROOT/deploy/monitoring/alerts.yml" >"$pdir/alerts.yml"
+  else
+    cp "$ROOT/deploy/monitoring/alerts.yml" "$pdir/alerts.yml"
+  fi
+  {
+    echo "# Written by deploy/cluster.sh up --monitoring"
+    echo "global:"
+    echo "  scrape_interval: $SCRAPE_INTERVAL"
+    echo "  scrape_timeout: $SCRAPE_INTERVAL"
+    echo "  evaluation_interval: $SCRAPE_INTERVAL"
+    echo "  external_labels: {cluster: \"$(sed -n 's/^cluster_id: "\(.*\)"/\1/p' "$CLUSTER_FILE")\"}"
+    echo "rule_files: [\"$pdir/alerts.yml\"]"
+    echo "scrape_configs:"
+    for kind in replica gateway worker; do
+      echo "  - job_name: $kind"
+      echo "    static_configs:"
+      while read -r name _ domain _ http; do
+        [[ $http == - ]] && continue
+        echo "      - targets: [\"$http\"]"
+        echo "        labels: {name: \"$name\", domain: \"$domain\"}"
+      done < <(awk -v k="$kind" '$2==k' "$TABLE")
+    done
+    echo "  - job_name: prometheus"
+    echo "    static_configs:"
+    echo "      - targets: [\"127.0.0.1:$pport\"]"
+    echo "        labels: {name: \"prometheus\"}"
+  } >"$pdir/prometheus.yml"
+  add_process prometheus prometheus - - "127.0.0.1:$pport" \
+    "$prom" --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdir/data" \
+    --web.listen-address="127.0.0.1:$pport" --storage.tsdb.retention.time=7d
 }
 
 cmd_down() {

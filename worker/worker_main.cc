@@ -22,7 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
 #include "common/placement.h"
+#include "common/process_endpoints.h"
 #include "common/validation.h"
 #include "common/version.h"
 #include "proto/cluster.pb.h"
@@ -41,6 +44,7 @@ struct WorkerFlags {
   std::string cluster_path;
   std::string sink_dir;
   std::string sink_name;
+  std::string admin_listen;
 };
 
 // Exit code for bad flags or configuration (one clear line on stderr).
@@ -121,10 +125,9 @@ absl::Status CheckWorkerPlacement(const ClusterConfig& config,
   return placement->CheckWorker(domain);
 }
 
-absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(
+absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> MakeLedger(
     const ClusterConfig& config, const std::string& domain) {
-  return std::unique_ptr<EffectLedger>(
-      std::make_unique<ClusterEffectLedger>(config, domain));
+  return std::make_unique<ClusterEffectLedger>(config, domain);
 }
 
 // Parses and validates the flags; returns an exit code when the process should
@@ -149,6 +152,9 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "worker refuses to start otherwise)")(
       "sink-name", po::value<std::string>(&flags->sink_name),
       "optional check: must equal the cluster file's sink.name")(
+      "admin-listen", po::value<std::string>(&flags->admin_listen),
+      "HOST:PORT of the plain-HTTP admin routes /healthz, /readyz and "
+      "/metrics (default: none)")(
       "work-ms", po::value<int64_t>(&work_ms)->default_value(0),
       "extra time spent generating each report (simulated long-running work)")(
       "lease-ms", po::value<int64_t>(&lease_ms)->default_value(5000),
@@ -208,6 +214,11 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
     return bad(absl::StrCat("--id must be 1..",
                             kMaxWorkerIdLength - kIncarnationSuffixLength,
                             " bytes and contain no '#'"));
+  }
+  HttpServerOptions admin_address;
+  if (!flags->admin_listen.empty() &&
+      !ParseHttpListenAddress(flags->admin_listen, &admin_address)) {
+    return bad("--admin-listen must be HOST:PORT");
   }
   if (work_ms < 0 || work_ms > 3600 * 1000)
     return bad("--work-ms must be in [0, 3600000]");
@@ -274,11 +285,26 @@ int Main(int argc, char** argv) {
       !claimed.ok()) {
     return fail(claimed);
   }
-  absl::StatusOr<std::unique_ptr<EffectLedger>> ledger =
+  absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> ledger =
       MakeLedger(*config, flags.options.worker_domain);
   if (!ledger.ok()) return fail(ledger.status());
 
+  metrics::Registry registry;
+  metrics::AddProcessMetrics(&registry);
   Worker worker(flags.options, ledger->get(), sink->get());
+  ExportWorkerMetrics(&worker, &registry);
+  ProcessEndpoints::Options endpoint_options;
+  endpoint_options.admin_listen = flags.admin_listen;
+  endpoint_options.server_name = "report-worker";
+  // Ready while a replica has accepted the watch stream: the worker then sees
+  // new work as it is committed.
+  auto endpoints = ProcessEndpoints::Start(
+      endpoint_options, &registry,
+      [cluster_ledger = ledger->get()]() -> absl::Status {
+        if (cluster_ledger->watching()) return absl::OkStatus();
+        return MakeError(ErrorCode::kNoQuorum, "no watch stream is open");
+      });
+  if (!endpoints.ok()) return fail(endpoints.status());
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
@@ -291,6 +317,7 @@ int Main(int argc, char** argv) {
   absl::Status status = worker.Run();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  (*endpoints)->Stop();
   if (!status.ok()) return fail(status);
   return 0;
 }
