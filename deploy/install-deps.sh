@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libleveldb-dev libsnappy-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libboost-program-options-dev libboost-dev libssl-dev
-  etcd-server etcd-client iptables iproute2 curl procps
+  etcd-server etcd-client iptables iproute2 curl procps openssl
   prometheus
   clang libclang-rt-14-dev
 )
