@@ -150,8 +150,8 @@ void Route(const HttpRequest& request) {
   metrics.CountRequest("http", reply.route, reply.code);
 }
 
-// As common/http_server.cc: the server's default limits, then the parsed message's
-// fields.
+// Parses as common/http_server.cc does: with the server's default limits,
+// then into the parsed message's fields.
 std::optional<HttpRequest> ParseHttp(absl::string_view bytes) {
   const HttpServerOptions limits;
   http::request_parser<http::string_body> parser;
