@@ -204,7 +204,9 @@ HttpRequest SplitLines(absl::string_view bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace report::gateway;
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
-  if (std::optional<HttpRequest> request = ParseHttp(bytes)) Route(*request);
+  if (std::optional<report::HttpRequest> request = ParseHttp(bytes)) {
+    Route(*request);
+  }
   Route(SplitLines(bytes));
   return 0;
 }
