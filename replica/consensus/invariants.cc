@@ -16,6 +16,13 @@ uint64_t InvariantChecker::Fingerprint(const Entry& entry) {
   return h;
 }
 
+uint64_t InvariantChecker::MixDigest(uint64_t digest, uint64_t fingerprint) {
+  uint64_t z = digest ^ (fingerprint + 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 void InvariantChecker::Fail(std::string what) {
   if (violation_.empty()) violation_ = std::move(what);
 }
@@ -90,6 +97,8 @@ void InvariantChecker::ObserveApply(uint64_t node, uint64_t applied_before,
   }
   if (index == applied_.size() + 1) {
     applied_.push_back(seen);
+    digests_.push_back(
+        MixDigest(digests_.empty() ? 0 : digests_.back(), seen.second));
     return;
   }
   if (applied_[index - 1] != seen) {

@@ -43,8 +43,14 @@ class InvariantChecker {
   // fingerprint); (0, 0) when none is known.
   std::pair<uint64_t, uint64_t> AppliedAt(uint64_t index) const;
   uint64_t highest_applied() const { return applied_.size(); }
+  // The state-machine digest after applying every entry through `index` (the
+  // chain of MixDigest over their fingerprints); 0 when not yet known.
+  uint64_t DigestAt(uint64_t index) const {
+    return index == 0 || index > digests_.size() ? 0 : digests_[index - 1];
+  }
 
   static uint64_t Fingerprint(const Entry& entry);
+  static uint64_t MixDigest(uint64_t digest, uint64_t fingerprint);
 
  private:
   struct EntryShape {
@@ -60,7 +66,8 @@ class InvariantChecker {
   std::map<uint64_t, std::pair<uint64_t, uint64_t>>
       commit_of_node_;  // incarnation, commit
   std::vector<std::pair<uint64_t, uint64_t>>
-      applied_;  // [i-1]: (epoch, fingerprint)
+      applied_;                    // [i-1]: (epoch, fingerprint)
+  std::vector<uint64_t> digests_;  // [i-1]: digest after index i
 };
 
 }  // namespace report::consensus

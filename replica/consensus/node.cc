@@ -22,7 +22,36 @@ const char* RoleName(Role role) {
   return "unknown";
 }
 
+const char* ProgressStateName(ProgressState state) {
+  switch (state) {
+    case ProgressState::kProbe:
+      return "probe";
+    case ProgressState::kReplicate:
+      return "replicate";
+    case ProgressState::kSnapshot:
+      return "snapshot";
+  }
+  return "unknown";
+}
+
+bool SameSnapshot(const SnapshotMeta& a, const SnapshotMeta& b) {
+  return a.index() == b.index() && a.epoch() == b.epoch() &&
+         a.size() == b.size() && a.checksum() == b.checksum() &&
+         a.digest() == b.digest();
+}
+
+uint64_t SnapshotChecksum(const std::string& data, uint64_t hash) {
+  for (unsigned char c : data) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
 namespace {
+
+// Snapshots larger than this are not something a correct leader sends.
+constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 50;
 
 // Upper bound on the payload bytes handed out in one Ready.committed; the rest
 // follows in the next Ready.
@@ -62,6 +91,20 @@ const char* Malformed(const Message& m) {
       }
       return nullptr;
     }
+    case MSG_SNAPSHOT: {
+      const SnapshotMeta& s = m.snapshot();
+      if (s.index() == 0 || s.index() > kMaxIndex || s.epoch() == 0 ||
+          s.epoch() > m.epoch() || m.index() != s.index() ||
+          m.log_epoch() != s.epoch()) {
+        return "snapshot index or epoch out of range";
+      }
+      if (s.size() > kMaxSnapshotBytes || m.offset() > s.size() ||
+          m.chunk().size() > s.size() - m.offset()) {
+        return "snapshot chunk outside the snapshot";
+      }
+      return nullptr;
+    }
+    case MSG_SNAPSHOT_RESP:
     case MSG_PRE_VOTE_RESP:
     case MSG_VOTE_RESP:
     case MSG_APPEND_RESP:
@@ -108,6 +151,14 @@ struct PeerProgress {
   uint64_t match = 0;
   uint64_t next = 1;
   bool replicating = false;
+  // Snapshot state: the snapshot being sent, the next byte to send, the bytes
+  // the follower confirmed, chunks in flight.
+  bool snapshotting = false;
+  SnapshotMeta snapshot;
+  uint64_t snapshot_sent = 0;
+  uint64_t snapshot_acked = 0;
+  bool snapshot_started = false;  // a chunk was sent since the last (re)start
+  int snapshot_inflight = 0;
   // Probe: one append outstanding until a response or heartbeat response
   // arrives.
   bool probe_sent = false;
@@ -122,6 +173,7 @@ struct PeerProgress {
 
   void BecomeProbe() {
     replicating = false;
+    snapshotting = false;
     probe_sent = false;
     stalled_heartbeats = 0;
     inflight.clear();
@@ -129,10 +181,27 @@ struct PeerProgress {
   }
   void BecomeReplicate() {
     replicating = true;
+    snapshotting = false;
     probe_sent = false;
     stalled_heartbeats = 0;
     inflight.clear();
     next = match + 1;
+  }
+  void BecomeSnapshot(const SnapshotMeta& meta) {
+    replicating = false;
+    snapshotting = true;
+    probe_sent = false;
+    stalled_heartbeats = 0;
+    inflight.clear();
+    snapshot = meta;
+    RestartSnapshot(0);
+  }
+  void RestartSnapshot(uint64_t offset) {
+    snapshot_sent = std::min<uint64_t>(offset, snapshot.size());
+    snapshot_acked = snapshot_sent;
+    snapshot_started = false;
+    snapshot_inflight = 0;
+    stalled_heartbeats = 0;
   }
 };
 
@@ -167,6 +236,17 @@ class Node::Impl {
                        config.applied);
     applied_ = config.applied;
     last_hard_state_ = config.hard_state;
+    // A transfer cut by a stop resumes; a complete one is installed now.
+    if (config.staged_snapshot.index() > applied_) {
+      receiving_.active = true;
+      receiving_.meta = config.staged_snapshot;
+      receiving_.received =
+          std::min(config.staged_bytes, config.staged_snapshot.size());
+      if (receiving_.received == receiving_.meta.size()) {
+        receiving_.installing = true;
+        install_ = receiving_.meta;
+      }
+    }
     ResetElectionTimeout();
   }
 
@@ -217,14 +297,16 @@ class Node::Impl {
         // A pre-vote never changes our epoch.
       } else if (type == MSG_PRE_VOTE_RESP && !m.reject()) {
         // Granted pre-votes carry the epoch we would campaign in.
-      } else if (type == MSG_APPEND || type == MSG_HEARTBEAT) {
+      } else if (type == MSG_APPEND || type == MSG_HEARTBEAT ||
+                 type == MSG_SNAPSHOT) {
         BecomeFollower(m.epoch(), m.from());
       } else {
         BecomeFollower(m.epoch(), 0);
       }
     } else if (m.epoch() < epoch_) {
       if ((cfg_.check_quorum || cfg_.pre_vote) &&
-          (type == MSG_APPEND || type == MSG_HEARTBEAT)) {
+          (type == MSG_APPEND || type == MSG_HEARTBEAT ||
+           type == MSG_SNAPSHOT)) {
         // Fence the old leader: a response at our epoch makes it step down.
         Message resp;
         resp.set_type(MSG_APPEND_RESP);
@@ -299,6 +381,9 @@ class Node::Impl {
     // An epoch at the limit is never raised (it cannot be reached by honest
     // elections in the life of the universe; only a poisoned hard state).
     if (role_ == Role::kLeader || epoch_ >= kMaxEpoch) return;
+    // A node replacing its state with a snapshot cannot lead: its log is about
+    // to change under it.
+    if (receiving_.installing) return;
     if (cfg_.pre_vote) {
       BecomePreCandidate();
     } else {
@@ -312,6 +397,7 @@ class Node::Impl {
     return !messages_.empty() || !after_persist_.empty() ||
            !read_states_.empty() || !dropped_reads_.empty() ||
            log_.HasUnhanded() || SoftStateChanged() || HardStateChanged() ||
+           !chunks_.empty() || install_.has_value() ||
            applied_ < CommittedAndPersisted();
   }
 
@@ -340,6 +426,10 @@ class Node::Impl {
     read_states_.clear();
     rd.dropped_reads = std::move(dropped_reads_);
     dropped_reads_.clear();
+    rd.snapshot_chunks = std::move(chunks_);
+    chunks_.clear();
+    rd.install_snapshot = std::move(install_);
+    install_.reset();
     return rd;
   }
 
@@ -361,9 +451,54 @@ class Node::Impl {
     std::vector<Progress> out;
     if (role_ != Role::kLeader) return out;
     for (const PeerProgress& pr : peers_) {
-      out.push_back({pr.id, pr.match, pr.next, pr.replicating});
+      Progress p;
+      p.id = pr.id;
+      p.match = pr.match;
+      p.next = pr.next;
+      p.replicating = pr.replicating;
+      p.state = pr.snapshotting  ? ProgressState::kSnapshot
+                : pr.replicating ? ProgressState::kReplicate
+                                 : ProgressState::kProbe;
+      p.snapshot_index = pr.snapshotting ? pr.snapshot.index() : 0;
+      p.snapshot_acked = pr.snapshotting ? pr.snapshot_acked : 0;
+      out.push_back(p);
     }
     return out;
+  }
+
+  bool installing_snapshot() const { return receiving_.installing; }
+
+  void OnSnapshotInstalled(const SnapshotMeta& meta) {
+    if (!receiving_.installing || !SameSnapshot(meta, receiving_.meta)) return;
+    receiving_ = Receiving();
+    log_.Restore();
+    commit_ = std::max(commit_, meta.index());
+    applied_ = std::max(applied_, meta.index());
+    if (role_ == Role::kFollower && leader_ != 0) {
+      Message resp;
+      resp.set_type(MSG_APPEND_RESP);
+      resp.set_to(leader_);
+      resp.set_epoch(epoch_);
+      resp.set_index(log_.LastIndex());
+      Send(std::move(resp));
+    }
+  }
+
+  void OnSnapshotRejected(const SnapshotMeta& meta) {
+    if (!receiving_.installing || !SameSnapshot(meta, receiving_.meta)) return;
+    receiving_ = Receiving();
+    if (role_ == Role::kFollower && leader_ != 0) {
+      // Ask for it again from the start.
+      Message resp;
+      resp.set_type(MSG_SNAPSHOT_RESP);
+      resp.set_to(leader_);
+      resp.set_epoch(epoch_);
+      resp.set_index(meta.index());
+      resp.set_log_epoch(meta.epoch());
+      resp.set_offset(0);
+      resp.set_reject(true);
+      Send(std::move(resp));
+    }
   }
 
  private:
@@ -489,6 +624,11 @@ class Node::Impl {
         leader_ = m.from();
         HandleHeartbeat(m);
         break;
+      case MSG_SNAPSHOT:
+        election_elapsed_ = 0;
+        leader_ = m.from();
+        HandleSnapshot(std::move(m));
+        break;
       default:
         break;  // stale responses, leadership transfer (not implemented)
     }
@@ -503,6 +643,10 @@ class Node::Impl {
       case MSG_HEARTBEAT:
         BecomeFollower(epoch_, m.from());
         HandleHeartbeat(m);
+        return;
+      case MSG_SNAPSHOT:
+        BecomeFollower(epoch_, m.from());
+        HandleSnapshot(std::move(m));
         return;
       case MSG_PRE_VOTE_RESP:
       case MSG_VOTE_RESP: {
@@ -525,6 +669,9 @@ class Node::Impl {
   }
 
   void HandleAppend(Message&& m) {
+    // The log is about to be replaced by a snapshot: nothing appended now
+    // could be kept. The leader retries after the install is acknowledged.
+    if (receiving_.installing) return;
     Message resp;
     resp.set_type(MSG_APPEND_RESP);
     resp.set_to(m.from());
@@ -585,6 +732,64 @@ class Node::Impl {
     Send(std::move(resp));
   }
 
+  void HandleSnapshot(Message&& m) {
+    const SnapshotMeta& meta = m.snapshot();
+    if (receiving_.installing) return;  // answered once installed
+    if (meta.index() <= commit_ || log_.Matches(meta.index(), meta.epoch())) {
+      // Nothing to install: the log already holds (or the state already
+      // reflects) every entry the snapshot covers.
+      if (log_.Matches(meta.index(), meta.epoch())) {
+        commit_ = std::max(commit_, meta.index());
+      }
+      Message resp;
+      resp.set_type(MSG_APPEND_RESP);
+      resp.set_to(m.from());
+      resp.set_epoch(epoch_);
+      resp.set_index(
+          log_.Matches(meta.index(), meta.epoch())
+              ? std::max(meta.index(), std::min(commit_, log_.LastIndex()))
+              : std::min(commit_, log_.LastIndex()));
+      Send(std::move(resp));
+      return;
+    }
+    Message resp;
+    resp.set_type(MSG_SNAPSHOT_RESP);
+    resp.set_to(m.from());
+    resp.set_epoch(epoch_);
+    resp.set_index(meta.index());
+    resp.set_log_epoch(meta.epoch());
+    const bool same = receiving_.active && SameSnapshot(receiving_.meta, meta);
+    if (!same) {
+      if (m.offset() != 0) {
+        // Another snapshot than the one staged here: start it over.
+        resp.set_offset(0);
+        resp.set_reject(true);
+        Send(std::move(resp));
+        return;
+      }
+      receiving_ = Receiving();
+      receiving_.active = true;
+      receiving_.meta = meta;
+    }
+    if (m.offset() != receiving_.received) {
+      // A duplicate (acknowledge what is held) or a gap (resume from there).
+      resp.set_offset(receiving_.received);
+      resp.set_reject(m.offset() > receiving_.received);
+      Send(std::move(resp));
+      return;
+    }
+    const uint64_t len = m.chunk().size();
+    chunks_.push_back({meta, m.offset(), std::move(*m.mutable_chunk())});
+    receiving_.received += len;
+    if (receiving_.received == meta.size()) {
+      receiving_.installing = true;
+      install_ = meta;
+      return;  // OnSnapshotInstalled answers
+    }
+    resp.set_offset(receiving_.received);
+    Send(std::move(resp));
+  }
+
   void StepLeader(const Message& m) {
     PeerProgress* pr = Peer(m.from());
     if (pr == nullptr) return;
@@ -597,6 +802,10 @@ class Node::Impl {
         }
         pr->recent_active = true;
         HandleAppendResponse(*pr, m);
+        break;
+      case MSG_SNAPSHOT_RESP:
+        pr->recent_active = true;
+        HandleSnapshotResponse(*pr, m);
         break;
       case MSG_HEARTBEAT_RESP:
         pr->recent_active = true;
@@ -611,7 +820,38 @@ class Node::Impl {
     }
   }
 
+  void HandleSnapshotResponse(PeerProgress& pr, const Message& m) {
+    if (!pr.snapshotting || m.index() != pr.snapshot.index() ||
+        m.log_epoch() != pr.snapshot.epoch()) {
+      return;  // stale
+    }
+    if (m.reject()) {
+      pr.RestartSnapshot(m.offset());
+    } else {
+      pr.snapshot_acked = std::max(pr.snapshot_acked, m.offset());
+      pr.snapshot_sent = std::max(pr.snapshot_sent, pr.snapshot_acked);
+      if (pr.snapshot_inflight > 0) --pr.snapshot_inflight;
+      pr.stalled_heartbeats = 0;
+    }
+    while (SendSnapshot(pr)) {
+    }
+  }
+
   void HandleAppendResponse(PeerProgress& pr, const Message& m) {
+    if (pr.snapshotting) {
+      // Only an acknowledgement of the snapshot's last entry (the install is
+      // done) or beyond ends the snapshot state.
+      if (m.reject() || m.index() < pr.snapshot.index()) {
+        if (!m.reject() && m.index() > pr.match) pr.match = m.index();
+        return;
+      }
+      pr.match = std::max(pr.match, m.index());
+      pr.BecomeReplicate();
+      if (MaybeCommit()) BroadcastCommit();
+      while (SendAppend(pr, false)) {
+      }
+      return;
+    }
     if (m.reject()) {
       uint64_t hint = m.reject_hint();
       if (m.hint_epoch() > 0) {
@@ -670,6 +910,30 @@ class Node::Impl {
   // the follower is probed from its match index.
   void ResumeReplication(PeerProgress& pr) {
     const uint64_t last = log_.LastIndex();
+    if (pr.snapshotting) {
+      // Chunks (or the install's acknowledgement) lost: resend from what the
+      // follower confirmed; once everything is confirmed, the last byte, which
+      // an installed follower answers with its match.
+      const bool waiting =
+          pr.snapshot_started && (pr.snapshot_sent > pr.snapshot_acked ||
+                                  pr.snapshot_acked >= pr.snapshot.size());
+      if (waiting && pr.snapshot_acked == pr.match_at_heartbeat) {
+        if (++pr.stalled_heartbeats >= std::max(2, cfg_.election_ticks / 2)) {
+          const uint64_t size = pr.snapshot.size();
+          pr.RestartSnapshot(pr.snapshot_acked >= size && size > 0
+                                 ? size - 1
+                                 : pr.snapshot_acked);
+          while (SendSnapshot(pr)) {
+          }
+        }
+      } else {
+        pr.stalled_heartbeats = 0;
+        while (SendSnapshot(pr)) {
+        }
+      }
+      pr.match_at_heartbeat = pr.snapshot_acked;
+      return;
+    }
     if (!pr.replicating) {
       pr.probe_sent = false;
       if (pr.match < last) SendAppend(pr, true);
@@ -690,6 +954,7 @@ class Node::Impl {
   }
 
   bool Paused(const PeerProgress& pr) const {
+    if (pr.snapshotting) return true;
     if (pr.replicating) {
       return pr.inflight.size() >=
              static_cast<size_t>(cfg_.max_inflight_messages);
@@ -699,9 +964,19 @@ class Node::Impl {
 
   bool SendAppend(PeerProgress& pr, bool send_if_empty,
                   bool commit_only = false) {
+    if (pr.snapshotting) return SendSnapshot(pr);
     if (Paused(pr)) return false;
     const uint64_t last = log_.LastIndex();
     if (pr.next > last + 1) pr.next = last + 1;
+    if (pr.next < log_.FirstIndex()) {
+      // The entries it needs were compacted: send the snapshot instead.
+      const SnapshotMeta snap = log_.store()->Snapshot();
+      if (snap.index() == 0 || snap.index() + 1 < log_.FirstIndex()) {
+        return false;  // the caller broke the LogStore contract
+      }
+      pr.BecomeSnapshot(snap);
+      return SendSnapshot(pr);
+    }
     Message m;
     m.set_type(MSG_APPEND);
     m.set_to(pr.id);
@@ -722,6 +997,44 @@ class Node::Impl {
     } else if (!pr.replicating) {
       pr.probe_sent = true;
     }
+    Send(std::move(m));
+    return true;
+  }
+
+  // Sends the next chunk of the snapshot to a follower in snapshot state,
+  // within the in-flight limit. When the snapshot was replaced by a newer one,
+  // that one is sent from the start.
+  bool SendSnapshot(PeerProgress& pr) {
+    if (!pr.snapshotting) return false;
+    if (pr.snapshot_inflight >= cfg_.max_inflight_messages) return false;
+    if (pr.snapshot_started && pr.snapshot_sent >= pr.snapshot.size()) {
+      return false;  // all sent: the follower installs, then acknowledges
+    }
+    std::string chunk;
+    if (!log_.store()->ReadSnapshot(pr.snapshot, pr.snapshot_sent,
+                                    cfg_.max_bytes_per_message, &chunk)) {
+      const SnapshotMeta now = log_.store()->Snapshot();
+      if (now.index() == 0 || SameSnapshot(now, pr.snapshot)) return false;
+      pr.BecomeSnapshot(now);
+      if (!log_.store()->ReadSnapshot(pr.snapshot, 0,
+                                      cfg_.max_bytes_per_message, &chunk)) {
+        return false;
+      }
+    }
+    if (chunk.size() > pr.snapshot.size() - pr.snapshot_sent) return false;
+    if (chunk.empty() && pr.snapshot_sent < pr.snapshot.size()) return false;
+    Message m;
+    m.set_type(MSG_SNAPSHOT);
+    m.set_to(pr.id);
+    m.set_epoch(epoch_);
+    m.set_index(pr.snapshot.index());
+    m.set_log_epoch(pr.snapshot.epoch());
+    *m.mutable_snapshot() = pr.snapshot;
+    m.set_offset(pr.snapshot_sent);
+    pr.snapshot_sent += chunk.size();
+    pr.snapshot_started = true;
+    ++pr.snapshot_inflight;
+    m.set_chunk(std::move(chunk));
     Send(std::move(m));
     return true;
   }
@@ -802,7 +1115,8 @@ class Node::Impl {
     // persistence.
     const bool needs_persist =
         type == MSG_VOTE || type == MSG_VOTE_RESP || type == MSG_APPEND_RESP ||
-        epoch_ != last_hard_state_.epoch() || vote_ != last_hard_state_.vote();
+        type == MSG_SNAPSHOT_RESP || epoch_ != last_hard_state_.epoch() ||
+        vote_ != last_hard_state_.vote();
     (needs_persist ? after_persist_ : messages_).push_back(std::move(m));
   }
 
@@ -878,6 +1192,17 @@ class Node::Impl {
   uint64_t read_round_ = 0;
   uint64_t malformed_ = 0;
 
+  // Follower: the snapshot being received.
+  struct Receiving {
+    bool active = false;
+    SnapshotMeta meta;
+    uint64_t received = 0;    // bytes handed out in snapshot_chunks
+    bool installing = false;  // complete, handed out for install
+  };
+  Receiving receiving_;
+  std::vector<SnapshotChunk> chunks_;
+  std::optional<SnapshotMeta> install_;
+
   std::vector<Message> messages_;
   std::vector<Message> after_persist_;
   std::vector<ReadState> read_states_;
@@ -904,6 +1229,13 @@ void Node::OnPersisted(uint64_t index, uint64_t epoch) {
   impl_->OnPersisted(index, epoch);
 }
 void Node::Campaign() { impl_->Hup(); }
+void Node::OnSnapshotInstalled(const SnapshotMeta& meta) {
+  impl_->OnSnapshotInstalled(meta);
+}
+void Node::OnSnapshotRejected(const SnapshotMeta& meta) {
+  impl_->OnSnapshotRejected(meta);
+}
+bool Node::installing_snapshot() const { return impl_->installing_snapshot(); }
 bool Node::HasReady() const { return impl_->HasReady(); }
 Ready Node::TakeReady() { return impl_->TakeReady(); }
 uint64_t Node::id() const { return impl_->id(); }

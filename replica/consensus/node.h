@@ -21,6 +21,23 @@
 //      acknowledgements.
 //   5. `committed` entries are applied in order. They are committed on a
 //      quorum and already durable locally.
+//   6. `snapshot_chunks` are appended, in order, to the snapshot being
+//      received (a chunk at offset 0 discards whatever was staged before); they
+//      are durable with the rest of the Ready, before `after_persist` is sent.
+//   7. `install_snapshot`, once everything before it is durable: the caller
+//      checks the staged snapshot (its checksum, then the state machine's
+//      digest after loading it) and replaces its state and log with it
+//      atomically (after a crash at any point it holds either the old state
+//      or the new one), then calls OnSnapshotInstalled(); or, when a check
+//      fails, discards it and calls OnSnapshotRejected().
+//
+// Snapshots and compaction: the caller takes snapshots of its state machine at
+// an applied index and may then drop log entries at or below that index (never
+// above it): LogStore::FirstIndex() - 1 <= LogStore::Snapshot().index(). A
+// follower whose next entry the leader no longer holds is sent the leader's
+// newest snapshot in chunks (MSG_SNAPSHOT), resumably: it answers how many
+// bytes it holds durably, and a transfer cut by a crash, a lost message or a
+// new leader continues from there as long as the snapshot is the same.
 #ifndef REPORT_REPLICA_CONSENSUS_NODE_H_
 #define REPORT_REPLICA_CONSENSUS_NODE_H_
 
@@ -51,7 +68,26 @@ class LogStore {
   // max_bytes of data but always at least one entry.
   virtual std::vector<Entry> Entries(uint64_t lo, uint64_t hi,
                                      uint64_t max_bytes) const = 0;
+  // The newest snapshot the caller holds (index 0: none). Every entry at or
+  // below FirstIndex()-1 is covered by it.
+  virtual SnapshotMeta Snapshot() const { return SnapshotMeta(); }
+  // Up to max_bytes (at least one byte unless at the end) of the snapshot
+  // `meta` names, from `offset`; false when that snapshot is no longer held.
+  virtual bool ReadSnapshot(const SnapshotMeta& meta, uint64_t offset,
+                            uint64_t max_bytes, std::string* out) const {
+    (void)meta;
+    (void)offset;
+    (void)max_bytes;
+    (void)out;
+    return false;
+  }
 };
+
+// Same snapshot (index, epoch, size, checksum and digest all equal).
+bool SameSnapshot(const SnapshotMeta& a, const SnapshotMeta& b);
+// FNV-1a 64 over `data`, continuing from `hash` (a snapshot's checksum).
+uint64_t SnapshotChecksum(const std::string& data,
+                          uint64_t hash = 0xcbf29ce484222325ULL);
 
 // Epochs and indices above these limits never occur in a correct cluster (a
 // new epoch every microsecond would take 146,000 years to reach 2^62); a
@@ -86,6 +122,11 @@ struct Config {
   // State recovered from durable storage at start.
   HardState hard_state;
   uint64_t applied = 0;  // highest index already applied by the state machine
+  // A snapshot being received when the node stopped (index 0: none) and how
+  // many of its bytes are durable: the transfer resumes from there, and a
+  // complete one is installed at once.
+  SnapshotMeta staged_snapshot;
+  uint64_t staged_bytes = 0;
 };
 
 struct SoftState {
@@ -100,6 +141,13 @@ struct ReadState {
   std::string context;
 };
 
+// Bytes of a snapshot being received, to append to the staged copy.
+struct SnapshotChunk {
+  SnapshotMeta meta;
+  uint64_t offset = 0;
+  std::string data;
+};
+
 struct Ready {
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
@@ -112,6 +160,8 @@ struct Ready {
   // fail or retry them.
   std::vector<std::string> dropped_reads;
   std::optional<SoftState> soft_state;
+  std::vector<SnapshotChunk> snapshot_chunks;
+  std::optional<SnapshotMeta> install_snapshot;
 };
 
 // Where a proposal landed. It is committed when an entry with this index *and
@@ -122,11 +172,21 @@ struct ProposalPosition {
   uint64_t epoch = 0;
 };
 
+// How the leader sends to a follower (as etcd/raft's tracker): probe (one
+// append at a time until the logs agree), replicate (pipelined appends) or
+// snapshot (the follower needs entries the leader compacted: chunks of a
+// snapshot until the follower has installed it).
+enum class ProgressState { kProbe, kReplicate, kSnapshot };
+const char* ProgressStateName(ProgressState state);
+
 struct Progress {
   uint64_t id = 0;
   uint64_t match = 0;
   uint64_t next = 0;
-  bool replicating = false;  // false: probe
+  bool replicating = false;  // state == kReplicate
+  ProgressState state = ProgressState::kProbe;
+  uint64_t snapshot_index = 0;  // kSnapshot: the snapshot being sent
+  uint64_t snapshot_acked = 0;  // kSnapshot: its bytes the follower holds
 };
 
 class Node {
@@ -158,6 +218,13 @@ class Node {
   void OnPersisted(uint64_t index, uint64_t epoch);
   // Starts an election now (tests, leadership transfer).
   void Campaign();
+  // The caller installed the snapshot a Ready asked for (the LogStore now
+  // ends at its index, with its epoch), or discarded it after a failed check.
+  void OnSnapshotInstalled(const SnapshotMeta& meta);
+  void OnSnapshotRejected(const SnapshotMeta& meta);
+  // True while a received snapshot waits for the caller to install it; the
+  // node then answers no appends and starts no election.
+  bool installing_snapshot() const;
 
   bool HasReady() const;
   Ready TakeReady();

@@ -35,10 +35,19 @@ bool RaftLog::IsUpToDate(uint64_t last_epoch, uint64_t last_index) const {
 std::pair<uint64_t, uint64_t> RaftLog::FindConflictByEpoch(
     uint64_t index, uint64_t epoch) const {
   index = std::min(index, LastIndex());
+  // Below the first held entry lies the snapshot: committed, so agreed.
+  const uint64_t floor = store_->FirstIndex() - 1;
   for (;; --index) {
     const uint64_t e = EpochAt(index);
-    if (e <= epoch || index == 0) return {index, e};
+    if (e <= epoch || index <= floor) return {index, e};
   }
+}
+
+void RaftLog::Restore() {
+  unstable_.clear();
+  offset_ = store_->LastIndex() + 1;
+  handed_ = store_->LastIndex();
+  persisted_ = store_->LastIndex();
 }
 
 void RaftLog::TruncateAndAppend(std::vector<Entry>&& entries) {

@@ -21,6 +21,10 @@ class RaftLog {
   explicit RaftLog(const LogStore* store);
 
   uint64_t LastIndex() const;
+  // First entry held (entries below it were compacted into a snapshot; the
+  // epoch at FirstIndex()-1 is still known).
+  uint64_t FirstIndex() const { return store_->FirstIndex(); }
+  const LogStore* store() const { return store_; }
   uint64_t LastEpoch() const { return EpochAt(LastIndex()); }
   // Epoch at `index`; 0 for index 0 and for indices past the end.
   uint64_t EpochAt(uint64_t index) const;
@@ -44,6 +48,10 @@ class RaftLog {
                    uint64_t max_bytes,
                    google::protobuf::RepeatedPtrField<Entry>* out) const;
   std::vector<Entry> Range(uint64_t lo, uint64_t hi, uint64_t max_bytes) const;
+
+  // The caller installed a snapshot: the store now ends at the snapshot's
+  // index; everything held in memory is dropped.
+  void Restore();
 
   // Entries not yet handed to the caller for persistence (and marks them handed
   // out).

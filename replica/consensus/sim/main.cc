@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   int replicas = 0;
   int commit_quorum = 0;
   std::string seed_list;
+  std::string inject_bug;
   po::options_description desc(
       "consensus-sim: deterministic simulation of the consensus core under "
       "faults.\n"
@@ -61,7 +62,11 @@ int main(int argc, char** argv) {
       "default: by seed, a third of the seeds above a majority)")(
       "seed-list", po::value<std::string>(&seed_list),
       "run the seeds listed in this file (one per line) instead of "
-      "--seed/--seeds")("verbose", "print every event of every run");
+      "--seed/--seeds")("verbose", "print every event of every run")(
+      "inject-bug", po::value<std::string>(&inject_bug),
+      "break a snapshot rule on purpose, to see the simulator catch it: "
+      "install-without-digest-check, compact-past-snapshot, "
+      "snapshot-of-unapplied-index");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -85,6 +90,15 @@ int main(int argc, char** argv) {
               << commit_quorum << "\n";
     return 2;
   }
+  report::consensus::sim::SnapshotBug bug =
+      report::consensus::sim::SnapshotBug::kNone;
+  if (!inject_bug.empty()) {
+    if (!report::consensus::sim::ParseSnapshotBug(inject_bug, &bug)) {
+      std::cerr << "consensus-sim: unknown --inject-bug " << inject_bug
+                << " (see --help)\n";
+      return 2;
+    }
+  }
   if (steps <= 0 || seeds == 0) {
     std::cerr << "consensus-sim: --steps and --seeds must be positive\n";
     return 2;
@@ -100,13 +114,15 @@ int main(int argc, char** argv) {
   }
 
   uint64_t proposals = 0, acknowledged = 0, reads = 0, crashes = 0,
-           elections = 0, malformed = 0, oversized = 0, above_majority = 0;
+           elections = 0, malformed = 0, oversized = 0, above_majority = 0,
+           snapshots = 0, installs = 0, rejected_installs = 0, compactions = 0;
   for (uint64_t s : run) {
     SimulationOptions options;
     options.seed = s;
     options.replicas = replicas;
     options.commit_quorum = commit_quorum;
     options.steps = steps;
+    options.bug = bug;
     if (vm.count("verbose")) options.verbose = &std::cout;
     const SimulationResult r = RunSimulation(options);
     if (!r.ok) {
@@ -121,6 +137,7 @@ int main(int argc, char** argv) {
       std::cout << "replay: consensus-sim --seed " << r.seed
                 << " --seeds 1 --steps " << steps
                 << (replicas ? " --replicas " + std::to_string(replicas) : "")
+                << (inject_bug.empty() ? "" : " --inject-bug " + inject_bug)
                 << " --verbose\n";
       return 1;
     }
@@ -132,12 +149,19 @@ int main(int argc, char** argv) {
     malformed += r.malformed;
     oversized += r.oversized;
     above_majority += r.commit_quorum > r.replicas / 2 + 1;
+    snapshots += r.snapshots;
+    installs += r.installs;
+    rejected_installs += r.rejected_installs;
+    compactions += r.compactions;
   }
   std::cout << "consensus-sim: seeds=" << run.size() << " steps=" << steps
             << " proposals=" << proposals << " acknowledged=" << acknowledged
             << " reads=" << reads << " crashes=" << crashes
             << " elections=" << elections << " malformed=" << malformed
             << " oversized=" << oversized
-            << " commit_quorum_above_majority=" << above_majority << " ok\n";
+            << " commit_quorum_above_majority=" << above_majority
+            << " snapshots=" << snapshots << " installs=" << installs
+            << " rejected_installs=" << rejected_installs
+            << " compactions=" << compactions << " ok\n";
   return 0;
 }

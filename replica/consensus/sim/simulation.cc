@@ -26,6 +26,11 @@ constexpr int kTraceLength = 30;
 constexpr uint64_t kLivenessBudgetUnits = 80 * kElectionTicks * kTickUnits;
 // ...plus this much per entry of replication backlog.
 constexpr uint64_t kCatchUpUnitsPerEntry = 40;
+// The simulated state machine keeps the fingerprints of its last this many
+// entries next to its digest, so a snapshot spans several chunks.
+constexpr size_t kRecentFingerprints = 100;
+// Compaction deletes at most this many entries per disk write.
+constexpr uint64_t kCompactionBatch = 8;
 
 class Rng {
  public:
@@ -69,6 +74,10 @@ const char* MsgName(MessageType t) {
       return "HeartbeatResp";
     case MSG_TIMEOUT_NOW:
       return "TimeoutNow";
+    case MSG_SNAPSHOT:
+      return "Snapshot";
+    case MSG_SNAPSHOT_RESP:
+      return "SnapshotResp";
     default:
       return "Unknown";
   }
@@ -89,6 +98,9 @@ enum class EventKind {
   kHeal,
   kNetwork,
   kRead,
+  kSnapshot,
+  kCompact,
+  kInstall,
 };
 
 struct Event {
@@ -150,6 +162,18 @@ std::string Format(const Event& e) {
       o << "read at node " << e.node << " ctx " << e.a << " -> index " << e.b
         << (e.flag ? " dropped" : "");
       break;
+    case EventKind::kSnapshot:
+      o << "node " << e.node << " snapshot at " << e.a << " (epoch " << e.b
+        << ", " << e.c << " bytes) durable";
+      break;
+    case EventKind::kCompact:
+      o << "node " << e.node << " compacted through " << e.a << " (snapshot at "
+        << e.b << ")";
+      break;
+    case EventKind::kInstall:
+      o << "node " << e.node << (e.flag ? " installed" : " rejected")
+        << " snapshot at " << e.a << " (epoch " << e.b << ")";
+      break;
   }
   return o.str();
 }
@@ -158,8 +182,51 @@ struct PendingWrite {
   uint64_t done_at = 0;
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
+  std::vector<SnapshotChunk> chunks;
+  std::optional<SnapshotMeta> install;
+  std::optional<SnapshotMeta> snapshot;  // with snapshot_data
+  std::string snapshot_data;
+  uint64_t compact_to = 0;
   std::vector<Message> after_persist;
 };
+
+// The simulated state machine's durable state.
+struct SmState {
+  uint64_t index = 0;
+  uint64_t digest = 0;
+  std::deque<uint64_t> recent;  // fingerprints of the last entries
+};
+
+std::string EncodeU64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xff);
+  return s;
+}
+
+uint64_t DecodeU64(const std::string& s, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = at; i < at + 8 && i < s.size(); ++i)
+    v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+
+std::string EncodeState(const SmState& st) {
+  std::string out = EncodeU64(st.index) + EncodeU64(st.digest);
+  for (uint64_t fp : st.recent) out += EncodeU64(fp);
+  return out;
+}
+
+// Lenient on purpose: a corrupted snapshot installed without checks must
+// load (and then be caught by the state comparison).
+SmState DecodeState(const std::string& data) {
+  SmState st;
+  st.index = DecodeU64(data, 0);
+  st.digest = DecodeU64(data, 8);
+  for (size_t at = 16; at + 8 <= data.size(); at += 8) {
+    st.recent.push_back(DecodeU64(data, at));
+  }
+  return st;
+}
 
 struct Replica {
   uint64_t id = 0;
@@ -168,12 +235,20 @@ struct Replica {
   MemoryLogStore store;
   HardState hard_state;
   uint64_t applied = 0;
+  SmState sm;           // applied through `applied`
+  SnapshotMeta staged;  // a snapshot being received, and its bytes so far
+  std::string staged_data;
   // Volatile state.
   std::unique_ptr<Node> node;
   uint64_t incarnation = 0;
   std::deque<PendingWrite> disk;
-  std::vector<uint64_t>
-      log_epochs;  // the node's view of its log: [i-1] = epoch of i
+  // The node's view of its log: log_epochs[i] = epoch of log_base+1+i; the
+  // entry at log_base has base_epoch, those below are in a snapshot.
+  std::vector<uint64_t> log_epochs;
+  uint64_t log_base = 0;
+  uint64_t base_epoch = 0;
+  bool snapshot_pending = false;    // a snapshot write is queued
+  bool compaction_pending = false;  // a compaction write is queued
   uint64_t restart_at = 0;
   uint64_t checked_commit =
       0;  // highest commit index already checked for durability
@@ -224,6 +299,16 @@ class Simulation {
     fault_one_in_ = kFaultOneIn[rng_.Uniform(kFaultOneIn.size())];
     max_entries_per_message_ = 1u << rng_.Uniform(4);
     max_inflight_messages_ = 1 + rng_.Uniform(4);
+    // Snapshot policy, from a stream of its own: a quarter of the seeds never
+    // snapshot; the others every 8..60 applied entries, keeping 0..20 entries
+    // behind the snapshot.
+    static constexpr std::array<uint64_t, 4> kSnapshotEvery = {0, 8, 25, 60};
+    static constexpr std::array<uint64_t, 3> kRetain = {0, 3, 20};
+    snapshot_every_ = kSnapshotEvery[snap_rng_.Uniform(kSnapshotEvery.size())];
+    retain_ = kRetain[snap_rng_.Uniform(kRetain.size())];
+    if (options.bug != SnapshotBug::kNone && snapshot_every_ == 0) {
+      snapshot_every_ = 8;
+    }
     for (int i = 0; i < n_; ++i) {
       replicas_[i].id = i + 1;
       replicas_[i].tick_phase = rng_.Uniform(kTickUnits);
@@ -258,13 +343,42 @@ class Simulation {
     c.seed = options_.seed + 1000003 * (r.incarnation + 1);
     c.hard_state = r.hard_state;
     c.applied = r.applied;
+    c.staged_snapshot = r.staged;
+    c.staged_bytes = r.staged_data.size();
     r.node = std::make_unique<Node>(c, &r.store);
     ++r.incarnation;
     r.checked_commit = 0;
+    r.snapshot_pending = false;
+    r.compaction_pending = false;
     r.log_epochs.clear();
-    for (uint64_t i = 1; i <= r.store.LastIndex(); ++i) {
+    r.log_base = r.store.FirstIndex() - 1;
+    r.base_epoch = r.store.EpochAt(r.log_base);
+    for (uint64_t i = r.store.FirstIndex(); i <= r.store.LastIndex(); ++i) {
       r.log_epochs.push_back(r.store.EpochAt(i));
     }
+  }
+
+  uint64_t ViewLast(const Replica& r) const {
+    return r.log_base + r.log_epochs.size();
+  }
+
+  // Epoch of entry `i` in the node's view of its log. Below the view's base
+  // the entries are in a snapshot of committed state (each snapshot's digest
+  // is checked against the history), so they are the committed ones.
+  uint64_t ViewEpoch(const Replica& r, uint64_t i) const {
+    if (i == 0) return 0;
+    if (i == r.log_base) return r.base_epoch;
+    if (i < r.log_base) return checker_.AppliedAt(i).first;
+    if (i > ViewLast(r)) return 0;
+    return r.log_epochs[i - r.log_base - 1];
+  }
+
+  // The replica holds the entry (index, epoch) durably: in its log, or
+  // covered by its snapshot.
+  static bool Holds(const Replica& r, uint64_t index, uint64_t epoch) {
+    if (index <= r.store.Snapshot().index()) return true;
+    return index + 1 >= r.store.FirstIndex() && index <= r.store.LastIndex() &&
+           r.store.EpochAt(index) == epoch;
   }
 
   void Crash(Replica& r) {
@@ -374,7 +488,7 @@ class Simulation {
     m.set_to(r.id);
     m.set_epoch(r.node->epoch());
     const uint64_t last = r.node->last_index();
-    switch (adversary_rng_.Uniform(5)) {
+    switch (adversary_rng_.Uniform(6)) {
       case 0:  // an epoch that would wrap the counter
         m.set_type(adversary_rng_.OneIn(2) ? MSG_HEARTBEAT : MSG_VOTE);
         m.set_epoch(UINT64_MAX - adversary_rng_.Uniform(2));
@@ -401,6 +515,19 @@ class Simulation {
         m.set_index(UINT64_MAX - adversary_rng_.Uniform(3));
         m.add_entries()->set_epoch(1);
         break;
+      case 4: {  // a snapshot chunk that runs past the snapshot's end
+        m.set_type(MSG_SNAPSHOT);
+        m.set_index(last + 1);
+        m.set_log_epoch(std::max<uint64_t>(r.node->epoch(), 1));
+        m.set_epoch(std::max<uint64_t>(r.node->epoch(), 1));
+        SnapshotMeta* meta = m.mutable_snapshot();
+        meta->set_index(last + 1);
+        meta->set_epoch(m.log_epoch());
+        meta->set_size(1 + adversary_rng_.Uniform(100));
+        m.set_offset(meta->size() - 1);
+        m.set_chunk(std::string(2 + adversary_rng_.Uniform(10), 'x'));
+        break;
+      }
       default:  // an unknown message type
         m.set_type(static_cast<MessageType>(50 + adversary_rng_.Uniform(50)));
         break;
@@ -521,11 +648,13 @@ class Simulation {
       ProcessAllReadys();
     }
     for (Replica& r : replicas_) {
-      while (r.node && !r.disk.empty() && r.disk.front().done_at <= now_) {
+      while (r.node && !r.disk.empty() && r.disk.front().done_at <= now_ &&
+             result_.ok) {
         CompleteWrite(r);
         ProcessAllReadys();
       }
     }
+    for (Replica& r : replicas_) SnapshotPolicy(r);
     CheckAfterStep();
     ++now_;
   }
@@ -555,6 +684,14 @@ class Simulation {
       return;
     }
     if (rng_.Uniform(100) < drop_percent_) return;
+    // Now and then a snapshot chunk arrives damaged: the receiver's checks
+    // must refuse the snapshot it belongs to.
+    if (m.type() == MSG_SNAPSHOT && !m.chunk().empty() && !calm_ &&
+        adversary_rng_.OneIn(30)) {
+      std::string& chunk = *m.mutable_chunk();
+      chunk[adversary_rng_.Uniform(chunk.size())] ^=
+          static_cast<char>(1 + adversary_rng_.Uniform(255));
+    }
     if (rng_.Uniform(100) < duplicate_percent_) {
       network_.push({now_ + rng_.Between(1, max_delay_ + 1), ++seq_, m});
     }
@@ -572,9 +709,57 @@ class Simulation {
     r.disk.pop_front();
     if (w.hard_state) r.hard_state = *w.hard_state;
     if (!w.entries.empty()) {
+      if (w.entries.front().index() < r.store.FirstIndex()) {
+        Fail("node " + std::to_string(r.id) + " rewrote compacted entry " +
+             std::to_string(w.entries.front().index()));
+        return;
+      }
       r.store.Append(w.entries);
       r.node->OnPersisted(w.entries.back().index(), w.entries.back().epoch());
     }
+    for (SnapshotChunk& c : w.chunks) {
+      if (c.offset == 0) {
+        r.staged = c.meta;
+        r.staged_data = std::move(c.data);
+      } else if (SameSnapshot(r.staged, c.meta) &&
+                 c.offset == r.staged_data.size()) {
+        r.staged_data += c.data;
+      } else {
+        Fail("node " + std::to_string(r.id) +
+             " handed out a snapshot chunk at offset " +
+             std::to_string(c.offset) + " that does not continue its staged " +
+             std::to_string(r.staged_data.size()) + " bytes");
+        return;
+      }
+    }
+    if (w.install) Install(r, *w.install);
+    if (w.snapshot) {
+      r.store.SetSnapshot(*w.snapshot, std::move(w.snapshot_data));
+      r.snapshot_pending = false;
+      ++result_.snapshots;
+      Record({.kind = EventKind::kSnapshot,
+              .node = r.id,
+              .a = w.snapshot->index(),
+              .b = w.snapshot->epoch(),
+              .c = w.snapshot->size()});
+    }
+    if (w.compact_to > 0) {
+      r.compaction_pending = false;
+      if (w.compact_to > r.store.Snapshot().index() &&
+          options_.bug != SnapshotBug::kCompactPastSnapshot) {
+        Fail("node " + std::to_string(r.id) + " compacted through " +
+             std::to_string(w.compact_to) + " above its snapshot at " +
+             std::to_string(r.store.Snapshot().index()));
+        return;
+      }
+      r.store.Compact(w.compact_to);
+      ++result_.compactions;
+      Record({.kind = EventKind::kCompact,
+              .node = r.id,
+              .a = r.store.FirstIndex() - 1,
+              .b = r.store.Snapshot().index()});
+    }
+    if (!result_.ok) return;
     Record({.kind = EventKind::kPersisted,
             .node = r.id,
             .a = w.entries.empty() ? 0 : w.entries.back().index(),
@@ -582,6 +767,122 @@ class Simulation {
             .c = r.hard_state.epoch(),
             .d = r.hard_state.vote()});
     for (Message& m : w.after_persist) Send(std::move(m));
+  }
+
+  // The receiver's side of a snapshot install: check the staged bytes, then
+  // replace state and log at once (one disk write: a crash before it leaves
+  // the old state, after it the new one).
+  void Install(Replica& r, const SnapshotMeta& meta) {
+    bool ok =
+        SameSnapshot(r.staged, meta) && r.staged_data.size() == meta.size();
+    SmState st = DecodeState(r.staged_data);
+    if (options_.bug != SnapshotBug::kInstallWithoutDigestCheck) {
+      ok = ok && SnapshotChecksum(r.staged_data) == meta.checksum() &&
+           st.index == meta.index() && EncodeU64(st.digest) == meta.digest();
+    }
+    Record({.kind = EventKind::kInstall,
+            .node = r.id,
+            .a = meta.index(),
+            .b = meta.epoch(),
+            .flag = ok});
+    if (!ok) {
+      r.staged = SnapshotMeta();
+      r.staged_data.clear();
+      ++result_.rejected_installs;
+      r.node->OnSnapshotRejected(meta);
+      return;
+    }
+    if (meta.index() <= r.applied) {
+      Fail("node " + std::to_string(r.id) + " asked to install snapshot " +
+           std::to_string(meta.index()) + " at or below its applied index " +
+           std::to_string(r.applied));
+      return;
+    }
+    st.index = meta.index();
+    r.store.Restore(meta, std::move(r.staged_data));
+    r.staged = SnapshotMeta();
+    r.staged_data.clear();
+    r.sm = std::move(st);
+    r.applied = meta.index();
+    r.log_base = meta.index();
+    r.base_epoch = meta.epoch();
+    r.log_epochs.clear();
+    ++result_.installs;
+    CheckState(r, "after installing a snapshot");
+    r.node->OnSnapshotInstalled(meta);
+  }
+
+  // The state machine equals the committed history at its applied index:
+  // same digest, same recent entries.
+  void CheckState(const Replica& r, const char* when) {
+    const uint64_t want = checker_.DigestAt(r.sm.index);
+    bool same = want != 0 && r.sm.digest == want;
+    for (size_t i = 0; same && i < r.sm.recent.size(); ++i) {
+      const uint64_t index = r.sm.index - r.sm.recent.size() + 1 + i;
+      same = checker_.AppliedAt(index).second == r.sm.recent[i];
+    }
+    if (!same) {
+      Fail("state-machine equality: node " + std::to_string(r.id) + " " + when +
+           " at index " + std::to_string(r.sm.index) +
+           " holds a state that differs from the committed history");
+    }
+  }
+
+  // Takes snapshots every snapshot_every_ applied entries and compacts the
+  // log behind them (retain_ entries kept), each a disk write that a crash
+  // may lose.
+  void SnapshotPolicy(Replica& r) {
+    if (!r.node || snapshot_every_ == 0 || !result_.ok) return;
+    const SnapshotMeta current = r.store.Snapshot();
+    if (!r.snapshot_pending && r.applied >= current.index() + snapshot_every_ &&
+        snap_rng_.OneIn(3)) {
+      SnapshotMeta meta;
+      uint64_t index = r.applied;
+      if (options_.bug == SnapshotBug::kSnapshotOfUnappliedIndex) {
+        index = std::max(index, r.node->last_persisted_index());
+      }
+      meta.set_index(index);
+      meta.set_epoch(r.store.EpochAt(index));
+      std::string data = EncodeState(r.sm);
+      if (index != r.sm.index) {
+        // What the bug claims: the state "at" the labelled index.
+        data.replace(0, 8, EncodeU64(index));
+      }
+      meta.set_size(data.size());
+      meta.set_checksum(SnapshotChecksum(data));
+      meta.set_digest(EncodeU64(r.sm.digest));
+      if (const uint64_t known = checker_.DigestAt(index);
+          known != 0 && known != r.sm.digest) {
+        Fail("snapshot: node " + std::to_string(r.id) + " labelled a " +
+             "snapshot with index " + std::to_string(index) +
+             " whose state differs from the committed history there");
+        return;
+      }
+      PendingWrite w;
+      w.snapshot = meta;
+      w.snapshot_data = std::move(data);
+      Enqueue(r, std::move(w));
+      r.snapshot_pending = true;
+    }
+    uint64_t floor = current.index() > retain_ ? current.index() - retain_ : 0;
+    if (options_.bug == SnapshotBug::kCompactPastSnapshot &&
+        current.index() > 0) {
+      floor = std::max(floor, r.node->last_persisted_index());
+    }
+    if (!r.compaction_pending && r.store.FirstIndex() <= floor) {
+      PendingWrite w;
+      w.compact_to =
+          std::min(floor, r.store.FirstIndex() - 1 + kCompactionBatch);
+      Enqueue(r, std::move(w));
+      r.compaction_pending = true;
+    }
+  }
+
+  void Enqueue(Replica& r, PendingWrite w) {
+    w.done_at =
+        now_ + (rng_.OneIn(10) ? rng_.Between(10, 40) : rng_.Between(0, 6));
+    if (!r.disk.empty()) w.done_at = std::max(w.done_at, r.disk.back().done_at);
+    r.disk.push_back(std::move(w));
   }
 
   void ProcessAllReadys() {
@@ -601,14 +902,15 @@ class Simulation {
     // The node's view of its log, for log matching and leader completeness.
     if (!rd.entries.empty()) {
       const uint64_t first = rd.entries.front().index();
-      if (first == 0 || first > r.log_epochs.size() + 1) {
+      if (first <= r.log_base || first > ViewLast(r) + 1) {
         Fail("node " + std::to_string(r.id) +
-             " handed out entries with a gap at " + std::to_string(first));
+             " handed out entries with a gap (or below its snapshot) at " +
+             std::to_string(first));
         return;
       }
-      r.log_epochs.resize(first - 1);
+      r.log_epochs.resize(first - 1 - r.log_base);
       for (const Entry& e : rd.entries) {
-        const uint64_t prev = r.log_epochs.empty() ? 0 : r.log_epochs.back();
+        const uint64_t prev = ViewEpoch(r, e.index() - 1);
         checker_.ObserveAppend(r.id, e, prev);
         r.log_epochs.push_back(e.epoch());
       }
@@ -623,23 +925,20 @@ class Simulation {
         ++result_.elections;
         checker_.ObserveLeader(r.id, r.node->epoch());
         checker_.ObserveLeaderLog(
-            r.id, r.node->epoch(), r.log_epochs.size(), [&r](uint64_t i) {
-              return i == 0 || i > r.log_epochs.size() ? 0
-                                                       : r.log_epochs[i - 1];
-            });
+            r.id, r.node->epoch(), ViewLast(r),
+            [this, &r](uint64_t i) { return ViewEpoch(r, i); });
       }
     }
     for (Message& m : rd.messages) Send(std::move(m));
-    if (rd.hard_state || !rd.entries.empty()) {
+    if (rd.hard_state || !rd.entries.empty() || !rd.snapshot_chunks.empty() ||
+        rd.install_snapshot) {
       PendingWrite w;
-      w.done_at =
-          now_ + (rng_.OneIn(10) ? rng_.Between(10, 40) : rng_.Between(0, 6));
-      if (!r.disk.empty())
-        w.done_at = std::max(w.done_at, r.disk.back().done_at);
       w.hard_state = std::move(rd.hard_state);
       w.entries = std::move(rd.entries);
+      w.chunks = std::move(rd.snapshot_chunks);
+      w.install = std::move(rd.install_snapshot);
       w.after_persist = std::move(rd.after_persist);
-      r.disk.push_back(std::move(w));
+      Enqueue(r, std::move(w));
     } else if (!rd.after_persist.empty()) {
       if (r.disk.empty()) {
         for (Message& m : rd.after_persist) Send(std::move(m));
@@ -669,6 +968,15 @@ class Simulation {
       }
       checker_.ObserveApply(r.id, r.applied, e);
       r.applied = e.index();
+      const uint64_t fp = InvariantChecker::Fingerprint(e);
+      r.sm.index = e.index();
+      r.sm.digest = InvariantChecker::MixDigest(r.sm.digest, fp);
+      r.sm.recent.push_back(fp);
+      if (r.sm.recent.size() > kRecentFingerprints) r.sm.recent.pop_front();
+      if (r.sm.digest != checker_.DigestAt(e.index())) {
+        CheckState(r, "after applying");
+        return;
+      }
       auto it = proposals_.find({e.index(), e.epoch()});
       if (it != proposals_.end() && it->second.node == r.id) {
         if (it->second.incarnation == r.incarnation) {
@@ -717,9 +1025,7 @@ class Simulation {
     if (top > 0 && result_.ok) {
       const uint64_t epoch = checker_.AppliedAt(top).first;
       int durable = 0;
-      for (const Replica& r : replicas_) {
-        durable += r.store.LastIndex() >= top && r.store.EpochAt(top) == epoch;
-      }
+      for (const Replica& r : replicas_) durable += Holds(r, top, epoch);
       if (durable < commit_quorum_) {
         Fail("durability: applied entry " + std::to_string(top) + " (epoch " +
              std::to_string(epoch) + ") is durable on only " +
@@ -732,16 +1038,15 @@ class Simulation {
   // A committed entry is durable on a quorum (by log matching, so is everything
   // before it). Checked when a node's commit index advances.
   void CheckDurableOnQuorum(const Replica& r, uint64_t commit) {
-    if (commit > r.log_epochs.size()) {
+    if (commit > ViewLast(r)) {
       Fail("node " + std::to_string(r.id) + " committed " +
            std::to_string(commit) + " beyond its log");
       return;
     }
-    const uint64_t epoch = r.log_epochs[commit - 1];
+    const uint64_t epoch = ViewEpoch(r, commit);
     int durable = 0;
     for (const Replica& other : replicas_) {
-      durable += other.store.LastIndex() >= commit &&
-                 other.store.EpochAt(commit) == epoch;
+      durable += Holds(other, commit, epoch);
     }
     if (durable < commit_quorum_) {
       Fail("durability: node " + std::to_string(r.id) + " has commit index " +
@@ -867,10 +1172,16 @@ class Simulation {
         o << RoleName(r.node->role()) << " epoch " << r.node->epoch()
           << " last " << r.node->last_index() << " persisted "
           << r.node->last_persisted_index() << " commit "
-          << r.node->commit_index() << " applied " << r.applied;
+          << r.node->commit_index() << " applied " << r.applied << " first "
+          << r.store.FirstIndex() << " snapshot " << r.store.Snapshot().index()
+          << (r.node->installing_snapshot() ? " installing" : "");
         for (const Progress& p : r.node->progress()) {
-          o << " [" << p.id << " match " << p.match << " next " << p.next
-            << (p.replicating ? " replicate]" : " probe]");
+          o << " [" << p.id << " match " << p.match << " next " << p.next << " "
+            << ProgressStateName(p.state);
+          if (p.state == ProgressState::kSnapshot) {
+            o << " " << p.snapshot_index << " acked " << p.snapshot_acked;
+          }
+          o << "]";
         }
       }
       result_.state.push_back(o.str());
@@ -884,6 +1195,9 @@ class Simulation {
   SimulationOptions options_;
   Rng rng_;
   Rng adversary_rng_{options_.seed ^ 0xbb67ae8584caa73bULL};
+  Rng snap_rng_{options_.seed ^ 0xa54ff53a5f1d36f1ULL};
+  uint64_t snapshot_every_ = 0;
+  uint64_t retain_ = 0;
   int n_ = 3;
   std::vector<uint64_t> voters_;
   int commit_quorum_ = 0;
@@ -924,6 +1238,21 @@ class Simulation {
 
 SimulationResult RunSimulation(const SimulationOptions& options) {
   return Simulation(options).Run();
+}
+
+bool ParseSnapshotBug(const std::string& name, SnapshotBug* bug) {
+  if (name == "none") {
+    *bug = SnapshotBug::kNone;
+  } else if (name == "install-without-digest-check") {
+    *bug = SnapshotBug::kInstallWithoutDigestCheck;
+  } else if (name == "compact-past-snapshot") {
+    *bug = SnapshotBug::kCompactPastSnapshot;
+  } else if (name == "snapshot-of-unapplied-index") {
+    *bug = SnapshotBug::kSnapshotOfUnappliedIndex;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace report::consensus::sim

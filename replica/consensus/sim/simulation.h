@@ -15,6 +15,21 @@
 
 namespace report::consensus::sim {
 
+// Deliberate breakages of the snapshot rules, for showing that the simulator
+// catches each (tests only; never in a correct build).
+enum class SnapshotBug {
+  kNone,
+  // The receiver installs a snapshot without checking its checksum and
+  // digest (chunks are sometimes corrupted in flight).
+  kInstallWithoutDigestCheck,
+  // Compaction drops entries past the snapshot: entries the replica
+  // acknowledged (the leader's match for it) that no snapshot covers.
+  kCompactPastSnapshot,
+  // A snapshot is labelled with the last durable index instead of the
+  // applied one: it claims entries the state machine has not applied.
+  kSnapshotOfUnappliedIndex,
+};
+
 struct SimulationOptions {
   uint64_t seed = 1;
   // 0: chosen from the seed (3 for even seeds, 5 for odd ones), so a seed alone
@@ -26,6 +41,7 @@ struct SimulationOptions {
   int commit_quorum = 0;
   // Every event is printed here as it happens (nullptr: quiet).
   std::ostream* verbose = nullptr;
+  SnapshotBug bug = SnapshotBug::kNone;
 };
 
 struct SimulationResult {
@@ -45,9 +61,16 @@ struct SimulationResult {
   uint64_t elections = 0;
   uint64_t malformed = 0;  // malformed messages injected (and dropped)
   uint64_t oversized = 0;  // entries above the per-append byte limit proposed
+  uint64_t snapshots = 0;  // snapshots taken
+  uint64_t installs = 0;   // snapshots installed from a leader
+  uint64_t rejected_installs = 0;  // received snapshots that failed a check
+  uint64_t compactions = 0;        // compaction steps (each a disk write)
 };
 
 SimulationResult RunSimulation(const SimulationOptions& options);
+// "install-without-digest-check", "compact-past-snapshot",
+// "snapshot-of-unapplied-index" (or "none").
+bool ParseSnapshotBug(const std::string& name, SnapshotBug* bug);
 
 }  // namespace report::consensus::sim
 
