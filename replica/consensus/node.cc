@@ -110,11 +110,15 @@ const char* Malformed(const Message& m) {
     case MSG_APPEND_RESP:
     case MSG_HEARTBEAT:
     case MSG_HEARTBEAT_RESP:
+    case MSG_TIMEOUT_NOW:
       return nullptr;
     default:
       return "unknown message type";
   }
 }
+
+// Marks the vote requests of a campaign the leader asked for with TimeoutNow.
+constexpr char kTransferContext[] = "transfer";
 
 // splitmix64: tiny, deterministic, good enough for election jitter.
 class ElectionJitter {
@@ -256,6 +260,11 @@ class Node::Impl {
     if (role_ == Role::kLeader) {
       ++heartbeat_elapsed_;
       ++election_elapsed_;
+      if (transferee_ != 0 && ++transfer_elapsed_ >= cfg_.election_ticks) {
+        // The target did not take over within an election timeout (it is
+        // down, cut off or too far behind): lead on and accept proposals.
+        transferee_ = 0;
+      }
       if (election_elapsed_ >= cfg_.election_ticks) {
         election_elapsed_ = 0;
         if (cfg_.check_quorum && !QuorumRecentlyActive()) {
@@ -289,9 +298,11 @@ class Node::Impl {
         // Leader stickiness: while we hear from a leader, a (pre)candidate
         // cannot disturb it (e.g. a replica rejoining after a partition with a
         // higher epoch).
+        // A campaign the leader itself asked for (leadership transfer) is
+        // the exception.
         const bool in_lease = cfg_.check_quorum && leader_ != 0 &&
                               election_elapsed_ < cfg_.election_ticks;
-        if (in_lease) return;
+        if (in_lease && m.context() != kTransferContext) return;
       }
       if (type == MSG_PRE_VOTE) {
         // A pre-vote never changes our epoch.
@@ -344,7 +355,7 @@ class Node::Impl {
 
   std::optional<std::vector<ProposalPosition>> Propose(
       std::vector<Entry> entries) {
-    if (role_ != Role::kLeader) return std::nullopt;
+    if (role_ != Role::kLeader || transferee_ != 0) return std::nullopt;
     std::vector<ProposalPosition> positions;
     positions.reserve(entries.size());
     uint64_t index = log_.LastIndex();
@@ -376,6 +387,33 @@ class Node::Impl {
     log_.OnPersisted(index, epoch);
     if (role_ == Role::kLeader && MaybeCommit()) BroadcastCommit();
   }
+
+  bool TransferLeadership(uint64_t target) {
+    if (role_ != Role::kLeader) return false;
+    if (target == cfg_.id) return true;  // already leads
+    PeerProgress* pr = Peer(target);
+    if (pr == nullptr) return false;
+    transferee_ = target;
+    transfer_elapsed_ = 0;
+    if (pr->match == log_.LastIndex()) {
+      SendTimeoutNow(target);
+    } else {
+      // Catch it up first; the acknowledgement of the last entry sends
+      // TimeoutNow.
+      SendAppend(*pr, true);
+    }
+    return true;
+  }
+
+  void SendTimeoutNow(uint64_t target) {
+    Message m;
+    m.set_type(MSG_TIMEOUT_NOW);
+    m.set_to(target);
+    m.set_epoch(epoch_);
+    Send(std::move(m));
+  }
+
+  uint64_t transferee() const { return transferee_; }
 
   void Hup() {
     // An epoch at the limit is never raised (it cannot be reached by honest
@@ -511,6 +549,7 @@ class Node::Impl {
     }
     role_ = Role::kFollower;
     leader_ = leader;
+    transferee_ = 0;
     ResetTimers();
     peers_.clear();
     DropPendingReads();
@@ -537,6 +576,7 @@ class Node::Impl {
   void BecomeLeader() {
     role_ = Role::kLeader;
     leader_ = cfg_.id;
+    transferee_ = 0;
     ResetTimers();
     peers_.clear();
     const uint64_t last = log_.LastIndex();
@@ -572,6 +612,7 @@ class Node::Impl {
       m.set_epoch(epoch);
       m.set_index(log_.LastIndex());
       m.set_log_epoch(log_.LastEpoch());
+      if (transfer_campaign_) m.set_context(kTransferContext);
       Send(std::move(m));
     }
   }
@@ -629,8 +670,20 @@ class Node::Impl {
         leader_ = m.from();
         HandleSnapshot(std::move(m));
         break;
+      case MSG_TIMEOUT_NOW:
+        // Our leader asks us to take over: campaign now, without a pre-vote
+        // (the others would refuse one while they hear from the leader), with
+        // votes marked so that their lease check lets them through.
+        if (m.from() != leader_ || receiving_.installing ||
+            epoch_ >= kMaxEpoch) {
+          break;
+        }
+        transfer_campaign_ = true;
+        BecomeCandidate();
+        transfer_campaign_ = false;
+        break;
       default:
-        break;  // stale responses, leadership transfer (not implemented)
+        break;  // stale responses
     }
   }
 
@@ -889,6 +942,9 @@ class Node::Impl {
       while (!pr.inflight.empty() && pr.inflight.front() <= m.index()) {
         pr.inflight.pop_front();
       }
+    }
+    if (pr.id == transferee_ && pr.match == log_.LastIndex()) {
+      SendTimeoutNow(pr.id);
     }
     if (MaybeCommit()) {
       BroadcastCommit();
@@ -1184,6 +1240,11 @@ class Node::Impl {
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_timeout_ = 0;
+  // Leader: the voter it hands leadership to (0: none) and for how many ticks.
+  uint64_t transferee_ = 0;
+  int transfer_elapsed_ = 0;
+  // Candidate: this campaign was asked for by the leader (TimeoutNow).
+  bool transfer_campaign_ = false;
 
   std::vector<std::pair<uint64_t, bool>> votes_;
   std::vector<PeerProgress> peers_;
@@ -1229,6 +1290,10 @@ void Node::OnPersisted(uint64_t index, uint64_t epoch) {
   impl_->OnPersisted(index, epoch);
 }
 void Node::Campaign() { impl_->Hup(); }
+bool Node::TransferLeadership(uint64_t target) {
+  return impl_->TransferLeadership(target);
+}
+uint64_t Node::transferee() const { return impl_->transferee(); }
 void Node::OnSnapshotInstalled(const SnapshotMeta& meta) {
   impl_->OnSnapshotInstalled(meta);
 }

@@ -216,8 +216,20 @@ class Node {
   void ReadIndex(std::string context);
   // The caller made entries through `index` (of `epoch`) durable.
   void OnPersisted(uint64_t index, uint64_t epoch);
-  // Starts an election now (tests, leadership transfer).
+  // Starts an election now (tests).
   void Campaign();
+  // Leader only: hands leadership to voter `target` (Raft's leadership
+  // transfer). From now on Propose refuses (returns nullopt) while the leader
+  // brings `target` up to its last entry and then sends it TimeoutNow, on
+  // which `target` campaigns at once, in the next epoch, without a pre-vote;
+  // the other voters grant it although they still hear from this leader. The
+  // transfer ends when this node steps down (the target won), or is abandoned
+  // after an election timeout (this node leads on, proposals accepted again).
+  // False when this node does not lead or `target` is no other voter; true
+  // (and nothing happens) when `target` is this node.
+  bool TransferLeadership(uint64_t target);
+  // Leader: the voter a transfer in progress hands over to; 0 when none.
+  uint64_t transferee() const;
   // The caller installed the snapshot a Ready asked for (the LogStore now
   // ends at its index, with its epoch), or discarded it after a failed check.
   void OnSnapshotInstalled(const SnapshotMeta& meta);

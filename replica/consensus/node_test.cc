@@ -1181,5 +1181,99 @@ TEST(MalformedInputTest, UnknownMessageAndEntryTypesAreDropped) {
   EXPECT_EQ(r.node->malformed_messages(), 2u);
 }
 
+// ------------------------------------------------------- leadership transfer
+
+uint64_t OtherThan(uint64_t a, uint64_t b = 0) {
+  for (uint64_t id = 1;; ++id) {
+    if (id != a && id != b) return id;
+  }
+}
+
+TEST(TransferTest, CaughtUpFollowerTakesOverInOneRoundWithoutAnElection) {
+  TestCluster c(3);
+  const uint64_t leader = c.ElectLeader();
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(c.node(leader).Propose(Payloads({"a", "b"})).has_value());
+  c.Settle();
+  const uint64_t epoch = c.node(leader).epoch();
+  const uint64_t target = OtherThan(leader);
+  ASSERT_TRUE(c.node(leader).TransferLeadership(target));
+  EXPECT_EQ(c.node(leader).transferee(), target);
+  // No tick passes: TimeoutNow, the votes and the win are one round trip,
+  // although every follower still hears from the old leader (its lease).
+  c.Settle();
+  EXPECT_EQ(c.node(target).role(), Role::kLeader);
+  EXPECT_EQ(c.node(target).epoch(), epoch + 1);
+  EXPECT_EQ(c.node(leader).role(), Role::kFollower);
+  EXPECT_EQ(c.node(leader).transferee(), 0u);
+  EXPECT_EQ(c.node(leader).leader(), target);
+  // The new leader accepts proposals and nothing was lost.
+  ASSERT_TRUE(c.node(target).Propose(Payloads({"c"})).has_value());
+  c.Settle();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_GE(c.applied(id).size(), 3u) << id;
+  }
+}
+
+TEST(TransferTest, LaggingFollowerIsCaughtUpFirstAndProposalsWaitMeanwhile) {
+  TestCluster c(3);
+  const uint64_t leader = c.ElectLeader();
+  ASSERT_NE(leader, 0u);
+  const uint64_t target = OtherThan(leader);
+  c.Isolate(target);
+  ASSERT_TRUE(c.node(leader).Propose(Payloads({"a", "b", "c"})).has_value());
+  c.Settle();
+  const uint64_t last = c.node(leader).last_index();
+  ASSERT_LT(c.node(target).last_index(), last);
+  ASSERT_TRUE(c.node(leader).TransferLeadership(target));
+  // While the transfer runs the leader proposes nothing more, so that the
+  // target can catch up to a fixed end.
+  EXPECT_FALSE(c.node(leader).Propose(Payloads({"refused"})).has_value());
+  c.Heal();
+  c.TickAll(1);  // the heartbeat that resumes replication
+  EXPECT_EQ(c.node(target).role(), Role::kLeader);
+  EXPECT_GE(c.node(target).last_index(), last);
+}
+
+TEST(TransferTest, UnreachableTargetIsAbandonedAfterAnElectionTimeout) {
+  TestCluster c(3);
+  const uint64_t leader = c.ElectLeader();
+  ASSERT_NE(leader, 0u);
+  const uint64_t epoch = c.node(leader).epoch();
+  const uint64_t target = OtherThan(leader);
+  c.Isolate(target);
+  ASSERT_TRUE(c.node(leader).TransferLeadership(target));
+  EXPECT_FALSE(c.node(leader).Propose(Payloads({"x"})).has_value());
+  c.TickAll(10);  // election_ticks
+  EXPECT_EQ(c.node(leader).role(), Role::kLeader);
+  EXPECT_EQ(c.node(leader).epoch(), epoch);
+  EXPECT_EQ(c.node(leader).transferee(), 0u);
+  EXPECT_TRUE(c.node(leader).Propose(Payloads({"y"})).has_value());
+}
+
+TEST(TransferTest, OnlyALeaderTransfersAndOnlyToAnotherVoter) {
+  TestCluster c(3);
+  const uint64_t leader = c.ElectLeader();
+  ASSERT_NE(leader, 0u);
+  const uint64_t follower = OtherThan(leader);
+  EXPECT_FALSE(c.node(follower).TransferLeadership(leader));
+  EXPECT_FALSE(c.node(leader).TransferLeadership(42));
+  EXPECT_TRUE(c.node(leader).TransferLeadership(leader));
+  EXPECT_EQ(c.node(leader).transferee(), 0u);
+  EXPECT_TRUE(c.node(leader).Propose(Payloads({"x"})).has_value());
+}
+
+TEST(TransferTest, TimeoutNowFromAnyoneButTheLeaderIsIgnored) {
+  TestReplica r(MakeConfig(2, {1, 2, 3}));
+  r.node->Step(Msg(MSG_HEARTBEAT, 1, 2, 1));
+  r.Persist();
+  r.node->Step(Msg(MSG_TIMEOUT_NOW, 3, 2, 1));
+  EXPECT_EQ(r.node->role(), Role::kFollower);
+  EXPECT_EQ(r.node->epoch(), 1u);
+  r.node->Step(Msg(MSG_TIMEOUT_NOW, 1, 2, 1));
+  EXPECT_EQ(r.node->role(), Role::kCandidate);
+  EXPECT_EQ(r.node->epoch(), 2u);
+}
+
 }  // namespace
 }  // namespace report::consensus

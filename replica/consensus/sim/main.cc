@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
 
   uint64_t proposals = 0, acknowledged = 0, reads = 0, crashes = 0,
            elections = 0, malformed = 0, oversized = 0, above_majority = 0,
-           snapshots = 0, installs = 0, rejected_installs = 0, compactions = 0;
+           snapshots = 0, installs = 0, rejected_installs = 0, compactions = 0,
+           transfers = 0, transfers_completed = 0;
   for (uint64_t s : run) {
     SimulationOptions options;
     options.seed = s;
@@ -153,6 +154,8 @@ int main(int argc, char** argv) {
     installs += r.installs;
     rejected_installs += r.rejected_installs;
     compactions += r.compactions;
+    transfers += r.transfers;
+    transfers_completed += r.transfers_completed;
   }
   std::cout << "consensus-sim: seeds=" << run.size() << " steps=" << steps
             << " proposals=" << proposals << " acknowledged=" << acknowledged
@@ -162,6 +165,7 @@ int main(int argc, char** argv) {
             << " commit_quorum_above_majority=" << above_majority
             << " snapshots=" << snapshots << " installs=" << installs
             << " rejected_installs=" << rejected_installs
-            << " compactions=" << compactions << " ok\n";
+            << " compactions=" << compactions << " transfers=" << transfers
+            << " (completed " << transfers_completed << ") ok\n";
   return 0;
 }

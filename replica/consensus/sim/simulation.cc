@@ -101,6 +101,7 @@ enum class EventKind {
   kSnapshot,
   kCompact,
   kInstall,
+  kTransfer,
 };
 
 struct Event {
@@ -169,6 +170,10 @@ std::string Format(const Event& e) {
     case EventKind::kCompact:
       o << "node " << e.node << " compacted through " << e.a << " (snapshot at "
         << e.b << ")";
+      break;
+    case EventKind::kTransfer:
+      o << "leader " << e.node << " transfers leadership to " << e.a
+        << " (epoch " << e.b << ")";
       break;
     case EventKind::kInstall:
       o << "node " << e.node << (e.flag ? " installed" : " rejected")
@@ -401,12 +406,33 @@ class Simulation {
 
   // --------------------------------------------------------------- faults
 
+  // An operator asks the leader (if any) to hand over to a random other voter,
+  // as before maintenance; the transfer races every fault.
+  void TransferLeadership() {
+    const uint64_t target = 1 + transfer_rng_.Uniform(n_);
+    for (Replica& r : replicas_) {
+      if (r.node && r.node->role() == Role::kLeader && r.id != target) {
+        if (r.node->TransferLeadership(target)) {
+          ++result_.transfers;
+          transfer_target_ = target;
+          transfer_epoch_ = r.node->epoch();
+          Record({.kind = EventKind::kTransfer,
+                  .node = r.id,
+                  .a = target,
+                  .b = r.node->epoch()});
+        }
+        return;
+      }
+    }
+  }
+
   void InjectFaults() {
     for (Replica& r : replicas_) {
       if (!r.node && now_ >= r.restart_at) Restart(r);
     }
     if (swizzle_active_ && now_ >= swizzle_next_at_) AdvanceSwizzle();
     if (adversary_rng_.OneIn(40)) InjectMalformed();
+    if (transfer_rng_.OneIn(150)) TransferLeadership();
     if (!rng_.OneIn(fault_one_in_)) return;
     switch (rng_.Uniform(11)) {
       case 0:
@@ -923,6 +949,10 @@ class Simulation {
               .c = rd.soft_state->leader});
       if (rd.soft_state->role == Role::kLeader) {
         ++result_.elections;
+        if (r.id == transfer_target_ &&
+            r.node->epoch() == transfer_epoch_ + 1) {
+          ++result_.transfers_completed;
+        }
         checker_.ObserveLeader(r.id, r.node->epoch());
         checker_.ObserveLeaderLog(
             r.id, r.node->epoch(), ViewLast(r),
@@ -1196,6 +1226,11 @@ class Simulation {
   Rng rng_;
   Rng adversary_rng_{options_.seed ^ 0xbb67ae8584caa73bULL};
   Rng snap_rng_{options_.seed ^ 0xa54ff53a5f1d36f1ULL};
+  // Leadership transfers, from a stream of their own (seeds recorded before
+  // transfers existed keep their faults and proposals).
+  Rng transfer_rng_{options_.seed ^ 0x510e527fade682d1ULL};
+  uint64_t transfer_target_ = 0;  // the last transfer's target and epoch
+  uint64_t transfer_epoch_ = 0;
   uint64_t snapshot_every_ = 0;
   uint64_t retain_ = 0;
   int n_ = 3;

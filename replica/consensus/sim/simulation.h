@@ -65,6 +65,9 @@ struct SimulationResult {
   uint64_t installs = 0;   // snapshots installed from a leader
   uint64_t rejected_installs = 0;  // received snapshots that failed a check
   uint64_t compactions = 0;        // compaction steps (each a disk write)
+  uint64_t transfers = 0;          // leadership transfers started
+  // Transfers whose target won the next epoch.
+  uint64_t transfers_completed = 0;
 };
 
 SimulationResult RunSimulation(const SimulationOptions& options);
