@@ -2,7 +2,9 @@
 # deploy/cluster.sh — the one way to run a local cluster (docs/OPERATIONS.md).
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
-#      [--gateway-args "..."] [--replica-args "..."]
+#      [--gateway-args "..."] [--replica-args "..."] [--insecure]
+#      (mutual TLS by default: a cluster CA and one certificate per process in DIR/tls;
+#       --insecure runs plaintext, for development only)
 #   down [--dir DIR] [--wipe]
 #   status [--dir DIR]            human table
 #   endpoints [--dir DIR]         NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR PID
@@ -11,6 +13,9 @@
 #   kill-domain DOMAIN [--dir DIR]
 #   partition NAME... [--dir DIR] cut replicas/gateways off with real packet drops (root)
 #   heal [--dir DIR]              remove every rule partition added (down also heals)
+#   cert NAME [--kind K --domain D] [--cluster-id ID] [--dir DIR]
+#                                 (re)issue DIR/tls/NAME.pem and NAME.key from the cluster CA
+#                                 (kind and domain of a process in the table by default)
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
@@ -25,7 +30,7 @@ BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 VERB=${1:-}
 [[ -n $VERB ]] || usage
@@ -39,6 +44,10 @@ GATEWAY_ARGS=""
 REPLICA_ARGS=""
 SIGNAL=KILL
 WIPE=0
+INSECURE=0
+CERT_KIND=""
+CERT_DOMAIN=""
+CERT_CLUSTER_ID=""
 ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -50,6 +59,10 @@ while [[ $# -gt 0 ]]; do
     --replica-args) REPLICA_ARGS=${2-}; shift 2 ;;
     --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
     --wipe) WIPE=1; shift ;;
+    --insecure) INSECURE=1; shift ;;
+    --kind) CERT_KIND=${2:?--kind needs a value}; shift 2 ;;
+    --domain) CERT_DOMAIN=${2:?--domain needs a value}; shift 2 ;;
+    --cluster-id) CERT_CLUSTER_ID=${2:?--cluster-id needs a value}; shift 2 ;;
     -h|--help) usage ;;
     --*) die "unknown flag $1" ;;
     *) ARGS+=("$1"); shift ;;
@@ -62,6 +75,7 @@ CLUSTER_FILE=$DIR/cluster.textproto
 TABLE=$DIR/processes   # NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR
 LINKS=$DIR/links       # TO_NAME FROM_NAME ADDR: where replica TO listens for replica FROM
 RULES=$DIR/partition.rules
+TLS_DIR=$DIR/tls       # ca.pem ca.key NAME.pem NAME.key (docs/SECURITY.md)
 # One iptables chain per cluster directory, so clusters never touch each other's rules.
 CHAIN="REPORT-$(printf '%s' "$DIR" | md5sum | cut -c1-12)"
 
@@ -132,6 +146,66 @@ stop_pid() {
   for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }
 
+# --- Certificates (docs/SECURITY.md) ------------------------------------------------
+# A cluster made by `up` without --insecure has DIR/tls/ca.pem; every process then gets
+# --tls-dir DIR/tls and a certificate whose URI SAN is
+# spiffe://CLUSTER_ID/KIND/PROVIDER/REGION/ZONE/NAME. Keys are EC P-256, mode 0600.
+tls_on() { [[ -f $TLS_DIR/ca.pem ]]; }
+cluster_id() { sed -n 's/^cluster_id: *"\([^"]*\)".*/\1/p' "$1" | head -n 1; }
+
+make_ca() {  # cluster_id
+  command -v openssl >/dev/null 2>&1 || die "TLS needs openssl (or run up --insecure)"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$TLS_DIR/ca.key" 2>/dev/null) || die "openssl could not make the CA key"
+  openssl req -x509 -new -key "$TLS_DIR/ca.key" -sha256 -days 3650 \
+    -subj "/CN=report cluster CA $1" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$TLS_DIR/ca.pem" 2>/dev/null || die "openssl could not make the CA certificate"
+}
+
+# issue_cert NAME KIND DOMAIN [CLUSTER_ID]: a new key and certificate, written beside the
+# old ones and renamed over them (a running process never reads half a file).
+issue_cert() {
+  local name=$1 kind=$2 domain=$3 cid=${4:-}
+  [[ -n $cid ]] || cid=$(cluster_id "$CLUSTER_FILE")
+  [[ -n $cid ]] || die "no cluster_id in $CLUSTER_FILE"
+  [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "certificate name '$name' must be [A-Za-z0-9._-]"
+  case $kind in replica|gateway|worker|operator) ;; *) die "unknown kind '$kind'" ;; esac
+  [[ $domain =~ ^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$ ]] ||
+    die "certificate domain '$domain' must be PROVIDER/REGION/ZONE"
+  local key=$TLS_DIR/$name.key.new pem=$TLS_DIR/$name.pem.new
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$key" 2>/dev/null) || die "openssl could not make a key for $name"
+  openssl req -new -key "$key" -subj "/CN=$name" 2>/dev/null |
+    openssl x509 -req -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+      -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 \
+      -extfile <(printf '%s\n' "subjectAltName=URI:spiffe://$cid/$kind/$domain/$name" \
+        "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth,clientAuth") \
+      -out "$pem" 2>/dev/null || die "openssl could not sign a certificate for $name"
+  chmod 600 "$key"
+  chmod 644 "$pem"
+  mv -f "$key" "$TLS_DIR/$name.key"
+  mv -f "$pem" "$TLS_DIR/$name.pem"
+}
+
+# Certificates for every process in the table (and the operator) that has none yet.
+issue_missing_certs() {
+  tls_on || return 0
+  local name kind domain
+  while read -r name kind domain _; do
+    [[ -f $TLS_DIR/$name.pem && -f $TLS_DIR/$name.key ]] || issue_cert "$name" "$kind" "$domain"
+  done <"$TABLE"
+  [[ -f $TLS_DIR/operator.pem ]] || issue_cert operator operator -/-/-
+}
+
+tls_args() {  # the flags a process's command line gets
+  if ((INSECURE)); then echo --insecure; else echo --tls-dir; echo "$TLS_DIR"; fi
+}
+
 add_process() {  # name kind domain grpc http cmd...
   local name=$1 kind=$2 domain=$3 grpc=$4 http=$5
   shift 5
@@ -172,6 +246,7 @@ cmd_up() {
     if [[ $PROFILE_SET == 1 && $(cat "$DIR/profile") != "$PROFILE" ]]; then
       die "$DIR holds a $(cat "$DIR/profile") cluster; run: $0 down --dir $DIR --wipe"
     fi
+    issue_missing_certs
     for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
     wait_ready
     echo "cluster restarted in $DIR (profile $(cat "$DIR/profile"))"
@@ -189,7 +264,11 @@ cmd_up() {
   [[ ${#workers[@]} -gt 0 ]] || mapfile -t workers < <(field_values worker_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
   : >"$TABLE"
   local cid
-  cid="local-$(basename "$DIR")-$RANDOM$RANDOM"
+  cid="local-$(basename "$DIR" | tr -c 'A-Za-z0-9._\n-' '-')-$RANDOM$RANDOM"
+  rm -rf "$TLS_DIR"
+  ((INSECURE)) || make_ca "$cid"
+  local -a tls
+  mapfile -t tls < <(tls_args)
   {
     echo "# Written by deploy/cluster.sh up --profile $PROFILE"
     echo "cluster_id: \"$cid\""
@@ -218,7 +297,7 @@ cmd_up() {
     # shellcheck disable=SC2086
     add_process "replica-$i" replica "$d" "127.0.0.1:$port" - \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-      --data-dir "$DIR/replica-$i/data" $REPLICA_ARGS
+      --data-dir "$DIR/replica-$i/data" "${tls[@]}" $REPLICA_ARGS
   done
   i=0
   for d in "${gateways[@]}"; do
@@ -230,8 +309,9 @@ cmd_up() {
     if [[ -x $BIN/report-gateway ]]; then
       # shellcheck disable=SC2086
       add_process "gateway-$i" gateway "$d" "127.0.0.1:$gport" "127.0.0.1:$hport" \
-        "$BIN/report-gateway" --domain "$d" --cluster "$CLUSTER_FILE" \
-        --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" $GATEWAY_ARGS
+        "$BIN/report-gateway" --name "gateway-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
+        --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" "${tls[@]}" \
+        $GATEWAY_ARGS
     fi
   done
   mv "$CLUSTER_FILE.tmp" "$CLUSTER_FILE"
@@ -244,13 +324,18 @@ cmd_up() {
         # shellcheck disable=SC2086
         add_process "worker-$i" worker "$d" - - \
           "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-          $WORKER_ARGS
+          "${tls[@]}" $WORKER_ARGS
       done
     done
   fi
+  issue_missing_certs
   for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
   wait_ready
-  echo "cluster up in $DIR (profile $PROFILE)"
+  if ((INSECURE)); then
+    echo "cluster up in $DIR (profile $PROFILE) -- INSECURE: plaintext, no authentication"
+  else
+    echo "cluster up in $DIR (profile $PROFILE), mutual TLS (certificates in $TLS_DIR)"
+  fi
   cmd_endpoints
 }
 
@@ -329,7 +414,25 @@ cmd_start() {
   local name=${ARGS[0]:-}
   [[ -n $name ]] || die "start needs a process NAME"
   [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
+  issue_missing_certs
   start_process "$name"
+}
+
+cmd_cert() {
+  local name=${ARGS[0]:-}
+  [[ -n $name ]] || die "cert needs a NAME"
+  tls_on || die "$DIR has no cluster CA (started with --insecure?)"
+  local kind=$CERT_KIND domain=$CERT_DOMAIN row
+  row=$(row_of "$name")
+  if [[ -n $row ]]; then
+    [[ -n $kind ]] || kind=$(awk '{print $2}' <<<"$row")
+    [[ -n $domain ]] || domain=$(awk '{print $3}' <<<"$row")
+  fi
+  [[ $name == operator && -z $kind ]] && kind=operator
+  [[ $kind == operator && -z $domain ]] && domain=-/-/-
+  [[ -n $kind && -n $domain ]] || die "'$name' is not a process of $DIR: give --kind and --domain"
+  issue_cert "$name" "$kind" "$domain" "$CERT_CLUSTER_ID"
+  echo "$TLS_DIR/$name.pem"
 }
 
 cmd_kill_domain() {
@@ -450,6 +553,7 @@ case "$VERB" in
   kill-domain) cmd_kill_domain ;;
   partition) cmd_partition ;;
   heal) cmd_heal ;;
+  cert) cmd_cert ;;
   -h|--help|help) usage ;;
-  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal)" ;;
+  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal, cert)" ;;
 esac

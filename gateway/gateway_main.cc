@@ -10,6 +10,7 @@
 #include "common/error_code.h"
 #include "common/placement.h"
 #include "common/process.h"
+#include "common/transport_security.h"
 #include "gateway/cluster_backend.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http_server.h"
@@ -42,7 +43,8 @@ bool SplitHostPort(const std::string& address, std::string* host,
 
 int main(int argc, char** argv) {
   report::BlockTerminationSignals();
-  std::string domain, cluster_path, http_listen, grpc_listen;
+  std::string domain, cluster_path, http_listen, grpc_listen, name;
+  report::TlsFlags tls_flags;
   report::gateway::HttpServerOptions http_options;
   report::gateway::FrontDoorOptions front_door_options;
   int submit_timeout_ms = 10000;
@@ -56,6 +58,9 @@ int main(int argc, char** argv) {
       "HOST:PORT "
       "--grpc-listen HOST:PORT\nflags");
   flags.add_options()("help", "print this help")(
+      "name", po::value<std::string>(&name),
+      "this gateway's name in the cluster file (default: the gateway entry "
+      "whose grpc_address is --grpc-listen); picks NAME.pem with --tls-dir")(
       "domain", po::value<std::string>(&domain)->required(),
       "this gateway's failure domain; must be an allowed ingress domain")(
       "cluster", po::value<std::string>(&cluster_path)->required(),
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
       "max-queued-submits",
       po::value<int>(&batching.max_queued)->default_value(4096),
       "submits waiting for a SubmitBatch call; beyond it Overloaded");
+  report::AddTlsFlags(&flags, &tls_flags);
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -137,8 +143,28 @@ int main(int argc, char** argv) {
     return Fail(std::string(allowed.message()));
   }
   const report::ClusterConfig cluster = *placement->cluster();
+  if (name.empty()) {
+    for (const report::GatewayEndpoint& gateway : cluster.gateways()) {
+      if (gateway.grpc_address() == grpc_listen) name = gateway.name();
+    }
+  }
+  if (name.empty()) name = "gateway";
+  auto security = report::TransportSecurity::FromFlags(tls_flags, name);
+  if (!security.ok()) return Fail(std::string(security.status().message()), 2);
+  if ((*security)->secure()) {
+    // The certificate, not the flag, says where this gateway is.
+    const report::ProcessIdentity& me = (*security)->identity();
+    if (me.kind != report::ProcessKind::kGateway || me.domain() != domain ||
+        me.cluster_id != cluster.cluster_id()) {
+      return Fail("the certificate names " + me.uri() +
+                  ", not a gateway of cluster " + cluster.cluster_id() +
+                  " in " + domain);
+    }
+  }
+  (*security)->LogAtStart("report-gateway");
   report::gateway::GatewayMetrics metrics;
-  report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching);
+  report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching,
+                                          (*security)->ChannelCredentials());
   front_door_options.domain = domain;
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
   // On SIGTERM every submit in progress is answered before its connection
@@ -156,7 +182,7 @@ int main(int argc, char** argv) {
                                                 grpc_max_in_flight);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(grpc_listen, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(grpc_listen, (*security)->ServerCredentials(),
                            &port);
   builder.RegisterService(&api_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -164,7 +190,8 @@ int main(int argc, char** argv) {
     return Fail("cannot listen on " + grpc_listen);
   LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen
             << " grpc " << grpc_listen;
-  int signal_number = report::WaitForTerminationSignal();
+  int signal_number = report::WaitForTerminationSignal(
+      [&security] { report::LogCertificateReload(**security); });
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   // HTTP drains first (no new connections; requests in progress answered);
   // gRPC keeps serving meanwhile.

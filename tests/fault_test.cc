@@ -110,9 +110,10 @@ class ClusterClientPath : public SubmitPath {
 
 class GatewayPath : public SubmitPath {
  public:
-  explicit GatewayPath(const std::string& address)
-      : stub_(api::ReportApi::NewStub(grpc::CreateChannel(
-            address, grpc::InsecureChannelCredentials()))) {}
+  GatewayPath(const std::string& address,
+              std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : stub_(api::ReportApi::NewStub(
+            grpc::CreateChannel(address, std::move(credentials)))) {}
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
     api::SubmitReportRequest request;
     request.set_request_id(submission.request_id());
@@ -403,7 +404,10 @@ class FaultCluster {
     ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << domain;
     Workload workload(
         &history,
-        [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
+        [&] {
+          return std::make_unique<GatewayPath>(gateway.grpc_address,
+                                               cluster.credentials());
+        },
         id_prefix);
     workload.Start();
     ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
@@ -589,9 +593,10 @@ TEST(FaultTest,
   auto next_client = std::make_shared<std::atomic<size_t>>(0);
   Workload workload(
       &fc.history,
-      [&gateways, next_client] {
+      [&gateways, next_client, credentials = fc.cluster.credentials()] {
         return std::make_unique<GatewayPath>(
-            gateways[(*next_client)++ % gateways.size()].grpc_address);
+            gateways[(*next_client)++ % gateways.size()].grpc_address,
+            credentials);
       },
       "xr", /*clients=*/4);
   workload.Start();

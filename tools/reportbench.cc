@@ -607,7 +607,8 @@ class AsyncLoop {
 // ------------------------------------------------------------------------------
 
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
-    const BenchOptions& options) {
+    const BenchOptions& options,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < options.conns; ++i) {
     grpc::ChannelArguments args;
@@ -616,7 +617,7 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     channels.push_back(
         grpc::CreateCustomChannel(absl::StrCat(options.host, ":", options.port),
-                                  grpc::InsecureChannelCredentials(), args));
+                                  credentials, args));
   }
   return channels;
 }
@@ -822,7 +823,14 @@ int Main(int argc, char** argv) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<api::ReportApi::Stub>> stubs;
   if (!options.http) {
-    channels = MakeChannels(options);
+    auto security =
+        TransportSecurity::ForTool(options.tls, "operator", {".cluster/tls"});
+    if (!security.ok()) {
+      std::cerr << "reportbench: error: " << security.status().message()
+                << "\n";
+      return kExitUsage;
+    }
+    channels = MakeChannels(options, (*security)->ChannelCredentials());
     for (auto& channel : channels)
       stubs.push_back(api::ReportApi::NewStub(channel));
   }

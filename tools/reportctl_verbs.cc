@@ -14,6 +14,7 @@
 #include "client/cluster_client.h"
 #include "common/error_code.h"
 #include "common/placement.h"
+#include "common/transport_security.h"
 #include "proto/report_api.grpc.pb.h"
 
 namespace report::reportctl {
@@ -83,9 +84,28 @@ absl::StatusOr<std::string> ResolveGateway(const std::string& flag,
   return cluster->gateways(0).grpc_address();
 }
 
-std::unique_ptr<api::ReportApi::Stub> GatewayStub(const std::string& address) {
-  return api::ReportApi::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+// Mutual TLS as the operator (docs/SECURITY.md): --tls-dir or --tls-*, else
+// $REPORT_TLS_DIR, else tls/ beside the cluster file, else .cluster/tls; when
+// none of them holds operator.pem, plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> OperatorCredentials(
+    const TlsFlags& tls, const std::string& cluster_file) {
+  std::vector<std::string> dirs;
+  const size_t slash = cluster_file.rfind('/');
+  dirs.push_back(slash == std::string::npos
+                     ? std::string("tls")
+                     : cluster_file.substr(0, slash) + "/tls");
+  dirs.push_back(".cluster/tls");
+  auto security = TransportSecurity::ForTool(tls, "operator", dirs);
+  if (!security.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument, security.status().message());
+  }
+  return (*security)->ChannelCredentials();
+}
+
+std::unique_ptr<api::ReportApi::Stub> GatewayStub(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  return api::ReportApi::NewStub(grpc::CreateChannel(address, credentials));
 }
 
 struct Parsed {
@@ -153,6 +173,8 @@ int RunSubmit(const std::vector<std::string>& args) {
       "cluster file used to find a gateway")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("15s"),
       "how long to wait for the commit")("json", "print the receipt as JSON");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
@@ -169,6 +191,8 @@ int RunSubmit(const std::vector<std::string>& args) {
   }
   auto address = ResolveGateway(gateway, cluster_file);
   if (!address.ok()) return ReportError(address.status());
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
   api::SubmitReportRequest request;
   request.set_request_id(request_id);
   request.set_account_id(account);
@@ -177,7 +201,8 @@ int RunSubmit(const std::vector<std::string>& args) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   Receipt receipt;
   grpc::Status status =
-      GatewayStub(*address)->SubmitReport(&context, request, &receipt);
+      GatewayStub(*address, *credentials)
+          ->SubmitReport(&context, request, &receipt);
   if (!status.ok()) return ReportError(FromGrpcStatus(status));
   if (parsed->vars.count("json")) {
     std::cout << ToJson(receipt);
@@ -205,6 +230,8 @@ int RunStatus(const std::vector<std::string>& args) {
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")("json",
                                              "print the status as JSON");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
   po::options_description hidden;
   hidden.add_options()("id", po::value<std::string>(&request_id));
   po::positional_options_description positional;
@@ -224,7 +251,9 @@ int RunStatus(const std::vector<std::string>& args) {
   }
   auto address = ResolveGateway(gateway, cluster_file);
   if (!address.ok()) return ReportError(address.status());
-  auto stub = GatewayStub(*address);
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  auto stub = GatewayStub(*address, *credentials);
   const bool json = parsed->vars.count("json") > 0;
   const absl::Time deadline = absl::Now() + wait;
   RequestState last_state = REQUEST_STATE_UNSPECIFIED;
@@ -280,6 +309,8 @@ int RunCluster(const std::vector<std::string>& args) {
       "cluster file (written by deploy/cluster.sh up)")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("1s"),
       "per-replica timeout")("json", "print every replica's status as JSON");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
@@ -295,7 +326,9 @@ int RunCluster(const std::vector<std::string>& args) {
   }
   auto cluster = LoadCluster(cluster_file);
   if (!cluster.ok()) return ReportError(cluster.status());
-  ClusterClient client(*cluster, "");
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  ClusterClient client(*cluster, "", *credentials);
   auto views = client.ClusterStatus(timeout);
   uint64_t leader_commit = 0;
   bool leader_known = false;

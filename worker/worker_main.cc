@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
 #include "common/placement.h"
+#include "common/transport_security.h"
 #include "common/validation.h"
 #include "proto/cluster.pb.h"
 #include "worker/cluster_effect_ledger.h"
@@ -40,6 +41,7 @@ struct WorkerFlags {
   std::string cluster_path;
   std::string sink_dir;
   std::string sink_name;
+  TlsFlags tls;
 };
 
 // Exit code for bad flags or configuration (one clear line on stderr).
@@ -130,9 +132,27 @@ absl::Status CheckWorkerPlacement(const ClusterConfig& config,
 }
 
 absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(
-    const ClusterConfig& config, const std::string& domain) {
-  return std::unique_ptr<EffectLedger>(
-      std::make_unique<ClusterEffectLedger>(config, domain));
+    const ClusterConfig& config, const std::string& domain,
+    const TransportSecurity& security) {
+  return std::unique_ptr<EffectLedger>(std::make_unique<ClusterEffectLedger>(
+      config, domain, absl::Seconds(5), security.ChannelCredentials()));
+}
+
+// The certificate, not the flags, says who this worker is: a worker whose
+// --domain (or cluster) differs from its certificate's refuses to start.
+absl::Status CheckIdentity(const TransportSecurity& security,
+                           const ClusterConfig& config,
+                           const std::string& domain) {
+  if (!security.secure()) return absl::OkStatus();
+  const ProcessIdentity& me = security.identity();
+  if (me.kind != ProcessKind::kWorker || me.domain() != domain ||
+      me.cluster_id != config.cluster_id()) {
+    return MakeError(ErrorCode::kDomainUnavailable,
+                     absl::StrCat("the certificate names ", me.uri(),
+                                  ", not a worker of cluster ",
+                                  config.cluster_id(), " in ", domain));
+  }
+  return absl::OkStatus();
 }
 
 // Parses and validates the flags; returns an exit code when the process should
@@ -178,6 +198,7 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "crash-request-prefix", po::value<std::string>(&o.crash_request_prefix),
       "fault knob: exit at once (status 87) when granted a request whose id "
       "starts with this, before writing anything");
+  AddTlsFlags(&desc, &flags->tls);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -249,6 +270,7 @@ int Main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   WorkerFlags flags;
@@ -278,14 +300,29 @@ int Main(int argc, char** argv) {
       !claimed.ok()) {
     return fail(claimed);
   }
+  absl::StatusOr<std::shared_ptr<const TransportSecurity>> security =
+      TransportSecurity::FromFlags(flags.tls, flags.options.worker_id);
+  if (!security.ok()) {
+    std::cerr << "report-worker: " << security.status().message() << "\n";
+    return kUsageExit;
+  }
+  if (absl::Status mine =
+          CheckIdentity(**security, *config, flags.options.worker_domain);
+      !mine.ok()) {
+    return fail(mine);
+  }
+  (*security)->LogAtStart("report-worker");
   absl::StatusOr<std::unique_ptr<EffectLedger>> ledger =
-      MakeLedger(*config, flags.options.worker_domain);
+      MakeLedger(*config, flags.options.worker_domain, **security);
   if (!ledger.ok()) return fail(ledger.status());
 
   Worker worker(flags.options, ledger->get(), sink->get());
   std::thread signal_thread([&] {
     int signal_number = 0;
-    sigwait(&signals, &signal_number);
+    while (sigwait(&signals, &signal_number) != 0 || signal_number == SIGHUP) {
+      if (signal_number == SIGHUP) LogCertificateReload(**security);
+      signal_number = 0;
+    }
     LOG(INFO) << "signal " << signal_number << ": stopping";
     worker.RequestStop();
   });

@@ -1,11 +1,13 @@
 #include "replica/server/replica_service.h"
 
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 #include "common/validation.h"
+#include "glog/logging.h"
 
 namespace report {
 namespace {
@@ -30,6 +32,10 @@ grpc::Status Answer(absl::StatusOr<T> result, T* response) {
 
 // Every field is checked against its limit (common/validation.h) before the
 // replica sees the request, so an oversized field never reaches the log.
+// A call the caller's certificate does not allow is refused before the
+// replica sees it (replica/server/authorizer.h); malformed input is refused
+// first, the same for everyone.
+#define RETURN_IF_REFUSED(check) RETURN_IF_INVALID(check)
 #define RETURN_IF_INVALID(check)                       \
   do {                                                 \
     if (absl::Status invalid = (check); !invalid.ok()) \
@@ -42,6 +48,8 @@ grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
                                         const SubmitRequest* request,
                                         SubmitResponse* response) {
   RETURN_IF_INVALID(ValidateSubmitRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kSubmit,
+                                         request->ingress_domain()));
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
@@ -49,6 +57,16 @@ grpc::Status ReplicaServiceImpl::SubmitBatch(grpc::ServerContext* context,
                                              const SubmitBatchRequest* request,
                                              SubmitBatchResponse* response) {
   RETURN_IF_INVALID(ValidateSubmitBatchSize(request->requests_size()));
+  // The caller must be a gateway allowed to submit at all; each submit's
+  // claimed domain is then judged in its own outcome.
+  std::optional<ProcessIdentity> caller;
+  if (!authorizer_.allows_all()) {
+    absl::StatusOr<ProcessIdentity> identity = authorizer_.CallerOf(*context);
+    if (!identity.ok()) return ToGrpcStatus(identity.status());
+    RETURN_IF_REFUSED(
+        authorizer_.Check(*identity, ReplicaOperation::kSubmit, identity->domain()));
+    caller = *std::move(identity);
+  }
   // A submit that breaks a limit is refused in its own outcome, as the
   // replica refuses other bad submits; the rest go on.
   SubmitBatchResponse answer;
@@ -60,6 +78,15 @@ grpc::Status ReplicaServiceImpl::SubmitBatch(grpc::ServerContext* context,
         !invalid.ok()) {
       SetOutcomeError(invalid, outcome);
       continue;
+    }
+    if (caller.has_value()) {
+      if (absl::Status refused =
+              authorizer_.Check(*caller, ReplicaOperation::kSubmit,
+                                request->requests(i).ingress_domain());
+          !refused.ok()) {
+        SetOutcomeError(refused, outcome);
+        continue;
+      }
     }
     passed_items.push_back(i);
   }
@@ -85,6 +112,8 @@ grpc::Status ReplicaServiceImpl::ReadStatus(grpc::ServerContext* context,
                                             const ReadStatusRequest* request,
                                             ReadStatusResponse* response) {
   RETURN_IF_INVALID(ValidateReadStatusRequest(*request));
+  RETURN_IF_REFUSED(
+      authorizer_.CheckCall(*context, ReplicaOperation::kRead, ""));
   return Answer(replica_->ReadStatus(*request, DeadlineOf(context)), response);
 }
 
@@ -92,6 +121,8 @@ grpc::Status ReplicaServiceImpl::ReserveEffect(
     grpc::ServerContext* context, const ReserveEffectRequest* request,
     EffectResponse* response) {
   RETURN_IF_INVALID(ValidateReserveEffectRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                         request->worker_domain()));
   return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)),
                 response);
 }
@@ -100,6 +131,8 @@ grpc::Status ReplicaServiceImpl::ExtendLease(grpc::ServerContext* context,
                                              const ExtendLeaseRequest* request,
                                              EffectResponse* response) {
   RETURN_IF_INVALID(ValidateExtendLeaseRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                         request->worker_domain()));
   return Answer(replica_->ExtendLease(*request, DeadlineOf(context)), response);
 }
 
@@ -107,6 +140,8 @@ grpc::Status ReplicaServiceImpl::Complete(grpc::ServerContext* context,
                                           const CompleteRequest* request,
                                           EffectResponse* response) {
   RETURN_IF_INVALID(ValidateCompleteRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                         request->worker_domain()));
   return Answer(replica_->Complete(*request, DeadlineOf(context)), response);
 }
 
@@ -114,6 +149,8 @@ grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
                                       const FailRequest* request,
                                       EffectResponse* response) {
   RETURN_IF_INVALID(ValidateFailRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                         request->worker_domain()));
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
@@ -121,6 +158,8 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerContext* context, const WatchRequest* request,
     grpc::ServerWriter<WatchEvent>* writer) {
   RETURN_IF_INVALID(ValidateWatchRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kWatch,
+                                         request->worker_domain()));
   int open = watch_streams_.load();
   do {
     if (open >= max_watch_streams_) {
@@ -142,6 +181,8 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
 grpc::Status ReplicaServiceImpl::ClusterStatus(
     grpc::ServerContext* context, const ClusterStatusRequest* request,
     ClusterStatusResponse* response) {
+  RETURN_IF_REFUSED(
+      authorizer_.CheckCall(*context, ReplicaOperation::kRead, ""));
   *response = replica_->Status();
   return grpc::Status::OK;
 }
@@ -149,8 +190,27 @@ grpc::Status ReplicaServiceImpl::ClusterStatus(
 grpc::Status PeerServiceImpl::Deliver(
     grpc::ServerContext* context,
     grpc::ServerReader<consensus::MessageBatch>* reader, DeliverAck* response) {
+  // The certificate names one member; every batch on this stream must come
+  // from it (0: a plaintext cluster, where `from` is taken as sent).
+  absl::StatusOr<uint64_t> sender = authorizer_.ConsensusSenderOfCall(*context);
+  if (!sender.ok()) {
+    LOG_EVERY_N(WARNING, 100) << "refused a consensus stream from "
+                              << context->peer() << ": " << sender.status();
+    return ToGrpcStatus(sender.status());
+  }
   consensus::MessageBatch batch;
-  while (reader->Read(&batch)) replica_->StepBatch(batch);
+  while (reader->Read(&batch)) {
+    if (*sender != 0 && batch.from() != *sender) {
+      LOG_EVERY_N(WARNING, 100)
+          << "refused a consensus batch claiming to come from member "
+          << batch.from() << " over member " << *sender << "'s certificate";
+      return ToGrpcStatus(MakeError(
+          ErrorCode::kPermissionDenied,
+          absl::StrCat("this certificate speaks for member ", *sender,
+                       ", not ", batch.from())));
+    }
+    replica_->StepBatch(batch);
+  }
   return grpc::Status::OK;
 }
 

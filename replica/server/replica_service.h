@@ -1,12 +1,13 @@
 // The gRPC faces of a replica: the client-facing Replica service and the Peer
-// service that feeds consensus messages into it. Both are thin: every decision
-// is Replica's.
+// service that feeds consensus messages into it. Both are thin: who may call
+// what is the Authorizer's decision, everything else is Replica's.
 #ifndef REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 #define REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 
 #include <atomic>
 
 #include "proto/replica_service.grpc.pb.h"
+#include "replica/server/authorizer.h"
 #include "replica/server/replica.h"
 
 namespace report {
@@ -17,9 +18,11 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
   // `max_watch_streams` open at once, a new one is refused with
   // RESOURCE_EXHAUSTED ("Overloaded: ...") and the watcher tries another
   // replica or later.
-  explicit ReplicaServiceImpl(report::Replica* replica,
-                              int max_watch_streams = kDefaultMaxWatchStreams)
-      : replica_(replica), max_watch_streams_(max_watch_streams) {}
+  ReplicaServiceImpl(report::Replica* replica, Authorizer authorizer,
+                     int max_watch_streams = kDefaultMaxWatchStreams)
+      : replica_(replica),
+        authorizer_(authorizer),
+        max_watch_streams_(max_watch_streams) {}
   static constexpr int kDefaultMaxWatchStreams = 64;
 
   grpc::Status Submit(grpc::ServerContext* context,
@@ -51,19 +54,22 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
 
  private:
   report::Replica* replica_;
+  const Authorizer authorizer_;
   const int max_watch_streams_;
   std::atomic<int> watch_streams_{0};
 };
 
 class PeerServiceImpl final : public Peer::Service {
  public:
-  explicit PeerServiceImpl(report::Replica* replica) : replica_(replica) {}
+  PeerServiceImpl(report::Replica* replica, Authorizer authorizer)
+      : replica_(replica), authorizer_(authorizer) {}
   grpc::Status Deliver(grpc::ServerContext* context,
                        grpc::ServerReader<consensus::MessageBatch>* reader,
                        DeliverAck* response) override;
 
  private:
   report::Replica* replica_;
+  const Authorizer authorizer_;
 };
 
 }  // namespace report
