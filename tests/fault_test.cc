@@ -90,8 +90,10 @@ class SubmitPath {
 
 class ClusterClientPath : public SubmitPath {
  public:
-  ClusterClientPath(const ClusterConfig& config, std::string ingress)
-      : client_(config, ingress), ingress_(std::move(ingress)) {}
+  ClusterClientPath(const ClusterConfig& config, std::string ingress,
+                    std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : client_(config, ingress, std::move(credentials)),
+        ingress_(std::move(ingress)) {}
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
     return client_.Submit(submission, ingress_, kSubmitTimeout);
   }
@@ -268,8 +270,8 @@ class FaultCluster {
   }
   Workload::PathFactory ClientPath() {
     return [this] {
-      return std::make_unique<ClusterClientPath>(cluster.config(),
-                                                 IngressDomain());
+      return std::make_unique<ClusterClientPath>(
+          cluster.config(), IngressDomain(), cluster.client_credentials());
     };
   }
 
@@ -655,7 +657,8 @@ TEST(FaultTest, WholeProviderKilledKeepsAcceptingWithTheRemainingProviders) {
 TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
   FaultCluster fc("single-az", "--workers 0");
   ASSERT_UP(fc);
-  ClusterClientPath client(fc.cluster.config(), fc.IngressDomain());
+  ClusterClientPath client(fc.cluster.config(), fc.IngressDomain(),
+                           fc.cluster.client_credentials());
   for (int i = 0; i < 5; ++i) {
     auto receipt = client.Submit(MakeSubmission(absl::StrCat("before-", i), 0));
     ASSERT_TRUE(receipt.ok()) << receipt.status();
@@ -678,7 +681,8 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
   std::vector<std::string> unexpected;
   for (int c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
-      ClusterClientPath path(fc.cluster.config(), fc.IngressDomain());
+      ClusterClientPath path(fc.cluster.config(), fc.IngressDomain(),
+                             fc.cluster.client_credentials());
       for (int i = 0; i < kPerClient; ++i) {
         ReportSubmission submission =
             MakeSubmission(absl::StrCat("minority-", c, "-", i), c);

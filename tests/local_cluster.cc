@@ -77,10 +77,11 @@ bool LocalCluster::Up(std::string* error) {
   }
   config_ = *placement->cluster();
   credentials_ = CredentialsOf("operator");
+  client_credentials_ = config_.gateways_size() > 0
+                            ? CredentialsOf(config_.gateways(0).name())
+                            : credentials_;
   client_ = std::make_unique<ClusterClient>(
-      config_, config_.members(0).domain(),
-      config_.gateways_size() > 0 ? CredentialsOf(config_.gateways(0).name())
-                                  : credentials_);
+      config_, config_.members(0).domain(), client_credentials_);
   return true;
 }
 

@@ -65,6 +65,10 @@ class LocalCluster {
   // A cluster client acting as the first gateway (its certificate: the
   // identity replicas take submits from); reads work as any identity.
   ClusterClient& client() { return *client_; }
+  // The credentials client() presents, for more clients of the same kind.
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials() const {
+    return client_credentials_;
+  }
   // DIR/tls: the cluster CA and every certificate (up without --insecure).
   std::string tls_dir() const { return dir_ + "/tls"; }
   // The flags a process started by hand needs to join: "--tls-dir DIR/tls",
@@ -105,6 +109,7 @@ class LocalCluster {
   bool up_ = false;
   ClusterConfig config_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials_;
   std::unique_ptr<ClusterClient> client_;
 };
 

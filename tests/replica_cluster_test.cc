@@ -382,7 +382,8 @@ TEST(ReplicaClusterTest,
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
-      ClusterClient client(rc.cluster.config(), rc.IngressDomain());
+      ClusterClient client(rc.cluster.config(), rc.IngressDomain(),
+                           rc.cluster.client_credentials());
       results[i] = client.Submit(MakeSubmission("same-id"), rc.IngressDomain(),
                                  kSubmitTimeout);
     });
@@ -753,7 +754,8 @@ TEST(ReplicaClusterTest, AReplicaThatLeftAReadUnansweredIsAskedLast) {
   }
   ASSERT_FALSE(frozen.name.empty());
   // Reads from the frozen follower's own domain ask it first.
-  ClusterClient reader(rc.cluster.config(), frozen.domain);
+  ClusterClient reader(rc.cluster.config(), frozen.domain,
+                       rc.cluster.credentials());
   const absl::Duration wait = absl::Milliseconds(300);
   auto read = reader.ReadStatus("near-1", receipt->accepted_offset(), wait);
   ASSERT_TRUE(read.ok()) << read.status();
@@ -780,7 +782,8 @@ TEST(ReplicaClusterTest, RandomKillsUnderLoadNeverLoseOrMoveAnAnsweredSubmit) {
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&, c] {
-      ClusterClient client(rc.cluster.config(), rc.IngressDomain());
+      ClusterClient client(rc.cluster.config(), rc.IngressDomain(),
+                           rc.cluster.client_credentials());
       for (int i = 0; !stop.load(); ++i) {
         std::string id = absl::StrCat("load-", c, "-", i);
         auto receipt = client.Submit(MakeSubmission(id), rc.IngressDomain(),

@@ -797,8 +797,10 @@ TEST(WorkerEffectsTest, ARequestThatCrashesItsWorkerEndsFailedAtMaxAttempts) {
 // also when a test assertion returns early.
 class CompletionWatch {
  public:
-  CompletionWatch(const ClusterConfig& config, const std::string& worker_domain)
-      : client_(config, worker_domain), thread_([this, worker_domain] {
+  CompletionWatch(const ClusterConfig& config, const std::string& worker_domain,
+                  std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : client_(config, worker_domain, std::move(credentials)),
+        thread_([this, worker_domain] {
           while (!cancelled_.load()) {
             WatchRequest request;
             request.set_worker_domain(
@@ -850,7 +852,9 @@ TEST(WorkerEffectsTest, DISABLED_MeasureSubmitToCompletedLatency) {
   EffectCluster ec("single-az", 1, "--work-ms 0");
   ASSERT_UP(ec);
   constexpr int kRequests = 200;
-  CompletionWatch watch(ec.cluster.config(), ec.workers.at(0).domain);
+  CompletionWatch watch(
+      ec.cluster.config(), ec.workers.at(0).domain,
+      ec.cluster.WorkerCredentials(ec.workers.at(0).domain));
   std::vector<double> latencies_ms;
   for (int i = 0; i < kRequests; ++i) {
     const std::string id = absl::StrCat("latency-", i);
