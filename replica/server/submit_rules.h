@@ -1,0 +1,53 @@
+// The rules a submit goes through on the leader before and after it is in the
+// log, as plain code over the driver and the state machine:
+//
+//   1. validate the submission and its ingress domain (placement);
+//   2. compute the payload fingerprint; a caller-sent one must match it;
+//   3. a request id already applied is answered from state (the original
+//      receipt, or IdempotencyConflict for another payload) without appending;
+//   4. a request id already in flight is joined (both callers get the one
+//      receipt), as are repeats of one id within a batch;
+//   5. everything else is proposed as ONE append, and each submit is answered
+//      from the state machine's result once its entry is applied.
+//
+// Per-submit refusals are outcomes; a condition of the whole call (not the
+// leader, commit not confirmed by the deadline) fails the call.
+#ifndef REPORT_REPLICA_SERVER_SUBMIT_RULES_H_
+#define REPORT_REPLICA_SERVER_SUBMIT_RULES_H_
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/placement.h"
+#include "proto/replica_service.pb.h"
+#include "replica/server/driver.h"
+#include "replica/state_machine/report_state_machine.h"
+
+namespace report {
+
+// Most submits one SubmitBatch call may carry.
+inline constexpr int kMaxSubmitBatch = 1024;
+
+class SubmitRules {
+ public:
+  // All three must outlive the rules.
+  SubmitRules(const Placement* placement, const ReportStateMachine* state,
+              Driver* driver)
+      : placement_(placement), state_(state), driver_(driver) {}
+
+  absl::StatusOr<SubmitBatchResponse> SubmitBatch(
+      const SubmitBatchRequest& batch, absl::Time deadline);
+  absl::StatusOr<SubmitResponse> Submit(const SubmitRequest& request,
+                                        absl::Time deadline);
+
+ private:
+  const Placement* const placement_;
+  const ReportStateMachine* const state_;
+  Driver* const driver_;
+};
+
+// IdempotencyConflict for a submit whose payload differs from `record`'s.
+absl::Status ConflictError(const RequestRecord& record);
+
+}  // namespace report
+
+#endif  // REPORT_REPLICA_SERVER_SUBMIT_RULES_H_
