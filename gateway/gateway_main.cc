@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   report::BlockTerminationSignals();
   std::string domain, cluster_path, http_listen, grpc_listen, name;
   report::TlsFlags tls_flags;
+  std::string api_keys_path;
   report::gateway::HttpServerOptions http_options;
   report::gateway::FrontDoorOptions front_door_options;
   int submit_timeout_ms = 10000;
@@ -98,6 +99,11 @@ int main(int argc, char** argv) {
       po::value<int>(&batching.max_queued)->default_value(4096),
       "submits waiting for a SubmitBatch call; beyond it Overloaded");
   report::AddTlsFlags(&flags, &tls_flags);
+  flags.add_options()(
+      "api-keys", po::value<std::string>(&api_keys_path),
+      "text ApiKeyFile (proto/report_api.proto): SHA-256 of each key and the "
+      "accounts it may use; every report call then needs Authorization: "
+      "Bearer KEY (docs/API.md#api-keys)");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -162,6 +168,13 @@ int main(int argc, char** argv) {
     }
   }
   (*security)->LogAtStart("report-gateway");
+  if (!api_keys_path.empty()) {
+    auto keys = report::gateway::ApiKeys::LoadFile(api_keys_path);
+    if (!keys.ok()) return Fail(std::string(keys.status().message()), 2);
+    front_door_options.api_keys = *keys;
+    LOG(INFO) << "API keys required: " << (*keys)->size() << " key(s) from "
+              << api_keys_path;
+  }
   report::gateway::GatewayMetrics metrics;
   report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching,
                                           (*security)->ChannelCredentials());

@@ -22,6 +22,7 @@ struct HttpRequest {
   std::string target;           // origin-form: path and optional query
   std::string idempotency_key;  // Idempotency-Key header, "" when absent
   std::string body;
+  std::string authorization = "";  // Authorization header, "" when absent
 };
 
 struct HttpReply {

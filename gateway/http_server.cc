@@ -276,6 +276,7 @@ class Connection : public HttpServer::Impl::Drainable,
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
     request.idempotency_key = std::string(message["Idempotency-Key"]);
+    request.authorization = std::string(message[http::field::authorization]);
     request.body = std::move(message.body());
 
     if (over_limit_) {

@@ -5,6 +5,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -335,9 +338,10 @@ TEST_F(TrustTest, CertificatesDecideWhatACallerMayDo) {
 TEST_F(TrustTest, AProcessWhoseDomainDiffersFromItsCertificateRefusesToStart) {
   const std::string cluster_file = cluster_.dir() + "/cluster.textproto";
   std::string output;
-  // worker-1's certificate places it in us-central1-a; GCP would allow -b.
+  // A worker certificate for us-central1-a; GCP would allow -b.
+  cluster_.CredentialsAs("worker-a", "worker", kGcp);
   int code = RunCommand(
-      absl::StrCat("timeout 20 ", BinDir(), "/report-worker --id worker-1 --domain ",
+      absl::StrCat("timeout 20 ", BinDir(), "/report-worker --id worker-a --domain ",
                    "gcp/us-central1/us-central1-b --cluster ", cluster_file, " ",
                    cluster_.TlsArgs()),
       &output);
@@ -472,6 +476,121 @@ TEST_F(TrustTest, RotatingEveryCertificateUnderLoadLosesNoSubmit) {
         ReadFile(cluster_.dir() + "/" + p.name + "/log"), "SIGHUP: serving"))
         << p.name << " did not log the reloaded certificate";
   }
+}
+
+// curl against the gateway's HTTP port: "STATUS BODY".
+std::string Curl(const std::string& args) {
+  std::string output;
+  RunCommand("curl -sS -m 10 -w ' %{http_code}' " + args, &output);
+  return output;
+}
+
+TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
+  // Keys are stored only as SHA-256 digests.
+  char path[] = "/tmp/report-api-keys-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::string digests;
+  RunCommand("printf %s acme-secret | sha256sum | cut -c1-64", &digests);
+  std::string ops_digest;
+  RunCommand("printf %s ops-secret | sha256sum | cut -c1-64", &ops_digest);
+  std::ofstream(path) << "keys { name: \"acme\" sha256: \"" << digests.substr(0, 64)
+                      << "\" account_ids: \"acct-acme\" }\n"
+                      << "keys { name: \"ops\" sha256: \"" << ops_digest.substr(0, 64)
+                      << "\" account_ids: \"*\" }\n";
+  LocalCluster cluster("single-az", absl::StrCat("--workers 0 --gateway-args '--api-keys ",
+                                                  path, "'"));
+  std::string error;
+  ASSERT_TRUE(cluster.Up(&error)) << error;
+  unlink(path);
+  std::string http;
+  std::string grpc_address;
+  for (const ProcessInfo& p : cluster.Processes()) {
+    if (p.kind == "gateway") {
+      http = p.http_address;
+      grpc_address = p.grpc_address;
+    }
+  }
+  ASSERT_FALSE(http.empty());
+  const std::string post = "-X POST http://" + http + "/reports -H 'Content-Type: application/json' ";
+  auto body = [](const std::string& id, const std::string& account) {
+    return absl::StrCat("-d '{\"request_id\":\"", id, "\",\"account_id\":\"", account,
+                        "\",\"month\":\"2026-04\"}' ");
+  };
+  // No key, a wrong key, a malformed header: 401 problem+json.
+  for (const std::string& header :
+       {std::string(""), std::string("-H 'Authorization: Bearer wrong' "),
+        std::string("-H 'Authorization: acme-secret' ")}) {
+    std::string answer = Curl(post + header + body("k-1", "acct-acme"));
+    EXPECT_TRUE(absl::EndsWith(answer, " 401")) << header << answer;
+    EXPECT_TRUE(absl::StrContains(answer, "Unauthenticated")) << answer;
+    answer = Curl(header + "http://" + http + "/reports/k-1");
+    EXPECT_TRUE(absl::EndsWith(answer, " 401")) << header << answer;
+  }
+  // The right key for its account: accepted, then readable.
+  const std::string acme = "-H 'Authorization: Bearer acme-secret' ";
+  std::string answer = Curl(post + acme + body("k-1", "acct-acme"));
+  EXPECT_TRUE(absl::EndsWith(answer, " 202")) << answer;
+  answer = Curl(acme + "'http://" + http + "/reports/k-1?min_offset=1&wait_ms=2000'");
+  EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
+  // Another account: a submit is 403, a read of its report 404, as if unknown.
+  answer = Curl(post + acme + body("k-2", "acct-other"));
+  EXPECT_TRUE(absl::EndsWith(answer, " 403")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "PermissionDenied")) << answer;
+  const std::string ops = "-H 'Authorization: Bearer ops-secret' ";
+  answer = Curl(post + ops + body("k-3", "acct-other"));
+  EXPECT_TRUE(absl::EndsWith(answer, " 202")) << answer;
+  answer = Curl(acme + "'http://" + http + "/reports/k-3?min_offset=1&wait_ms=2000'");
+  EXPECT_TRUE(absl::EndsWith(answer, " 404")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "NotFound")) << answer;
+  answer = Curl(ops + "'http://" + http + "/reports/k-3?min_offset=1&wait_ms=2000'");
+  EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
+
+  // The same over gRPC metadata.
+  auto stub = api::ReportApi::NewStub(
+      grpc::CreateChannel(grpc_address, cluster.credentials()));
+  auto submit = [&](const std::string& key, const std::string& id,
+                    const std::string& account) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+    api::SubmitReportRequest request;
+    request.set_request_id(id);
+    request.set_account_id(account);
+    request.set_month("2026-04");
+    Receipt receipt;
+    return stub->SubmitReport(&context, request, &receipt).error_code();
+  };
+  EXPECT_EQ(submit("", "g-1", "acct-acme"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(submit("acme-secret", "g-1", "acct-other"),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(submit("acme-secret", "g-1", "acct-acme"), grpc::StatusCode::OK);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer acme-secret");
+  api::GetReportRequest read;
+  read.set_request_id("k-3");
+  read.set_min_offset(1);
+  api::ReportStatus status;
+  EXPECT_EQ(stub->GetReport(&context, read, &status).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // reportctl takes the key from $REPORT_API_KEY.
+  std::string output;
+  EXPECT_EQ(RunCommand(absl::StrCat("REPORT_API_KEY=acme-secret ", BinDir(),
+                                    "/reportctl submit --request-id ctl-k --account acct-acme "
+                                    "--month 2026-04 --cluster ",
+                                    cluster.dir(), "/cluster.textproto"),
+                       &output),
+            0)
+      << output;
+  EXPECT_EQ(RunCommand(absl::StrCat(BinDir(),
+                                    "/reportctl submit --request-id ctl-k2 --account acct-acme "
+                                    "--month 2026-04 --cluster ",
+                                    cluster.dir(), "/cluster.textproto"),
+                       &output),
+            1)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "Unauthenticated")) << output;
 }
 
 TEST(TrustInsecureTest, UpInsecureRunsPlaintextAndEveryProcessSaysSo) {

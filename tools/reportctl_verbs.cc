@@ -108,6 +108,17 @@ std::unique_ptr<api::ReportApi::Stub> GatewayStub(
   return api::ReportApi::NewStub(grpc::CreateChannel(address, credentials));
 }
 
+// --api-key, else $REPORT_API_KEY: sent as "authorization: Bearer KEY".
+void AddApiKey(const std::string& flag, grpc::ClientContext* context) {
+  std::string key = flag;
+  if (key.empty()) {
+    if (const char* env = std::getenv("REPORT_API_KEY"); env != nullptr) {
+      key = env;
+    }
+  }
+  if (!key.empty()) context->AddMetadata("authorization", "Bearer " + key);
+}
+
 struct Parsed {
   po::variables_map vars;
   bool help = false;
@@ -159,7 +170,8 @@ void PrintStatusLine(const api::ReportStatus& status) {
 }  // namespace
 
 int RunSubmit(const std::vector<std::string>& args) {
-  std::string gateway, cluster_file, request_id, account, month, timeout_text;
+  std::string gateway, cluster_file, request_id, account, month, timeout_text,
+      api_key;
   po::options_description options("submit options");
   options.add_options()("help,h", "print this help")(
       "request-id", po::value<std::string>(&request_id)->required(),
@@ -172,7 +184,10 @@ int RunSubmit(const std::vector<std::string>& args) {
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("15s"),
-      "how long to wait for the commit")("json", "print the receipt as JSON");
+      "how long to wait for the commit")("json", "print the receipt as JSON")(
+      "api-key", po::value<std::string>(&api_key),
+      "API key for a gateway started with --api-keys (default "
+      "$REPORT_API_KEY)");
   TlsFlags tls;
   AddTlsFlags(&options, &tls);
   po::options_description hidden;
@@ -199,6 +214,7 @@ int RunSubmit(const std::vector<std::string>& args) {
   request.set_month(month);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  AddApiKey(api_key, &context);
   Receipt receipt;
   grpc::Status status =
       GatewayStub(*address, *credentials)
@@ -216,7 +232,7 @@ int RunSubmit(const std::vector<std::string>& args) {
 }
 
 int RunStatus(const std::vector<std::string>& args) {
-  std::string gateway, cluster_file, request_id, wait_text;
+  std::string gateway, cluster_file, request_id, wait_text, api_key;
   uint64_t min_offset = 0;
   po::options_description options("status options");
   options.add_options()("help,h", "print this help")(
@@ -229,7 +245,10 @@ int RunStatus(const std::vector<std::string>& args) {
       "cluster",
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")("json",
-                                             "print the status as JSON");
+                                             "print the status as JSON")(
+      "api-key", po::value<std::string>(&api_key),
+      "API key for a gateway started with --api-keys (default "
+      "$REPORT_API_KEY)");
   TlsFlags tls;
   AddTlsFlags(&options, &tls);
   po::options_description hidden;
@@ -267,6 +286,7 @@ int RunStatus(const std::vector<std::string>& args) {
         std::min(std::max(left, absl::Seconds(1)), absl::Seconds(5)))));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    AddApiKey(api_key, &context);
     api::ReportStatus status;
     grpc::Status rpc = stub->GetReport(&context, request, &status);
     if (!rpc.ok()) {
