@@ -67,9 +67,8 @@ ClusterClient::ClusterClient(
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   for (int i = 0; i < cluster_.members_size(); ++i) {
-    stubs_.push_back(ReplicaService::NewStub(
-        grpc::CreateCustomChannel(cluster_.members(i).grpc_address(),
-                                  credentials, args)));
+    stubs_.push_back(ReplicaService::NewStub(grpc::CreateCustomChannel(
+        cluster_.members(i).grpc_address(), credentials, args)));
     nearest_.push_back(i);
   }
   unanswered_until_.assign(stubs_.size(), absl::InfinitePast());

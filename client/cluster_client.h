@@ -17,8 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "proto/cluster.pb.h"
 #include "grpcpp/security/credentials.h"
+#include "proto/cluster.pb.h"
 #include "proto/replica_service.grpc.pb.h"
 
 namespace report {
@@ -28,8 +28,9 @@ class ClusterClient {
   // `domain` is the caller's own failure domain (reads prefer replicas near
   // it). Channels use `credentials` (mutual TLS,
   // TransportSecurity::ChannelCredentials()); plaintext when null.
-  ClusterClient(const ClusterConfig& cluster, std::string domain,
-                std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+  ClusterClient(
+      const ClusterConfig& cluster, std::string domain,
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // A receipt's `duplicate` is true only when the request was accepted before
   // this call: when an attempt of this very call was committed but its answer

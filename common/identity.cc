@@ -32,9 +32,9 @@ bool ValidSegment(absl::string_view segment, bool allow_colon) {
 }
 
 absl::Status Invalid(absl::string_view uri, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("not a cluster identity '", uri.substr(0, 200), "': ", why,
-                   " (want spiffe://CLUSTER_ID/KIND/PROVIDER/REGION/ZONE/NAME)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "not a cluster identity '", uri.substr(0, 200), "': ", why,
+      " (want spiffe://CLUSTER_ID/KIND/PROVIDER/REGION/ZONE/NAME)"));
 }
 
 }  // namespace
@@ -69,7 +69,8 @@ absl::StatusOr<ProcessIdentity> ParseSpiffeId(absl::string_view uri) {
   if (parts.size() != 6) return Invalid(uri, "needs six path segments");
   for (size_t i = 0; i < parts.size(); ++i) {
     if (!ValidSegment(parts[i], i == 0)) {
-      return Invalid(uri, absl::StrCat("segment ", i + 1, " is empty or holds "
+      return Invalid(uri, absl::StrCat("segment ", i + 1,
+                                       " is empty or holds "
                                        "a character outside [A-Za-z0-9._-]"));
     }
   }
@@ -132,8 +133,9 @@ absl::StatusOr<ProcessIdentity> IdentityOfCertificatePem(
       const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
       if (name->type != GEN_URI) continue;
       const ASN1_IA5STRING* text = name->d.uniformResourceIdentifier;
-      sans.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
-                        static_cast<size_t>(ASN1_STRING_length(text)));
+      sans.emplace_back(
+          reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
+          static_cast<size_t>(ASN1_STRING_length(text)));
     }
     GENERAL_NAMES_free(names);
   }

@@ -35,7 +35,8 @@ void InitProcessLogging(const char* argv0);
 void BlockTerminationSignals();
 
 // Waits until SIGINT or SIGTERM arrives; returns the signal number. Each SIGHUP
-// meanwhile calls `on_hangup` (e.g. to check rotated certificates) and waits on.
+// meanwhile calls `on_hangup` (e.g. to check rotated certificates) and waits
+// on.
 int WaitForTerminationSignal(const std::function<void()>& on_hangup = {});
 
 }  // namespace report

@@ -28,9 +28,11 @@ struct Deleter {
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
+using StorePtr =
+    std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtxPtr =
-    std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
+    std::unique_ptr<X509_STORE_CTX,
+                    Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      absl::string_view what) {
@@ -91,8 +93,9 @@ absl::StatusOr<LoadedFiles> LoadFiles(const std::string& ca_path,
         absl::StrCat(key_path, " holds no PEM private key"));
   }
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the key ", key_path, " does not belong to the certificate ", cert_path));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the key ", key_path,
+                     " does not belong to the certificate ", cert_path));
   }
   StoreCtxPtr ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
@@ -102,7 +105,8 @@ absl::StatusOr<LoadedFiles> LoadFiles(const std::string& ca_path,
         ": ",
         X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
   }
-  absl::StatusOr<ProcessIdentity> identity = IdentityOfCertificatePem(*cert_pem);
+  absl::StatusOr<ProcessIdentity> identity =
+      IdentityOfCertificatePem(*cert_pem);
   if (!identity.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(cert_path, ": ", identity.status().message()));
@@ -115,7 +119,8 @@ absl::StatusOr<LoadedFiles> LoadFiles(const std::string& ca_path,
   LoadedFiles loaded;
   loaded.identity = *identity;
   std::string serial = "?";
-  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(cert.get()), nullptr)) {
+  if (BIGNUM* bn =
+          ASN1_INTEGER_to_BN(X509_get_serialNumber(cert.get()), nullptr)) {
     if (char* hex = BN_bn2hex(bn)) {
       serial = hex;
       OPENSSL_free(hex);
@@ -138,7 +143,8 @@ absl::StatusOr<LoadedFiles> LoadFiles(const std::string& ca_path,
 
 // Accepts a peer whose certificate (already verified against the CA) names one
 // identity of our cluster.
-class SameClusterVerifier : public grpc::experimental::ExternalCertificateVerifier {
+class SameClusterVerifier
+    : public grpc::experimental::ExternalCertificateVerifier {
  public:
   explicit SameClusterVerifier(std::string cluster_id)
       : cluster_id_(std::move(cluster_id)) {}
@@ -165,7 +171,8 @@ class SameClusterVerifier : public grpc::experimental::ExternalCertificateVerifi
     return true;  // answered synchronously
   }
 
-  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {
+  }
 
  private:
   const std::string cluster_id_;
@@ -216,17 +223,15 @@ TransportSecurity::FromFiles(std::string ca_path, std::string cert_path,
       std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
           security->key_path_, security->cert_path_, security->ca_path_,
           kRefreshSeconds);
-  security->verifier_ =
-      grpc::experimental::ExternalCertificateVerifier::Create<
-          SameClusterVerifier>(loaded->identity.cluster_id);
+  security->verifier_ = grpc::experimental::ExternalCertificateVerifier::Create<
+      SameClusterVerifier>(loaded->identity.cluster_id);
   return std::shared_ptr<const TransportSecurity>(std::move(security));
 }
 
 absl::StatusOr<std::shared_ptr<const TransportSecurity>>
 TransportSecurity::FromFlags(const TlsFlags& flags, absl::string_view name) {
-  const bool any_file =
-      !flags.dir.empty() || !flags.ca.empty() || !flags.cert.empty() ||
-      !flags.key.empty();
+  const bool any_file = !flags.dir.empty() || !flags.ca.empty() ||
+                        !flags.cert.empty() || !flags.key.empty();
   if (flags.insecure) {
     if (any_file) {
       return absl::InvalidArgumentError(
@@ -304,7 +309,8 @@ TransportSecurity::ChannelCredentials() const {
 
 absl::StatusOr<std::string> TransportSecurity::CheckFiles() const {
   if (!secure_) return std::string("plaintext (--insecure): nothing to reload");
-  absl::StatusOr<LoadedFiles> loaded = LoadFiles(ca_path_, cert_path_, key_path_);
+  absl::StatusOr<LoadedFiles> loaded =
+      LoadFiles(ca_path_, cert_path_, key_path_);
   if (!loaded.ok()) return loaded.status();
   if (loaded->identity.uri() != identity_.uri()) {
     return absl::FailedPreconditionError(

@@ -1,12 +1,12 @@
 // Mutual TLS for every gRPC server and channel of the cluster
-// (docs/SECURITY.md). A process holds one TransportSecurity: the cluster CA, its
-// own certificate and key, and the identity its certificate names. Servers it
-// builds require a client certificate signed by the CA of a caller of the same
-// cluster; channels it builds present its certificate and accept only a server
-// whose certificate the CA signed for the same cluster. Certificates and keys
-// are re-read from their files while the process runs, so replacing the files
-// (and sending SIGHUP, which checks them and logs what is now served) rotates
-// them without a restart.
+// (docs/SECURITY.md). A process holds one TransportSecurity: the cluster CA,
+// its own certificate and key, and the identity its certificate names. Servers
+// it builds require a client certificate signed by the CA of a caller of the
+// same cluster; channels it builds present its certificate and accept only a
+// server whose certificate the CA signed for the same cluster. Certificates and
+// keys are re-read from their files while the process runs, so replacing the
+// files (and sending SIGHUP, which checks them and logs what is now served)
+// rotates them without a restart.
 //
 // Without TLS (`--insecure`, development only) everything is plaintext and the
 // process says so loudly at start.
@@ -68,9 +68,9 @@ class TransportSecurity {
 
   // For tools: --tls-dir, else $REPORT_TLS_DIR, else each of `default_dirs`
   // that holds NAME.pem, else (none found) plaintext.
-  static absl::StatusOr<std::shared_ptr<const TransportSecurity>>
-  ForTool(const TlsFlags& flags, absl::string_view name,
-          const std::vector<std::string>& default_dirs);
+  static absl::StatusOr<std::shared_ptr<const TransportSecurity>> ForTool(
+      const TlsFlags& flags, absl::string_view name,
+      const std::vector<std::string>& default_dirs);
 
   ~TransportSecurity();
 

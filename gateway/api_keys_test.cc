@@ -11,8 +11,8 @@ std::shared_ptr<const ApiKeys> Keys() {
   auto keys = ApiKeys::ParseText(
       "keys { name: \"acme\" sha256: \"" + Sha256Hex("acme-key") +
       "\" account_ids: \"acct-1\" account_ids: \"acct-2\" }\n"
-      "keys { name: \"ops\" sha256: \"" + Sha256Hex("ops-key") +
-      "\" account_ids: \"*\" }\n");
+      "keys { name: \"ops\" sha256: \"" +
+      Sha256Hex("ops-key") + "\" account_ids: \"*\" }\n");
   EXPECT_TRUE(keys.ok()) << keys.status();
   return *keys;
 }
@@ -31,9 +31,8 @@ TEST(ApiKeysTest, AValidBearerKeyGrantsItsAccounts) {
 
 TEST(ApiKeysTest, MissingMalformedAndUnknownKeysAreUnauthenticated) {
   auto keys = Keys();
-  for (const char* value :
-       {"", "acme-key", "Basic YWNtZTprZXk=", "Bearer", "Bearer ", "Bearer nope",
-        "Bearer ACME-KEY"}) {
+  for (const char* value : {"", "acme-key", "Basic YWNtZTprZXk=", "Bearer",
+                            "Bearer ", "Bearer nope", "Bearer ACME-KEY"}) {
     EXPECT_EQ(ErrorCodeOf(keys->Authenticate(value).status()),
               ErrorCode::kUnauthenticated)
         << "'" << value << "'";
@@ -42,10 +41,11 @@ TEST(ApiKeysTest, MissingMalformedAndUnknownKeysAreUnauthenticated) {
 
 TEST(ApiKeysTest, MalformedFilesAreRefused) {
   for (const char* text : {
-           "",                                               // no key
+           "",                                                         // no key
            "keys { name: \"a\" sha256: \"abc\" account_ids: \"*\" }",  // short
            "keys { name: \"a\" sha256: "
-           "\"0000000000000000000000000000000000000000000000000000000000000000\" }",
+           "\"0000000000000000000000000000000000000000000000000000000000000000"
+           "\" }",
            "not a proto",
        }) {
     EXPECT_EQ(ErrorCodeOf(ApiKeys::ParseText(text).status()),

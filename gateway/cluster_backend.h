@@ -17,9 +17,10 @@ namespace report::gateway {
 class ClusterBackend final : public ReportBackend {
  public:
   // `metrics` must outlive the backend.
-  ClusterBackend(const ClusterConfig& cluster, std::string ingress_domain,
-                 GatewayMetrics* metrics, SubmitBatcherOptions batching = {},
-                 std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr)
+  ClusterBackend(
+      const ClusterConfig& cluster, std::string ingress_domain,
+      GatewayMetrics* metrics, SubmitBatcherOptions batching = {},
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr)
       : ingress_domain_(std::move(ingress_domain)),
         client_(cluster, ingress_domain_, std::move(credentials)),
         batcher_(

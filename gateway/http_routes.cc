@@ -161,8 +161,8 @@ HttpRouting RouteSubmit(const ReportFrontDoor* front_door,
   HttpRouting routing;
   routing.route = kRouteSubmit;
   routing.async_call = [front_door, submit = std::move(submit),
-                        authorization = request.authorization](
-                           HttpRouting::ReplyFn done) {
+                        authorization =
+                            request.authorization](HttpRouting::ReplyFn done) {
     front_door->SubmitAsync(
         submit,
         [done = std::move(done)](absl::StatusOr<report::Receipt> receipt) {

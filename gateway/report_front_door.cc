@@ -174,10 +174,10 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
   }
   if (grant.has_value() && !grant->Covers(read->record().account_id())) {
     // Worded as the replicas word an unknown id: no existence leak.
-    return MakeError(ErrorCode::kNotFound,
-                     absl::StrCat("no request '", request.request_id(),
-                                  "' at served offset ",
-                                  read->served_offset()));
+    return MakeError(
+        ErrorCode::kNotFound,
+        absl::StrCat("no request '", request.request_id(),
+                     "' at served offset ", read->served_offset()));
   }
   return ToReportStatus(read->record(), read->served_offset());
 }

@@ -114,9 +114,9 @@ std::shared_ptr<grpc::ChannelCredentials> LocalCluster::CredentialsAs(
   }
   if (access(CertificatePath(tls_dir(), name).c_str(), R_OK) != 0) {
     std::string output;
-    if (Script(absl::StrCat("cert ", name, " --kind ", kind, " --domain ",
-                            domain),
-               &output) != 0) {
+    if (Script(
+            absl::StrCat("cert ", name, " --kind ", kind, " --domain ", domain),
+            &output) != 0) {
       ADD_FAILURE() << "cluster.sh cert " << name << ": " << output;
     }
   }

@@ -328,9 +328,8 @@ TEST(ReplicaClusterTest, AWatchOpenedRightAfterARestartFollowsTheLog) {
   rc.cluster.Start(watched.name);
   WatchRequest request;
   request.set_worker_domain(rc.cluster.config().placement().worker_domains(0));
-  auto stub =
-      StubFor(rc.cluster, watched.grpc_address,
-              rc.cluster.WorkerCredentials(request.worker_domain()));
+  auto stub = StubFor(rc.cluster, watched.grpc_address,
+                      rc.cluster.WorkerCredentials(request.worker_domain()));
   std::unique_ptr<grpc::ClientContext> context;
   std::unique_ptr<grpc::ClientReader<WatchEvent>> reader;
   WatchEvent event;

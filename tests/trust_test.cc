@@ -3,11 +3,10 @@
 // do follows from its certificate. Every test here is a dishonest caller: none
 // of them may change the log.
 #include <grpcpp/grpcpp.h>
-
-#include <atomic>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -46,7 +45,8 @@ struct LogPosition {
 
 LogPosition PositionOf(LocalCluster& cluster) {
   LogPosition position;
-  for (auto& [member, status] : cluster.client().ClusterStatus(absl::Seconds(2))) {
+  for (auto& [member, status] :
+       cluster.client().ClusterStatus(absl::Seconds(2))) {
     EXPECT_TRUE(status.ok()) << member.name() << ": " << status.status();
     if (status.ok()) {
       position.last_and_epoch[member.name()] = {status->last_offset(),
@@ -59,7 +59,8 @@ LogPosition PositionOf(LocalCluster& cluster) {
 std::string Describe(const LogPosition& position) {
   std::string text;
   for (const auto& [name, at] : position.last_and_epoch) {
-    absl::StrAppend(&text, name, " last=", at.first, " epoch=", at.second, "; ");
+    absl::StrAppend(&text, name, " last=", at.first, " epoch=", at.second,
+                    "; ");
   }
   return text;
 }
@@ -69,8 +70,8 @@ std::string Describe(const LogPosition& position) {
 std::shared_ptr<grpc::ChannelCredentials> ForeignCredentials(
     const LocalCluster& cluster) {
   const std::string dir = cluster.dir() + "/foreign";
-  const std::string uri = absl::StrCat("spiffe://", cluster.config().cluster_id(),
-                                       "/operator/-/-/-/operator");
+  const std::string uri = absl::StrCat(
+      "spiffe://", cluster.config().cluster_id(), "/operator/-/-/-/operator");
   std::string output;
   const int code = RunCommand(
       absl::StrCat(
@@ -84,8 +85,8 @@ std::shared_ptr<grpc::ChannelCredentials> ForeignCredentials(
           "-set_serial 7 -days 2 -extfile ext.cnf -out op.pem"),
       &output);
   EXPECT_EQ(code, 0) << output;
-  auto security =
-      TransportSecurity::FromFiles(dir + "/ca.pem", dir + "/op.pem", dir + "/op.key");
+  auto security = TransportSecurity::FromFiles(dir + "/ca.pem", dir + "/op.pem",
+                                               dir + "/op.key");
   EXPECT_TRUE(security.ok()) << security.status();
   if (!security.ok()) return grpc::InsecureChannelCredentials();
   return (*security)->ChannelCredentials();
@@ -94,9 +95,11 @@ std::shared_ptr<grpc::ChannelCredentials> ForeignCredentials(
 grpc::Status ReadClusterStatus(
     const std::string& address,
     std::shared_ptr<grpc::ChannelCredentials> credentials) {
-  auto stub = ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
+  auto stub =
+      ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(3));
   ClusterStatusResponse response;
   return stub->ClusterStatus(&context, ClusterStatusRequest(), &response);
 }
@@ -104,9 +107,11 @@ grpc::Status ReadClusterStatus(
 grpc::Status SubmitTo(const std::string& address,
                       std::shared_ptr<grpc::ChannelCredentials> credentials,
                       const std::string& id, const std::string& domain) {
-  auto stub = ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
+  auto stub =
+      ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(3));
   SubmitRequest request;
   request.mutable_submission()->set_request_id(id);
   request.mutable_submission()->set_account_id("acct-1");
@@ -116,12 +121,15 @@ grpc::Status SubmitTo(const std::string& address,
   return stub->Submit(&context, request, &response);
 }
 
-grpc::Status GatewaySubmit(const std::string& address,
-                           std::shared_ptr<grpc::ChannelCredentials> credentials,
-                           const std::string& id) {
-  auto stub = api::ReportApi::NewStub(grpc::CreateChannel(address, credentials));
+grpc::Status GatewaySubmit(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
+    const std::string& id) {
+  auto stub =
+      api::ReportApi::NewStub(grpc::CreateChannel(address, credentials));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(3));
   api::SubmitReportRequest request;
   request.set_request_id(id);
   request.set_account_id("acct-1");
@@ -138,7 +146,8 @@ grpc::Status DeliverTo(const std::string& address,
                        uint64_t to) {
   auto stub = Peer::NewStub(grpc::CreateChannel(address, credentials));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(3));
   DeliverAck ack;
   auto writer = stub->Deliver(&context, &ack);
   consensus::MessageBatch batch;
@@ -157,9 +166,11 @@ grpc::Status DeliverTo(const std::string& address,
 grpc::Status CompleteAt(const std::string& address,
                         std::shared_ptr<grpc::ChannelCredentials> credentials,
                         const std::string& worker_domain) {
-  auto stub = ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
+  auto stub =
+      ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(3));
   CompleteRequest request;
   request.set_request_id("nobody-1");
   request.set_worker_id("worker-1");
@@ -172,9 +183,11 @@ grpc::Status CompleteAt(const std::string& address,
 grpc::Status ReserveAt(const std::string& address,
                        std::shared_ptr<grpc::ChannelCredentials> credentials,
                        const std::string& worker_domain) {
-  auto stub = ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
+  auto stub =
+      ReplicaService::NewStub(grpc::CreateChannel(address, credentials));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(3));
   ReserveEffectRequest request;
   request.set_request_id("nobody-1");
   request.set_effect_key("file-sink:nobody-1");
@@ -212,7 +225,8 @@ class TrustTest : public ::testing::Test {
     return ports;
   }
   uint64_t LeaderId() {
-    for (auto& [member, status] : cluster_.client().ClusterStatus(absl::Seconds(2))) {
+    for (auto& [member, status] :
+         cluster_.client().ClusterStatus(absl::Seconds(2))) {
       if (status.ok() && status->role() == "leader") return member.id();
     }
     return 0;
@@ -228,8 +242,8 @@ TEST_F(TrustTest, PlaintextAndForeignCaClientsCannotTalkToAnyPort) {
   const auto plaintext = grpc::InsecureChannelCredentials();
   const auto foreign = ForeignCredentials(cluster_);
   for (const std::string& address : ReplicaPorts()) {
-    for (const auto& [what, credentials] :
-         std::vector<std::pair<std::string, std::shared_ptr<grpc::ChannelCredentials>>>{
+    for (const auto& [what, credentials] : std::vector<
+             std::pair<std::string, std::shared_ptr<grpc::ChannelCredentials>>>{
              {"plaintext", plaintext}, {"foreign CA", foreign}}) {
       grpc::Status read = ReadClusterStatus(address, credentials);
       EXPECT_EQ(read.error_code(), grpc::StatusCode::UNAVAILABLE)
@@ -237,10 +251,11 @@ TEST_F(TrustTest, PlaintextAndForeignCaClientsCannotTalkToAnyPort) {
       grpc::Status submit = SubmitTo(address, credentials, "plain-1", kAws);
       EXPECT_EQ(submit.error_code(), grpc::StatusCode::UNAVAILABLE)
           << what << " submit " << address << ": " << submit.error_message();
-      grpc::Status deliver = DeliverTo(address, credentials,
-                                       cluster_.config().cluster_id(), 1, 2);
+      grpc::Status deliver =
+          DeliverTo(address, credentials, cluster_.config().cluster_id(), 1, 2);
       EXPECT_EQ(deliver.error_code(), grpc::StatusCode::UNAVAILABLE)
-          << what << " consensus " << address << ": " << deliver.error_message();
+          << what << " consensus " << address << ": "
+          << deliver.error_message();
     }
   }
   for (const ProcessInfo& gateway : gateways_) {
@@ -252,7 +267,9 @@ TEST_F(TrustTest, PlaintextAndForeignCaClientsCannotTalkToAnyPort) {
     }
   }
   // The operator's own certificate works, and nothing moved.
-  EXPECT_TRUE(ReadClusterStatus(replicas_[0].grpc_address, cluster_.credentials()).ok());
+  EXPECT_TRUE(
+      ReadClusterStatus(replicas_[0].grpc_address, cluster_.credentials())
+          .ok());
   const LogPosition after = PositionOf(cluster_);
   EXPECT_EQ(after, before) << Describe(before) << " became " << Describe(after);
 }
@@ -286,17 +303,19 @@ TEST_F(TrustTest, CertificatesDecideWhatACallerMayDo) {
   EXPECT_EQ(complete.error_code(), grpc::StatusCode::PERMISSION_DENIED)
       << complete.error_message();
   for (const std::string& address : ReplicaPorts()) {
-    grpc::Status deliver = DeliverTo(address, gateway,
-                                     cluster_.config().cluster_id(), leader, 2);
+    grpc::Status deliver =
+        DeliverTo(address, gateway, cluster_.config().cluster_id(), leader, 2);
     EXPECT_EQ(deliver.error_code(), grpc::StatusCode::PERMISSION_DENIED)
         << address << ": " << deliver.error_message();
   }
   // A worker may not submit, the operator neither.
   const auto gcp_worker = cluster_.CredentialsOf("worker-1");
-  EXPECT_EQ(SubmitTo(leader_address, gcp_worker, "by-worker", kGcp).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(
-      SubmitTo(leader_address, cluster_.credentials(), "by-operator", kAws).error_code(),
+      SubmitTo(leader_address, gcp_worker, "by-worker", kGcp).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(
+      SubmitTo(leader_address, cluster_.credentials(), "by-operator", kAws)
+          .error_code(),
       grpc::StatusCode::PERMISSION_DENIED);
   // A member's certificate speaks for that member only.
   const auto replica2 = cluster_.CredentialsOf("replica-2");
@@ -307,9 +326,10 @@ TEST_F(TrustTest, CertificatesDecideWhatACallerMayDo) {
       << impersonated.error_message();
   // A replica certificate of another cluster, even from this CA.
   std::string output;
-  ASSERT_EQ(cluster_.Script(absl::StrCat("cert other-replica-2 --kind replica --domain ",
-                                         kGcp, " --cluster-id other-cluster"),
-                            &output),
+  ASSERT_EQ(cluster_.Script(
+                absl::StrCat("cert other-replica-2 --kind replica --domain ",
+                             kGcp, " --cluster-id other-cluster"),
+                &output),
             0)
       << output;
   const auto other_cluster = cluster_.CredentialsOf("other-replica-2");
@@ -340,11 +360,11 @@ TEST_F(TrustTest, AProcessWhoseDomainDiffersFromItsCertificateRefusesToStart) {
   std::string output;
   // A worker certificate for us-central1-a; GCP would allow -b.
   cluster_.CredentialsAs("worker-a", "worker", kGcp);
-  int code = RunCommand(
-      absl::StrCat("timeout 20 ", BinDir(), "/report-worker --id worker-a --domain ",
-                   "gcp/us-central1/us-central1-b --cluster ", cluster_file, " ",
-                   cluster_.TlsArgs()),
-      &output);
+  int code = RunCommand(absl::StrCat("timeout 20 ", BinDir(),
+                                     "/report-worker --id worker-a --domain ",
+                                     "gcp/us-central1/us-central1-b --cluster ",
+                                     cluster_file, " ", cluster_.TlsArgs()),
+                        &output);
   EXPECT_NE(code, 0) << output;
   EXPECT_NE(code, 124) << "the worker ran with a domain its certificate denies";
   EXPECT_TRUE(absl::StrContains(output, "DomainUnavailable")) << output;
@@ -356,7 +376,8 @@ TEST_F(TrustTest, AProcessWhoseDomainDiffersFromItsCertificateRefusesToStart) {
                    cluster_.TlsArgs()),
       &output);
   EXPECT_NE(code, 0) << output;
-  EXPECT_NE(code, 124) << "the gateway ran with a domain its certificate denies";
+  EXPECT_NE(code, 124)
+      << "the gateway ran with a domain its certificate denies";
   EXPECT_TRUE(absl::StrContains(output, "the certificate names")) << output;
   // No TLS flags at all is refused too: plaintext must be asked for.
   code = RunCommand(
@@ -370,14 +391,16 @@ TEST_F(TrustTest, AProcessWhoseDomainDiffersFromItsCertificateRefusesToStart) {
 
 // The serial number of the certificate a TLS port serves now (empty when the
 // handshake fails), asked with the operator's certificate.
-std::string ServedSerial(const LocalCluster& cluster, const std::string& address) {
+std::string ServedSerial(const LocalCluster& cluster,
+                         const std::string& address) {
   std::string output;
   const std::string tls = cluster.tls_dir();
-  RunCommand(absl::StrCat("timeout 5 openssl s_client -connect ", address,
-                          " -CAfile ", tls, "/ca.pem -cert ", tls,
-                          "/operator.pem -key ", tls, "/operator.key </dev/null ",
-                          "2>/dev/null | openssl x509 -noout -serial"),
-             &output);
+  RunCommand(
+      absl::StrCat("timeout 5 openssl s_client -connect ", address, " -CAfile ",
+                   tls, "/ca.pem -cert ", tls, "/operator.pem -key ", tls,
+                   "/operator.key </dev/null ",
+                   "2>/dev/null | openssl x509 -noout -serial"),
+      &output);
   return absl::StrContains(output, "serial=") ? output : "";
 }
 
@@ -406,21 +429,24 @@ TEST_F(TrustTest, RotatingEveryCertificateUnderLoadLosesNoSubmit) {
            !receipt.ok() && absl::Now() < until;) {
         if (client == 0) {
           grpc::ClientContext context;
-          context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+          context.set_deadline(
+              absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
           api::SubmitReportRequest request;
           request.set_request_id(id);
           request.set_account_id("acct-1");
           request.set_month("2026-04");
           Receipt answer;
           grpc::Status status = stub->SubmitReport(&context, request, &answer);
-          receipt = status.ok() ? absl::StatusOr<Receipt>(answer)
-                                : absl::StatusOr<Receipt>(FromGrpcStatus(status));
+          receipt = status.ok()
+                        ? absl::StatusOr<Receipt>(answer)
+                        : absl::StatusOr<Receipt>(FromGrpcStatus(status));
         } else {
           ReportSubmission submission;
           submission.set_request_id(id);
           submission.set_account_id("acct-1");
           submission.set_month("2026-04");
-          receipt = cluster_.client().Submit(submission, kAws, absl::Seconds(5));
+          receipt =
+              cluster_.client().Submit(submission, kAws, absl::Seconds(5));
         }
       }
       if (!receipt.ok()) {
@@ -441,7 +467,8 @@ TEST_F(TrustTest, RotatingEveryCertificateUnderLoadLosesNoSubmit) {
 
   std::map<std::string, std::string> old_serials;
   for (const ProcessInfo& p : cluster_.Processes()) {
-    old_serials[p.name] = FileSerial(cluster_.tls_dir() + "/" + p.name + ".pem");
+    old_serials[p.name] =
+        FileSerial(cluster_.tls_dir() + "/" + p.name + ".pem");
     std::string output;
     ASSERT_EQ(cluster_.Script("cert " + p.name, &output), 0) << output;
     cluster_.Kill(p.name, "HUP");
@@ -449,16 +476,19 @@ TEST_F(TrustTest, RotatingEveryCertificateUnderLoadLosesNoSubmit) {
   // Every listening port serves its new certificate, and no process died.
   for (const ProcessInfo& p : cluster_.Processes()) {
     EXPECT_NE(p.pid, 0) << p.name << " died on SIGHUP";
-    const std::string fresh = FileSerial(cluster_.tls_dir() + "/" + p.name + ".pem");
+    const std::string fresh =
+        FileSerial(cluster_.tls_dir() + "/" + p.name + ".pem");
     EXPECT_NE(fresh, old_serials[p.name]);
     if (p.grpc_address == "-") continue;
-    EXPECT_TRUE(WaitUntil([&] { return ServedSerial(cluster_, p.grpc_address) == fresh; },
-                          absl::Seconds(10)))
+    EXPECT_TRUE(WaitUntil(
+        [&] { return ServedSerial(cluster_, p.grpc_address) == fresh; },
+        absl::Seconds(10)))
         << p.name << " still serves " << ServedSerial(cluster_, p.grpc_address)
         << " instead of " << fresh;
   }
   const size_t at_rotation = count();
-  ASSERT_TRUE(WaitUntil([&] { return count() >= at_rotation + 20; }, absl::Seconds(20)))
+  ASSERT_TRUE(
+      WaitUntil([&] { return count() >= at_rotation + 20; }, absl::Seconds(20)))
       << "submits stopped after the rotation";
   stop = true;
   through_gateway.join();
@@ -495,12 +525,15 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
   RunCommand("printf %s acme-secret | sha256sum | cut -c1-64", &digests);
   std::string ops_digest;
   RunCommand("printf %s ops-secret | sha256sum | cut -c1-64", &ops_digest);
-  std::ofstream(path) << "keys { name: \"acme\" sha256: \"" << digests.substr(0, 64)
+  std::ofstream(path) << "keys { name: \"acme\" sha256: \""
+                      << digests.substr(0, 64)
                       << "\" account_ids: \"acct-acme\" }\n"
-                      << "keys { name: \"ops\" sha256: \"" << ops_digest.substr(0, 64)
+                      << "keys { name: \"ops\" sha256: \""
+                      << ops_digest.substr(0, 64)
                       << "\" account_ids: \"*\" }\n";
-  LocalCluster cluster("single-az", absl::StrCat("--workers 0 --gateway-args '--api-keys ",
-                                                  path, "'"));
+  LocalCluster cluster(
+      "single-az",
+      absl::StrCat("--workers 0 --gateway-args '--api-keys ", path, "'"));
   std::string error;
   ASSERT_TRUE(cluster.Up(&error)) << error;
   unlink(path);
@@ -513,10 +546,11 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
     }
   }
   ASSERT_FALSE(http.empty());
-  const std::string post = "-X POST http://" + http + "/reports -H 'Content-Type: application/json' ";
+  const std::string post = "-X POST http://" + http +
+                           "/reports -H 'Content-Type: application/json' ";
   auto body = [](const std::string& id, const std::string& account) {
-    return absl::StrCat("-d '{\"request_id\":\"", id, "\",\"account_id\":\"", account,
-                        "\",\"month\":\"2026-04\"}' ");
+    return absl::StrCat("-d '{\"request_id\":\"", id, "\",\"account_id\":\"",
+                        account, "\",\"month\":\"2026-04\"}' ");
   };
   // No key, a wrong key, a malformed header: 401 problem+json.
   for (const std::string& header :
@@ -532,7 +566,8 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
   const std::string acme = "-H 'Authorization: Bearer acme-secret' ";
   std::string answer = Curl(post + acme + body("k-1", "acct-acme"));
   EXPECT_TRUE(absl::EndsWith(answer, " 202")) << answer;
-  answer = Curl(acme + "'http://" + http + "/reports/k-1?min_offset=1&wait_ms=2000'");
+  answer = Curl(acme + "'http://" + http +
+                "/reports/k-1?min_offset=1&wait_ms=2000'");
   EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
   // Another account: a submit is 403, a read of its report 404, as if unknown.
   answer = Curl(post + acme + body("k-2", "acct-other"));
@@ -541,10 +576,12 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
   const std::string ops = "-H 'Authorization: Bearer ops-secret' ";
   answer = Curl(post + ops + body("k-3", "acct-other"));
   EXPECT_TRUE(absl::EndsWith(answer, " 202")) << answer;
-  answer = Curl(acme + "'http://" + http + "/reports/k-3?min_offset=1&wait_ms=2000'");
+  answer = Curl(acme + "'http://" + http +
+                "/reports/k-3?min_offset=1&wait_ms=2000'");
   EXPECT_TRUE(absl::EndsWith(answer, " 404")) << answer;
   EXPECT_TRUE(absl::StrContains(answer, "NotFound")) << answer;
-  answer = Curl(ops + "'http://" + http + "/reports/k-3?min_offset=1&wait_ms=2000'");
+  answer =
+      Curl(ops + "'http://" + http + "/reports/k-3?min_offset=1&wait_ms=2000'");
   EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
 
   // The same over gRPC metadata.
@@ -553,7 +590,8 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
   auto submit = [&](const std::string& key, const std::string& id,
                     const std::string& account) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
     api::SubmitReportRequest request;
     request.set_request_id(id);
@@ -576,18 +614,22 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
             grpc::StatusCode::NOT_FOUND);
   // reportctl takes the key from $REPORT_API_KEY.
   std::string output;
-  EXPECT_EQ(RunCommand(absl::StrCat("REPORT_API_KEY=acme-secret ", BinDir(),
-                                    "/reportctl submit --request-id ctl-k --account acct-acme "
-                                    "--month 2026-04 --cluster ",
-                                    cluster.dir(), "/cluster.textproto"),
-                       &output),
-            0)
+  EXPECT_EQ(
+      RunCommand(absl::StrCat(
+                     "REPORT_API_KEY=acme-secret ", BinDir(),
+                     "/reportctl submit --request-id ctl-k --account acct-acme "
+                     "--month 2026-04 --cluster ",
+                     cluster.dir(), "/cluster.textproto"),
+                 &output),
+      0)
       << output;
-  EXPECT_EQ(RunCommand(absl::StrCat(BinDir(),
-                                    "/reportctl submit --request-id ctl-k2 --account acct-acme "
-                                    "--month 2026-04 --cluster ",
-                                    cluster.dir(), "/cluster.textproto"),
-                       &output),
+  EXPECT_EQ(RunCommand(
+                absl::StrCat(
+                    BinDir(),
+                    "/reportctl submit --request-id ctl-k2 --account acct-acme "
+                    "--month 2026-04 --cluster ",
+                    cluster.dir(), "/cluster.textproto"),
+                &output),
             1)
       << output;
   EXPECT_TRUE(absl::StrContains(output, "Unauthenticated")) << output;
@@ -610,8 +652,8 @@ TEST(TrustInsecureTest, UpInsecureRunsPlaintextAndEveryProcessSaysSo) {
       cluster.config().gateways(0).domain(), absl::Seconds(10));
   EXPECT_TRUE(receipt.ok()) << receipt.status();
   for (const ProcessInfo& p : cluster.Processes()) {
-    EXPECT_TRUE(absl::StrContains(ReadFile(cluster.dir() + "/" + p.name + "/log"),
-                                  "INSECURE"))
+    EXPECT_TRUE(absl::StrContains(
+        ReadFile(cluster.dir() + "/" + p.name + "/log"), "INSECURE"))
         << p.name << " did not warn that it runs without TLS";
   }
 }

@@ -717,13 +717,13 @@ TEST(WorkerEffectsTest, AWorkerWhoseSinkDisagreesWithTheClusterIsRefused) {
   // Matching settings (the same directory spelled differently) are accepted:
   // the worker runs until the timeout ends it.
   ec.cluster.CredentialsAs("checked", "worker", "aws/us-east-1/use1-az1");
-  EXPECT_EQ(RunCommand(absl::StrCat("timeout 2 ", BinDir(),
-                                    "/report-worker --id checked --domain "
-                                    "aws/us-east-1/use1-az1 --cluster ",
-                                    cluster_file, " --sink-dir ", ec.SinkDir(),
-                                    "/. --sink-name file-sink ",
-                                    ec.cluster.TlsArgs()),
-                       &output),
+  EXPECT_EQ(RunCommand(
+                absl::StrCat("timeout 2 ", BinDir(),
+                             "/report-worker --id checked --domain "
+                             "aws/us-east-1/use1-az1 --cluster ",
+                             cluster_file, " --sink-dir ", ec.SinkDir(),
+                             "/. --sink-name file-sink ", ec.cluster.TlsArgs()),
+                &output),
             124)
       << output;
 }
@@ -852,9 +852,8 @@ TEST(WorkerEffectsTest, DISABLED_MeasureSubmitToCompletedLatency) {
   EffectCluster ec("single-az", 1, "--work-ms 0");
   ASSERT_UP(ec);
   constexpr int kRequests = 200;
-  CompletionWatch watch(
-      ec.cluster.config(), ec.workers.at(0).domain,
-      ec.cluster.WorkerCredentials(ec.workers.at(0).domain));
+  CompletionWatch watch(ec.cluster.config(), ec.workers.at(0).domain,
+                        ec.cluster.WorkerCredentials(ec.workers.at(0).domain));
   std::vector<double> latencies_ms;
   for (int i = 0; i < kRequests; ++i) {
     const std::string id = absl::StrCat("latency-", i);

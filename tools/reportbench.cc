@@ -615,9 +615,8 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     // Separate connections, as the etcd client has: one shared subchannel would
     // funnel every loop through one TCP stream.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channels.push_back(
-        grpc::CreateCustomChannel(absl::StrCat(options.host, ":", options.port),
-                                  credentials, args));
+    channels.push_back(grpc::CreateCustomChannel(
+        absl::StrCat(options.host, ":", options.port), credentials, args));
   }
   return channels;
 }

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/transport_security.h"
 #include "absl/strings/string_view.h"
+#include "common/transport_security.h"
 
 namespace report {
 namespace bench {

@@ -216,9 +216,8 @@ int RunSubmit(const std::vector<std::string>& args) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   AddApiKey(api_key, &context);
   Receipt receipt;
-  grpc::Status status =
-      GatewayStub(*address, *credentials)
-          ->SubmitReport(&context, request, &receipt);
+  grpc::Status status = GatewayStub(*address, *credentials)
+                            ->SubmitReport(&context, request, &receipt);
   if (!status.ok()) return ReportError(FromGrpcStatus(status));
   if (parsed->vars.count("json")) {
     std::cout << ToJson(receipt);

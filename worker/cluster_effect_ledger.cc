@@ -2,9 +2,9 @@
 
 namespace report {
 
-ClusterEffectLedger::ClusterEffectLedger(const ClusterConfig& cluster,
-                                         std::string worker_domain,
-                                         absl::Duration call_timeout,
+ClusterEffectLedger::ClusterEffectLedger(
+    const ClusterConfig& cluster, std::string worker_domain,
+    absl::Duration call_timeout,
     std::shared_ptr<grpc::ChannelCredentials> credentials)
     : worker_domain_(std::move(worker_domain)),
       call_timeout_(call_timeout),

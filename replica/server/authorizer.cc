@@ -87,10 +87,12 @@ absl::StatusOr<uint64_t> Authorizer::ConsensusSender(
   for (const Member& member : placement_->cluster()->members()) {
     if (member.name() != caller.name) continue;
     if (member.domain() != caller.domain()) {
-      return Denied(caller, absl::StrCat("send consensus messages: member ",
-                                         member.name(), " lives in ",
-                                         member.domain(), ", the certificate "
-                                         "says ", caller.domain()));
+      return Denied(caller,
+                    absl::StrCat("send consensus messages: member ",
+                                 member.name(), " lives in ", member.domain(),
+                                 ", the certificate "
+                                 "says ",
+                                 caller.domain()));
     }
     return member.id();
   }

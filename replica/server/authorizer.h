@@ -2,11 +2,12 @@
 // caller's certificate names (docs/SECURITY.md), never from a field the caller
 // sends:
 //
-//   consensus messages      only the member replica the certificate names, and a
+//   consensus messages      only the member replica the certificate names, and
+//   a
 //                           batch's `from` must be that member's id
-//   Submit, SubmitBatch     gateways whose certificate domain is an ingress domain
-//   reserve/extend/complete workers whose certificate domain is a worker domain;
-//   /fail, watch            a request claiming another domain than the
+//   Submit, SubmitBatch     gateways whose certificate domain is an ingress
+//   domain reserve/extend/complete workers whose certificate domain is a worker
+//   domain; /fail, watch            a request claiming another domain than the
 //                           certificate's is refused DomainUnavailable
 //   cluster changes         the operator
 //   reads, cluster status   any identity of this cluster

@@ -86,8 +86,8 @@ class PeerTransport::PeerSender {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxSendMessageSize(static_cast<int>(kMaxFrameBytes));
-    channel_ = grpc::CreateCustomChannel(
-        PeerAddress(peer_, self_id_), CurrentPeerCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(PeerAddress(peer_, self_id_),
+                                         CurrentPeerCredentials(), args);
     stub_ = Peer::NewStub(channel_);
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "peer-sender");

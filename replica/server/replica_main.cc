@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
   options.cluster = *placement->cluster();
   const report::Member* self = placement->FindMember(options.id);
   if (self == nullptr) {
-    return Fail("no member with --id " + std::to_string(options.id) +
-                " in " + cluster_path);
+    return Fail("no member with --id " + std::to_string(options.id) + " in " +
+                cluster_path);
   }
   auto security = report::TransportSecurity::FromFlags(tls_flags, self->name());
   if (!security.ok()) return Fail(std::string(security.status().message()), 2);
@@ -97,15 +97,15 @@ int main(int argc, char** argv) {
         me.domain() != options.domain ||
         me.cluster_id != options.cluster.cluster_id()) {
       return Fail("the certificate names " + me.uri() + ", not replica " +
-                  self->name() + " of cluster " +
-                  options.cluster.cluster_id() + " in " + options.domain);
+                  self->name() + " of cluster " + options.cluster.cluster_id() +
+                  " in " + options.domain);
     }
   }
   (*security)->LogAtStart("report-replica");
   report::SetPeerChannelCredentials((*security)->ChannelCredentials());
-  const report::Authorizer authorizer =
-      (*security)->secure() ? report::Authorizer(&*placement)
-                            : report::Authorizer::AllowAll();
+  const report::Authorizer authorizer = (*security)->secure()
+                                            ? report::Authorizer(&*placement)
+                                            : report::Authorizer::AllowAll();
   // Besides its grpc_address, a replica listens on one port per peer link
   // (cluster.proto PeerLink), so each directed replica-to-replica link can be
   // cut on its own.

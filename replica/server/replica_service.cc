@@ -49,7 +49,7 @@ grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
                                         SubmitResponse* response) {
   RETURN_IF_INVALID(ValidateSubmitRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kSubmit,
-                                         request->ingress_domain()));
+                                          request->ingress_domain()));
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
@@ -63,8 +63,8 @@ grpc::Status ReplicaServiceImpl::SubmitBatch(grpc::ServerContext* context,
   if (!authorizer_.allows_all()) {
     absl::StatusOr<ProcessIdentity> identity = authorizer_.CallerOf(*context);
     if (!identity.ok()) return ToGrpcStatus(identity.status());
-    RETURN_IF_REFUSED(
-        authorizer_.Check(*identity, ReplicaOperation::kSubmit, identity->domain()));
+    RETURN_IF_REFUSED(authorizer_.Check(*identity, ReplicaOperation::kSubmit,
+                                        identity->domain()));
     caller = *std::move(identity);
   }
   // A submit that breaks a limit is refused in its own outcome, as the
@@ -122,7 +122,7 @@ grpc::Status ReplicaServiceImpl::ReserveEffect(
     EffectResponse* response) {
   RETURN_IF_INVALID(ValidateReserveEffectRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)),
                 response);
 }
@@ -132,7 +132,7 @@ grpc::Status ReplicaServiceImpl::ExtendLease(grpc::ServerContext* context,
                                              EffectResponse* response) {
   RETURN_IF_INVALID(ValidateExtendLeaseRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->ExtendLease(*request, DeadlineOf(context)), response);
 }
 
@@ -141,7 +141,7 @@ grpc::Status ReplicaServiceImpl::Complete(grpc::ServerContext* context,
                                           EffectResponse* response) {
   RETURN_IF_INVALID(ValidateCompleteRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->Complete(*request, DeadlineOf(context)), response);
 }
 
@@ -150,7 +150,7 @@ grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
                                       EffectResponse* response) {
   RETURN_IF_INVALID(ValidateFailRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
@@ -159,7 +159,7 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerWriter<WatchEvent>* writer) {
   RETURN_IF_INVALID(ValidateWatchRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kWatch,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   int open = watch_streams_.load();
   do {
     if (open >= max_watch_streams_) {
@@ -204,10 +204,10 @@ grpc::Status PeerServiceImpl::Deliver(
       LOG_EVERY_N(WARNING, 100)
           << "refused a consensus batch claiming to come from member "
           << batch.from() << " over member " << *sender << "'s certificate";
-      return ToGrpcStatus(MakeError(
-          ErrorCode::kPermissionDenied,
-          absl::StrCat("this certificate speaks for member ", *sender,
-                       ", not ", batch.from())));
+      return ToGrpcStatus(
+          MakeError(ErrorCode::kPermissionDenied,
+                    absl::StrCat("this certificate speaks for member ", *sender,
+                                 ", not ", batch.from())));
     }
     replica_->StepBatch(batch);
   }
