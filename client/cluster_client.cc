@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/backoff.h"
 #include "common/error_code.h"
 
 namespace report {
@@ -106,7 +107,7 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
     return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
   const absl::Time deadline = absl::Now() + timeout;
   size_t target = leader_hint_.load() % stubs_.size();
-  absl::Duration backoff = absl::Milliseconds(10);
+  Backoff backoff(absl::Milliseconds(10), absl::Milliseconds(100));
   bool outcome_unknown = false;
   std::string last_error = "no replica answered";
   int attempts = 0;
@@ -155,8 +156,7 @@ absl::StatusOr<Response> ClusterClient::CallLeader(
       return error;  // a definite answer: InvalidArgument, IdempotencyConflict,
                      // ...
     }
-    Pause(backoff, deadline);
-    backoff = std::min(backoff * 2, absl::Milliseconds(100));
+    Pause(backoff.Next(), deadline);
   }
   if (outcome_unknown) {
     return MakeError(

@@ -101,6 +101,18 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
   }
 }
 
+bool CarriesErrorCode(const absl::Status& status) {
+  if (status.ok()) return false;
+  absl::string_view message = status.message();
+  const size_t colon = message.find(':');
+  if (colon == absl::string_view::npos) return false;
+  const absl::string_view name = message.substr(0, colon);
+  for (const CodeInfo& info : kCodes) {
+    if (info.name == name && info.code != ErrorCode::kOk) return true;
+  }
+  return false;
+}
+
 std::string ErrorDetail(const absl::Status& status) {
   absl::string_view message = status.message();
   absl::string_view name = ErrorCodeName(ErrorCodeOf(status));

@@ -53,6 +53,12 @@ absl::Status MakeError(ErrorCode code, absl::string_view detail);
 // sensible).
 ErrorCode ErrorCodeOf(const absl::Status& status);
 
+// True when the status's message starts with a code of the vocabulary
+// ("NoQuorum: ..."): one of our processes made it. False for errors the
+// transport made on its own (a connection refused, a name that does not
+// resolve, a deadline that ran out before any answer).
+bool CarriesErrorCode(const absl::Status& status);
+
 // The detail part of a status made by MakeError (the message without the "Name:
 // " prefix).
 std::string ErrorDetail(const absl::Status& status);

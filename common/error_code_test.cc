@@ -28,5 +28,17 @@ TEST(ErrorCodeTest,
             ErrorCode::kOverloaded);
 }
 
+// A transport failure (nothing of ours answered) is told apart from an error
+// one of our processes sent, whatever canonical code both share.
+TEST(ErrorCodeTest, OnlyOurOwnErrorsCarryACode) {
+  EXPECT_TRUE(CarriesErrorCode(MakeError(ErrorCode::kNoQuorum, "x")));
+  EXPECT_FALSE(CarriesErrorCode(absl::UnavailableError(
+      "failed to connect to all addresses; last error: UNKNOWN: "
+      "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection "
+      "refused")));
+  EXPECT_FALSE(CarriesErrorCode(absl::UnavailableError("Unknown: x")));
+  EXPECT_FALSE(CarriesErrorCode(absl::OkStatus()));
+}
+
 }  // namespace
 }  // namespace report

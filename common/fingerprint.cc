@@ -1,10 +1,6 @@
 #include "common/fingerprint.h"
 
-#include <openssl/evp.h>
-
 #include <cstdint>
-
-#include "glog/logging.h"
 
 namespace report {
 namespace {
@@ -29,25 +25,6 @@ std::string CanonicalSubmissionEncoding(const ReportSubmission& submission) {
   AppendLengthPrefixed(submission.account_id(), &out);
   AppendLengthPrefixed(submission.month(), &out);
   return out;
-}
-
-std::string Sha256Hex(absl::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_size = 0;
-  // EVP_Digest only fails on allocation failure or a broken OpenSSL install; a
-  // wrong fingerprint would silently break idempotency, so that is fatal.
-  CHECK_EQ(EVP_Digest(bytes.data(), bytes.size(), digest, &digest_size,
-                      EVP_sha256(), nullptr),
-           1)
-      << "SHA-256 via OpenSSL EVP failed";
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(digest_size * 2);
-  for (unsigned int i = 0; i < digest_size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0xf]);
-  }
-  return hex;
 }
 
 std::string SubmissionFingerprint(const ReportSubmission& submission) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/sha256.h"
 #include "proto/report.pb.h"
 
 namespace report {
@@ -22,9 +23,6 @@ std::string CanonicalSubmissionEncoding(const ReportSubmission& submission);
 // Lowercase hex SHA-256 of CanonicalSubmissionEncoding(submission): 64
 // characters.
 std::string SubmissionFingerprint(const ReportSubmission& submission);
-
-// Lowercase hex SHA-256 of `bytes`.
-std::string Sha256Hex(absl::string_view bytes);
 
 }  // namespace report
 

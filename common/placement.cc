@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
+#include "common/hex.h"
 
 namespace report {
 namespace {
@@ -33,24 +34,8 @@ absl::Status Invalid(absl::string_view detail) {
 // Text made safe for a one-line message: non-printable bytes as \xNN,
 // truncated.
 std::string Printable(absl::string_view text) {
-  std::string out;
-  size_t n = 0;
-  for (char c : text) {
-    if (++n > kMaxQuotedChars) {
-      out += "...";
-      break;
-    }
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  if (text.size() <= kMaxQuotedChars) return EscapeUnprintable(text);
+  return EscapeUnprintable(text.substr(0, kMaxQuotedChars)) + "...";
 }
 
 std::string Quote(absl::string_view text) {

@@ -6,6 +6,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "boost/program_options.hpp"
+#include "common/version.h"
 #include "glog/logging.h"
 
 namespace report {
@@ -53,10 +54,13 @@ std::optional<int> ParseDaemonFlags(
     const boost::program_options::options_description& flags,
     boost::program_options::variables_map* vars) {
   namespace po = boost::program_options;
+  if (PrintVersionIfAsked(argc, argv, program)) return 0;
   try {
     po::store(po::parse_command_line(argc, argv, flags), *vars);
     if (vars->count("help")) {
-      std::cout << flags << std::endl;
+      std::cout << flags
+                << "  --version             print the version and exit\n"
+                << std::endl;
       return 0;
     }
     po::notify(*vars);

@@ -14,9 +14,9 @@ class variables_map;
 
 namespace report {
 
-// Parses a daemon's flags. Returns nullopt to go on; otherwise the exit code: 0
-// after printing --help, 2 after printing one "PROGRAM: error: ..." line for
-// bad flags.
+// Parses a daemon's flags. Returns nullopt to go on; otherwise the exit code:
+// 0 after printing --help or --version, 2 after printing one
+// "PROGRAM: error: ..." line for bad flags.
 std::optional<int> ParseDaemonFlags(
     int argc, char** argv, const char* program,
     const boost::program_options::options_description& flags,

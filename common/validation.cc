@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/hex.h"
 
 namespace report {
 namespace {
@@ -16,9 +17,7 @@ std::string Describe(char c) {
   unsigned char u = static_cast<unsigned char>(c);
   if (u == ' ') return "a space";
   if (u < 0x20 || u >= 0x7f) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    return absl::StrCat("byte 0x", std::string(1, kHex[u >> 4]),
-                        std::string(1, kHex[u & 0xf]));
+    return absl::StrCat("byte 0x", HexByte(u));
   }
   return absl::StrCat("'", std::string(1, c), "'");
 }
@@ -75,23 +74,35 @@ absl::Status ValidateAccountId(absl::string_view account_id) {
   return ValidateId(account_id, "account_id");
 }
 
-absl::Status ValidateMonth(absl::string_view month) {
+namespace {
+
+absl::Status BadMonth(absl::string_view why) {
+  return MakeError(ErrorCode::kInvalidArgument,
+                   absl::StrCat("month must be YYYY-MM (", why, ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<absl::CivilMonth> ParseMonth(absl::string_view month) {
   if (month.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "month is required");
   }
-  auto bad = [](absl::string_view why) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("month must be YYYY-MM (", why, ")"));
-  };
-  if (month.size() != 7 || month[4] != '-') return bad("e.g. 2024-03");
+  // absl::ParseCivilTime alone would also take "2024-3" or "+2024-03".
+  if (month.size() != 7 || month[4] != '-') return BadMonth("e.g. 2024-03");
   for (size_t i : {0, 1, 2, 3, 5, 6}) {
-    if (!IsDigit(month[i])) return bad("e.g. 2024-03");
+    if (!IsDigit(month[i])) return BadMonth("e.g. 2024-03");
   }
-  int year = (month[0] - '0') * 1000 + (month[1] - '0') * 100 +
-             (month[2] - '0') * 10 + (month[3] - '0');
-  int month_number = (month[5] - '0') * 10 + (month[6] - '0');
-  if (year < 1970) return bad("year 1970..9999");
-  if (month_number < 1 || month_number > 12) return bad("month 01..12");
+  const int month_number = (month[5] - '0') * 10 + (month[6] - '0');
+  if (month_number < 1 || month_number > 12) return BadMonth("month 01..12");
+  absl::CivilMonth parsed;
+  if (!absl::ParseCivilTime(month, &parsed)) return BadMonth("e.g. 2024-03");
+  return parsed;
+}
+
+absl::Status ValidateMonth(absl::string_view month) {
+  absl::StatusOr<absl::CivilMonth> parsed = ParseMonth(month);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->year() < 1970) return BadMonth("year 1970..9999");
   return absl::OkStatus();
 }
 

@@ -14,7 +14,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
 #include "proto/replica_service.pb.h"
 #include "proto/report.pb.h"
 #include "proto/report_api.pb.h"
@@ -112,6 +114,9 @@ absl::Status ValidateRequestId(absl::string_view request_id);
 absl::Status ValidateAccountId(absl::string_view account_id);
 // month: "YYYY-MM", year 1970..9999, month 01..12.
 absl::Status ValidateMonth(absl::string_view month);
+// "YYYY-MM" (exactly four and two digits, month 01..12, any year) as a civil
+// month; the same InvalidArgument messages as ValidateMonth otherwise.
+absl::StatusOr<absl::CivilMonth> ParseMonth(absl::string_view month);
 // fingerprint: "" (not given) or 64 lowercase hex characters.
 absl::Status ValidateFingerprint(absl::string_view fingerprint);
 // A failure domain field (`field` names it): at most kMaxDomainLength bytes,

@@ -59,6 +59,21 @@ TEST(ValidationTest, AccountIdsFollowTheSameRules) {
   }
 }
 
+TEST(ValidationTest, ParseMonthGivesTheCivilMonthOfAnyYear) {
+  absl::StatusOr<absl::CivilMonth> month = ParseMonth("2024-02");
+  ASSERT_TRUE(month.ok()) << month.status();
+  EXPECT_EQ(*month, absl::CivilMonth(2024, 2));
+  EXPECT_EQ(*ParseMonth("1900-12"), absl::CivilMonth(1900, 12));
+  for (const char* bad :
+       {"", "2024-3", "2024-13", "2024-00", "+024-03", "2024/03", "20240-3"}) {
+    EXPECT_EQ(ErrorCodeOf(ParseMonth(bad).status()),
+              ErrorCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_TRUE(ValidateMonth("1969-12").message().find("year 1970..9999") !=
+              absl::string_view::npos);
+}
+
 TEST(ValidationTest, Months) {
   struct MonthCase {
     std::string month;

@@ -97,7 +97,10 @@ int main(int argc, char** argv) {
       "RESOURCE_EXHAUSTED Overloaded")(
       "max-queued-submits",
       po::value<int>(&batching.max_queued)->default_value(4096),
-      "submits waiting for a SubmitBatch call; beyond it Overloaded");
+      "submits waiting for a SubmitBatch call; beyond it Overloaded")(
+      "access-log", po::bool_switch(&http_options.access_log),
+      "log one event=http_access line per answered HTTP request (method, "
+      "route, status, code, latency, request id)");
   report::AddTlsFlags(&flags, &tls_flags);
   flags.add_options()(
       "api-keys", po::value<std::string>(&api_keys_path),

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
+#include "common/hex.h"
 
 namespace report::gateway {
 namespace {
@@ -22,9 +23,8 @@ constexpr char kProblemTypePrefix[] = "https://report.example/problems/";
 constexpr char kReportsPath[] = "/reports";
 constexpr char kReportPathPrefix[] = "/reports/";
 
-// Field names as in the .proto (request_id, not requestId), and zero values
-// printed
-// ("duplicate": false), so clients see every field of the documented shape.
+// Field names as in the .proto (request_id, not requestId), zero values
+// printed too ("duplicate": false): clients see every documented field.
 std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -69,18 +69,7 @@ HttpReply MethodNotAllowed(absl::string_view method, absl::string_view path,
 // parameter name), and HTTP parsers pass bytes >= 0x80 in targets; a JSON body
 // must be UTF-8, so every byte outside printable ASCII is shown as \xHH.
 std::string PrintableDetail(absl::string_view detail) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(detail.size());
-  for (char c : detail) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u < 0x7f) {
-      out.push_back(c);
-    } else {
-      out.append({'\\', 'x', kHex[u >> 4], kHex[u & 0xf]});
-    }
-  }
-  return out;
+  return EscapeUnprintable(detail);
 }
 
 // Decodes %XX escapes; false on a malformed escape. '+' is not a space in a
@@ -165,8 +154,11 @@ HttpRouting RouteSubmit(const ReportFrontDoor* front_door,
                             request.authorization](HttpRouting::ReplyFn done) {
     front_door->SubmitAsync(
         submit,
-        [done = std::move(done)](absl::StatusOr<report::Receipt> receipt) {
-          done(ReceiptReply(receipt));
+        [done = std::move(done), id = submit.request_id()](
+            absl::StatusOr<report::Receipt> receipt) {
+          HttpReply reply = ReceiptReply(receipt);
+          reply.request_id = id;
+          done(std::move(reply));
         },
         authorization);
   };
@@ -216,8 +208,10 @@ HttpRouting RouteStatus(const ReportFrontDoor* front_door,
   routing.cluster_call = [front_door, get = std::move(get), authorization] {
     absl::StatusOr<report::api::ReportStatus> status =
         front_door->GetReport(get, authorization);
-    if (!status.ok()) return ProblemReply(status.status(), kRouteStatus);
-    return JsonReply(200, *status, kRouteStatus);
+    HttpReply reply = status.ok() ? JsonReply(200, *status, kRouteStatus)
+                                  : ProblemReply(status.status(), kRouteStatus);
+    reply.request_id = get.request_id();
+    return reply;
   };
   return routing;
 }

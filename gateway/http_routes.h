@@ -33,6 +33,8 @@ struct HttpReply {
   // For metrics: the fixed route name and the machine code ("Ok" on success).
   std::string route;
   std::string code;
+  // For the access log: the report's request id, when the request named one.
+  std::string request_id;
 };
 
 // What to do with a request: answer at once, make a (blocking) cluster call on

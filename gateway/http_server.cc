@@ -23,8 +23,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/error_code.h"
+#include "common/event_log.h"
 #include "gateway/http_routes.h"
 
 namespace report::gateway {
@@ -274,6 +276,8 @@ class Connection : public HttpServer::Impl::Drainable,
     version_ = message.version();
     HttpRequest request;
     request.method = std::string(message.method_string());
+    request_method_ = request.method;
+    request_start_ = absl::Now();
     request.target = std::string(message.target());
     request.idempotency_key = std::string(message["Idempotency-Key"]);
     request.authorization = std::string(message[http::field::authorization]);
@@ -340,6 +344,7 @@ class Connection : public HttpServer::Impl::Drainable,
     if (!reply.route.empty()) {
       server_->metrics()->CountRequest("http", reply.route, reply.code);
     }
+    if (server_->options().access_log) LogAccess(reply);
     if (server_->draining()) keep_alive_ = false;
     response_.emplace(static_cast<http::status>(reply.status), version_);
     response_->set(http::field::server, kServerName);
@@ -355,6 +360,23 @@ class Connection : public HttpServer::Impl::Drainable,
         [self = shared_from_this()](beast::error_code ec, size_t) {
           self->OnWritten(ec);
         });
+  }
+
+  void LogAccess(const HttpReply& reply) {
+    const bool timed = request_start_ != absl::InfinitePast();
+    LOG(INFO) << EventLine(
+        "http_access",
+        {{"method", request_method_.empty() ? "-" : request_method_},
+         {"route", reply.route.empty() ? "-" : reply.route},
+         {"status", reply.status},
+         {"code", reply.code.empty() ? "-" : reply.code},
+         {"latency_ms",
+          timed ? absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(
+                                              absl::Now() - request_start_))
+                : "-"},
+         {"request_id", reply.request_id.empty() ? "-" : reply.request_id}});
+    request_method_.clear();
+    request_start_ = absl::InfinitePast();
   }
 
   void OnWritten(beast::error_code ec) {
@@ -402,6 +424,9 @@ class Connection : public HttpServer::Impl::Drainable,
   bool keep_alive_ = true;
   bool linger_ = false;
   bool serving_ = false;  // from a whole request until its answer is written
+  // For the access log: the request being answered.
+  std::string request_method_;
+  absl::Time request_start_ = absl::InfinitePast();
   uint64_t id_ = 0;
   bool registered_ = false;
   bool over_limit_ = false;  // beyond max_connections: answer 429 and close

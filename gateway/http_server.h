@@ -48,6 +48,8 @@ struct HttpServerOptions {
   // How long Stop waits for the requests in progress to be answered; set it
   // above the cluster calls' own timeout so that every one is.
   absl::Duration drain_timeout = absl::Seconds(12);
+  // One "event=http_access" line per answered request (docs/OPERATIONS.md).
+  bool access_log = false;
 };
 
 class HttpServer {

@@ -1045,6 +1045,41 @@ std::string ReadFile(const std::string& path) {
                      std::istreambuf_iterator<char>());
 }
 
+// `--gateway-args --access-log`: one event=http_access line per answered
+// request, with its method, route, status, code, latency and request id.
+TEST(GatewayApiTest, TheAccessLogHasOneLinePerAnsweredRequest) {
+  GatewayCluster gc("single-az", "--workers 0 --gateway-args --access-log");
+  ASSERT_UP(gc);
+  SubmitNew(gc.Http(), "logged-1");
+  HttpResponse read = Get(gc.Http(), "/reports/no-such-id");
+  EXPECT_EQ(read.status, 404) << read.body;
+  const std::string log =
+      absl::StrCat(gc.cluster.dir(), "/", gc.gateways[0].name, "/log");
+  const std::string submitted =
+      "event=http_access method=POST route=submit status=202 code=Ok "
+      "latency_ms=";
+  const std::string refused =
+      "event=http_access method=GET route=status status=404 code=NotFound "
+      "latency_ms=";
+  std::string text;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        text = ReadFile(log);
+        return absl::StrContains(text, submitted) &&
+               absl::StrContains(text, refused);
+      },
+      absl::Seconds(10)))
+      << text;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StrContains(line, submitted)) {
+      EXPECT_TRUE(absl::EndsWith(line, " request_id=logged-1")) << line;
+    }
+    if (absl::StrContains(line, refused)) {
+      EXPECT_TRUE(absl::EndsWith(line, " request_id=no-such-id")) << line;
+    }
+  }
+}
+
 // SIGSTOPs every replica but the leader, so nothing commits until they are
 // continued (the harness continues them at teardown too); their names.
 std::vector<std::string> StopTheFollowers(GatewayCluster& gc) {

@@ -654,6 +654,58 @@ TEST(WorkerEffectsTest, ReportctlStatusWaitExitCodeSaysHowTheRequestEnded) {
   EXPECT_EQ(RunCommand(status + "doomed-1", &output), 0) << output;
 }
 
+// `status --wait --json` prints JSON Lines: one object per state it sees, in
+// order, the terminal one last, and nothing on stderr when stderr is not a
+// terminal. On a terminal (a pty from script(1)) a progress line shows the
+// state, the time waited, the attempt and the worker.
+TEST(WorkerEffectsTest, ReportctlStatusWaitJsonPrintsOneObjectPerStateItSees) {
+  EffectCluster ec("single-az", 1, "--work-ms 1500");
+  ASSERT_UP(ec);
+  const std::string status =
+      absl::StrCat(BinDir(), "/reportctl status --cluster ", ec.cluster.dir(),
+                   "/cluster.textproto ");
+  auto lines = ec.Submit("lines-1");
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  const std::string err_file = ec.cluster.dir() + "/reportctl-stderr.txt";
+  std::string output;
+  ASSERT_EQ(RunCommand(absl::StrCat("{ ", status, "lines-1 --json --wait 30s",
+                                    " 2>", err_file, " ; }"),
+                       &output),
+            0)
+      << output;
+  std::vector<RequestState> seen;
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (line.empty()) continue;
+    api::ReportStatus object;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(std::string(line), &object)
+            .ok())
+        << "not one JSON object: " << line;
+    EXPECT_EQ(object.request_id(), "lines-1");
+    if (!seen.empty()) {
+      EXPECT_NE(object.state(), seen.back()) << output;
+    }
+    seen.push_back(object.state());
+  }
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), COMPLETED) << output;
+  EXPECT_NE(std::find(seen.begin(), seen.end(), RUNNING), seen.end()) << output;
+  EXPECT_EQ(ReadFile(err_file), "");
+
+  auto shown = ec.Submit("progress-1");
+  ASSERT_TRUE(shown.ok()) << shown.status();
+  ASSERT_EQ(RunCommand(absl::StrCat("script -qec '", status,
+                                    "progress-1 --wait 30s' /dev/null"),
+                       &output),
+            0)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "\rprogress-1 RUNNING elapsed") ||
+              absl::StrContains(output, "\r\033[Kprogress-1 RUNNING elapsed"))
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, " attempt 1 worker ")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "progress-1 COMPLETED")) << output;
+}
+
 TEST(WorkerEffectsTest, AWorkerWhoseSinkDisagreesWithTheClusterIsRefused) {
   EffectCluster ec("single-az", 0, "");
   ASSERT_UP(ec);

@@ -6,7 +6,7 @@
 #   2. runs reportbench (quorum-committed submits) against its first gateway at each
 #      concurrency (default 1 16 64) for $SECS seconds (default 10),
 #   3. stops and wipes the cluster, so etcd does not share the CPU with it,
-#   4. runs ../shared/anchors/etcd_bench.sh (3-member etcd, 200-byte puts) at the same
+#   4. runs $ANCHORS/etcd_bench.sh (3-member etcd, 200-byte puts) at the same
 #      concurrencies,
 #   5. prints both raw summary lines and a side-by-side table with ratios (ours / etcd).
 #
@@ -14,8 +14,9 @@
 # concurrency, the median of the N ratios: on a shared 2-core machine one run can be off by
 # 30% either way, so a verdict wants several.
 #
-# Builds nothing: binaries come from $REPORT_BIN_DIR (default build/bin). The anchors are
-# found at $ANCHORS (default: the shared/ directory the repository is cloned beside).
+# Builds nothing: binaries come from $REPORT_BIN_DIR (default build/bin). $ANCHORS must name
+# the directory of the etcd baseline (not part of this repository; docs/PERFORMANCE.md says
+# what it must provide).
 # Extra reportbench flags: $REPORTBENCH_ARGS (e.g. "--mode status", "--http" — then the
 # gateway's HTTP address is used). Profile: $BENCH_PROFILE (default multi-az). The cluster
 # runs mutual TLS as `up` makes it (reportbench presents the operator's certificate);
@@ -28,7 +29,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 export REPORT_BIN_DIR=$BIN
-ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
+ANCHORS=${ANCHORS:-}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-1}
 PROFILE=${BENCH_PROFILE:-multi-az}
@@ -48,6 +49,7 @@ done
 for b in reportbench report-replica report-gateway reportctl; do
   [[ -x $BIN/$b ]] || die "$BIN/$b not found (build first, or set REPORT_BIN_DIR)"
 done
+[[ -n $ANCHORS ]] || die "set ANCHORS to the directory holding etcd_bench.sh (docs/PERFORMANCE.md)"
 [[ -x $ANCHORS/etcd_bench.sh ]] || die "etcd_bench.sh not found in $ANCHORS (set ANCHORS)"
 
 WORK=$(mktemp -d /tmp/bench-vs-etcd.XXXXXX)

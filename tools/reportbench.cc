@@ -1,10 +1,9 @@
 // reportbench: closed-loop load against a report-gateway (docs/PERFORMANCE.md,
 // docs/OPERATIONS.md).
 //
-//   reportbench --target HOST:PORT --concurrency C --seconds S [--mode
-//   submit|status|e2e]
-//               [--http] [--client async|sync] [--run-id ID] [--warmup-seconds
-//               W]
+//   reportbench --target HOST:PORT --concurrency C --seconds S
+//               [--mode submit|status|e2e] [--http] [--client async|sync]
+//               [--run-id ID] [--warmup-seconds W]
 //
 // C closed loops each issue their next operation as soon as the previous one
 // answered. gRPC load is driven by default from completion queues (one polling
@@ -46,6 +45,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/version.h"
 #include "glog/logging.h"
 #include "proto/report_api.grpc.pb.h"
 #include "proto/report_api.pb.h"
@@ -245,8 +245,7 @@ struct LoopRecord {
   }
 };
 
-// --- blocking transports
-// --------------------------------------------------------------
+// --- blocking transports -----------------------------------------------------
 
 class BlockingReportClient {
  public:
@@ -398,9 +397,8 @@ class HttpReportClient : public BlockingReportClient {
   }
 
   // One request and its answer; a non-2xx answer becomes the error its problem
-  // body names
-  // ("StaleRead: HTTP 503 ..."), so HTTP and gRPC errors are tallied under the
-  // same codes.
+  // body names ("StaleRead: HTTP 503 ..."), so HTTP and gRPC errors are
+  // tallied under the same codes.
   absl::StatusOr<std::string> RoundTrip(absl::string_view method,
                                         absl::string_view target,
                                         absl::string_view body,
@@ -502,8 +500,7 @@ absl::Status RunBlocking(BlockingReportClient& client,
   return step.outcome;
 }
 
-// --- async gRPC
-// -------------------------------------------------------------------------
+// --- async gRPC --------------------------------------------------------------
 
 // One closed loop on a completion queue: one call in flight at a time, so its
 // state is only touched by the polling thread that delivered the last
@@ -603,8 +600,7 @@ class AsyncLoop {
   LoopRecord record_;
 };
 
-// --- the run
-// ------------------------------------------------------------------------------
+// --- the run -----------------------------------------------------------------
 
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     const BenchOptions& options,
@@ -803,7 +799,15 @@ absl::Status CheckReachable(
   return absl::OkStatus();
 }
 
+constexpr char kExamples[] =
+    "\nexamples:\n"
+    "  reportbench --target 127.0.0.1:7100 --concurrency 16 --seconds 10\n"
+    "  reportbench --target 127.0.0.1:7100 --mode e2e --concurrency 4 "
+    "--seconds 30\n"
+    "  reportbench --http --target 127.0.0.1:8080 --mode status --seconds 5\n";
+
 int Main(int argc, char** argv) {
+  if (PrintVersionIfAsked(argc, argv, "reportbench")) return kExitOk;
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string help;
   absl::StatusOr<BenchOptions> parsed = ParseBenchOptions(args, &help);
@@ -814,7 +818,8 @@ int Main(int argc, char** argv) {
   }
   const BenchOptions& options = *parsed;
   if (options.help) {
-    std::cout << help;
+    std::cout << help << "  --version             print the version and exit\n"
+              << kExamples;
     return kExitOk;
   }
   const std::string run_id =

@@ -1,7 +1,7 @@
 // What reportbench measures and how it prints it: latency percentiles over the
-// samples of one run, the one summary line per run (the shape of
-// ../shared/anchors/etcd_bench.sh, so both can be parsed and compared by the
-// same script), and a tally of errors by code.
+// samples of one run, the one summary line per run (the shape of the etcd
+// baseline's lines, docs/PERFORMANCE.md, so both can be parsed and compared by
+// the same script), and a tally of errors by code.
 #ifndef REPORT_TOOLS_REPORTBENCH_STATS_H_
 #define REPORT_TOOLS_REPORTBENCH_STATS_H_
 

@@ -6,9 +6,6 @@
 // exit code; it parses its own flags with Boost.Program_options. Exit codes are
 // shared by all verbs: 0 success, 1 an error reported by the system (one line
 // "error: Code: detail" on stderr, the code from docs/API.md), 2 bad usage.
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <string>
@@ -19,8 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/error_code.h"
+#include "common/json_writer.h"
 #include "common/placement.h"
+#include "common/version.h"
 #include "glog/logging.h"
+#include "tools/reportctl_output.h"
 #include "tools/reportctl_verbs.h"
 
 namespace report {
@@ -28,9 +28,9 @@ namespace {
 
 namespace po = boost::program_options;
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
+using reportctl::kExitOk;
+using reportctl::kExitUsage;
+using reportctl::ReportError;
 
 using Args = std::vector<std::string>;
 
@@ -45,62 +45,7 @@ int UsageError(absl::string_view message, absl::string_view help_hint) {
   return kExitUsage;
 }
 
-// Prints a failed status as the one line scripts and users rely on.
-int ReportError(const absl::Status& status) {
-  std::cerr << "error: " << ErrorCodeName(ErrorCodeOf(status)) << ": "
-            << ErrorDetail(status) << "\n";
-  return kExitError;
-}
-
-// --- placement
-// ---------------------------------------------------------------------
-
-google::protobuf::Value StringValue(absl::string_view text) {
-  google::protobuf::Value value;
-  value.set_string_value(std::string(text));
-  return value;
-}
-
-google::protobuf::Value NumberValue(double number) {
-  google::protobuf::Value value;
-  value.set_number_value(number);
-  return value;
-}
-
-google::protobuf::Value StringList(const std::vector<std::string>& items) {
-  google::protobuf::Value value;
-  for (const std::string& item : items) {
-    *value.mutable_list_value()->add_values() = StringValue(item);
-  }
-  return value;
-}
-
-// The JSON form of a proto message as a Struct value (protobuf's JSON mapping,
-// field names as in the .proto).
-google::protobuf::Value MessageValue(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  std::string json;
-  google::protobuf::Value value;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, print)
-           .ok() ||
-      !google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
-    value.set_null_value(google::protobuf::NULL_VALUE);
-  }
-  return value;
-}
-
-int PrintJson(const google::protobuf::Struct& report) {
-  google::protobuf::util::JsonPrintOptions print;
-  print.add_whitespace = true;
-  print.preserve_proto_field_names = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(report, &json, print).ok()) {
-    return ReportError(MakeError(ErrorCode::kInternal, "cannot print JSON"));
-  }
-  std::cout << json;
-  return kExitOk;
-}
+// --- placement ---------------------------------------------------------------
 
 std::vector<std::string> LossLines(const Placement& placement) {
   std::vector<std::string> lines;
@@ -170,53 +115,54 @@ void PrintPlacementText(const std::string& file, const Placement& placement) {
 }
 
 int PrintPlacementJson(const std::string& file, const Placement& placement) {
-  google::protobuf::Struct report;
-  auto& fields = *report.mutable_fields();
-  fields["ok"].set_bool_value(true);
-  fields["file"] = StringValue(file);
-  fields["kind"] =
-      StringValue(placement.cluster().has_value() ? "cluster" : "profile");
-  fields["profile"] = MessageValue(placement.profile());
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("ok").Bool(true);
+  json.Key("file").String(file);
+  json.Key("kind").String(placement.cluster().has_value() ? "cluster"
+                                                          : "profile");
+  json.Key("profile").Message(placement.profile());
   if (placement.cluster().has_value()) {
-    fields["cluster"] = MessageValue(*placement.cluster());
+    json.Key("cluster").Message(*placement.cluster());
   }
-  fields["replicas"] = NumberValue(placement.replica_count());
-  fields["quorum"] = NumberValue(placement.quorum());
-  fields["must_survive"] =
-      StringValue(SurvivalLevelName(placement.declared_level()));
-  fields["strongest_survived"] =
-      StringValue(SurvivalLevelName(placement.strongest_survived_level()));
-  google::protobuf::Value& losses = fields["losses"];
-  losses.mutable_list_value();
+  json.Key("replicas").Int(placement.replica_count());
+  json.Key("quorum").Int(placement.quorum());
+  json.Key("must_survive")
+      .String(SurvivalLevelName(placement.declared_level()));
+  json.Key("strongest_survived")
+      .String(SurvivalLevelName(placement.strongest_survived_level()));
+  json.Key("losses").BeginArray();
   for (const DomainLoss& loss :
        placement.LossesAt(placement.declared_level())) {
-    google::protobuf::Value entry;
-    auto& loss_fields = *entry.mutable_struct_value()->mutable_fields();
-    loss_fields["domain"] = StringValue(loss.domain);
-    loss_fields["replicas_lost"] = NumberValue(loss.replicas_lost);
-    loss_fields["replicas_left"] = NumberValue(loss.replicas_left);
-    loss_fields["quorum_survives"].set_bool_value(loss.quorum_survives);
-    *losses.mutable_list_value()->add_values() = entry;
+    json.BeginObject();
+    json.Key("domain").String(loss.domain);
+    json.Key("replicas_lost").Int(loss.replicas_lost);
+    json.Key("replicas_left").Int(loss.replicas_left);
+    json.Key("quorum_survives").Bool(loss.quorum_survives);
+    json.EndObject();
   }
-  fields["gateway_domains"] = StringList(placement.GatewayDomains());
-  fields["worker_domains"] = StringList(placement.WorkerDomains());
-  fields["survives"] = StringValue(placement.DescribeSurvival());
-  fields["warnings"] = StringList(placement.warnings());
-  return PrintJson(report);
+  json.EndArray();
+  json.Key("gateway_domains").StringList(placement.GatewayDomains());
+  json.Key("worker_domains").StringList(placement.WorkerDomains());
+  json.Key("survives").String(placement.DescribeSurvival());
+  json.Key("warnings").StringList(placement.warnings());
+  json.EndObject();
+  std::cout << json.Finish() << std::flush;
+  return kExitOk;
 }
 
 int RunPlacementCheck(const std::string& file, bool json) {
   absl::StatusOr<Placement> placement = Placement::LoadFile(file);
   if (!placement.ok()) {
     if (json) {
-      google::protobuf::Struct report;
-      auto& fields = *report.mutable_fields();
-      fields["ok"].set_bool_value(false);
-      fields["file"] = StringValue(file);
-      fields["code"] =
-          StringValue(ErrorCodeName(ErrorCodeOf(placement.status())));
-      fields["error"] = StringValue(ErrorDetail(placement.status()));
-      PrintJson(report);
+      JsonWriter out;
+      out.BeginObject();
+      out.Key("ok").Bool(false);
+      out.Key("file").String(file);
+      out.Key("code").String(ErrorCodeName(ErrorCodeOf(placement.status())));
+      out.Key("error").String(ErrorDetail(placement.status()));
+      out.EndObject();
+      std::cout << out.Finish() << std::flush;
     }
     return ReportError(placement.status());
   }
@@ -234,9 +180,14 @@ constexpr char kPlacementUsage[] =
     "quorum,\n"
     "allowed ingress and worker domains, and which failures the replica set "
     "survives.\n"
-    "Exits 0 when the placement is safe, 1 when it is invalid or unsafe (one "
+    "\n"
+    "examples:\n"
+    "  reportctl placement check deploy/profiles/cross-provider.textproto\n"
+    "  reportctl placement check .cluster/cluster.textproto --json\n"
+    "\n"
+    "exit status: 0 the placement is safe, 1 it is invalid or unsafe (one "
     "line\n"
-    "\"error: InvalidArgument: <reason>\" on stderr), 2 on bad usage.\n";
+    "\"error: InvalidArgument: <reason>\" on stderr), 2 bad usage.\n";
 
 int RunPlacement(const Args& args) {
   po::options_description options("placement options");
@@ -279,8 +230,7 @@ int RunPlacement(const Args& args) {
                            vars["json"].as<bool>());
 }
 
-// --- dispatch
-// ----------------------------------------------------------------------
+// --- dispatch ----------------------------------------------------------------
 
 // One row per verb; `submit`, `status` and `cluster` join here.
 constexpr Verb kVerbs[] = {
@@ -306,11 +256,20 @@ void PrintUsage(std::ostream& out) {
          "verb's flags)\n"
       << "\nverbs:\n";
   for (const Verb& verb : kVerbs) out << "  " << verb.synopsis << "\n";
-  out << "\nexit status: 0 success, 1 error (\"error: Code: detail\" on "
-         "stderr), 2 bad usage;\n"
-         "status --wait: 0 COMPLETED, 3 FAILED, 4 still unfinished when the "
-         "wait ran out;\n"
-         "cluster: 1 when no replica is leader\n";
+  out << "\nThe gateway is --gateway HOST:PORT, else $REPORT_GATEWAY, else "
+         "the first\ngateway of --cluster FILE (default "
+         ".cluster/cluster.textproto).\n"
+      << "\nexamples:\n"
+         "  reportctl submit --request-id r1 --account acct-1 --month "
+         "2026-04\n"
+         "  reportctl status r1 --wait 5m\n"
+         "  reportctl cluster --json\n"
+         "  reportctl placement check deploy/profiles/multi-az.textproto\n"
+      << "\nexit status (docs/OPERATIONS.md): 0 success, 1 error (\"error: "
+         "Code: detail\"\non stderr), 2 bad usage, 3 status --wait: FAILED, 4 "
+         "status --wait: still\nunfinished when the wait ran out, 5 the "
+         "gateway is unreachable; cluster exits 1\nwhen no replica is "
+         "leader.\n";
 }
 
 int Main(int argc, char** argv) {
@@ -319,6 +278,10 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   const std::string verb_name = argv[1];
+  if (verb_name == "--version" || verb_name == "version") {
+    std::cout << "reportctl " << VersionString() << std::endl;
+    return kExitOk;
+  }
   if (verb_name == "--help" || verb_name == "-h" || verb_name == "help") {
     PrintUsage(std::cout);
     return kExitOk;

@@ -1,7 +1,7 @@
 #include "tools/reportctl_verbs.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iomanip>
@@ -13,46 +13,23 @@
 #include "boost/program_options.hpp"
 #include "client/cluster_client.h"
 #include "common/error_code.h"
+#include "common/json_writer.h"
 #include "common/placement.h"
 #include "common/transport_security.h"
 #include "proto/report_api.grpc.pb.h"
+#include "tools/reportctl_output.h"
 
 namespace report::reportctl {
 namespace {
 
 namespace po = boost::program_options;
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-// `status --wait`: the request ended FAILED, or was still unfinished when the
-// wait ran out (scripts can tell the two from a success and from each other).
-constexpr int kExitFailed = 3;
-constexpr int kExitStillRunning = 4;
 constexpr char kDefaultClusterFile[] = ".cluster/cluster.textproto";
 
 int UsageError(const std::string& message, const std::string& verb) {
   std::cerr << "error: " << message << " (see reportctl " << verb
             << " --help)\n";
   return kExitUsage;
-}
-
-int ReportError(const absl::Status& status) {
-  std::cerr << "error: " << ErrorCodeName(ErrorCodeOf(status)) << ": "
-            << ErrorDetail(status) << "\n";
-  return kExitError;
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  options.add_whitespace = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
-           .ok())
-    json = "{}";
-  return json;
 }
 
 absl::StatusOr<ClusterConfig> LoadCluster(const std::string& path) {
@@ -151,21 +128,64 @@ std::optional<Parsed> Parse(
   return parsed;
 }
 
-void PrintStatusLine(const api::ReportStatus& status) {
-  std::cout << status.request_id() << " " << RequestState_Name(status.state())
-            << " accepted_offset=" << status.accepted_offset()
-            << " served_offset=" << status.served_offset()
-            << " attempts=" << status.attempts();
-  if (!status.worker_id().empty()) {
-    std::cout << " worker=" << status.worker_id() << "@"
-              << status.worker_domain();
-  }
-  if (!status.report_location().empty())
-    std::cout << " report=" << status.report_location();
-  if (!status.failure().empty())
-    std::cout << " failure=\"" << status.failure() << "\"";
-  std::cout << std::endl;
-}
+constexpr char kSubmitUsage[] =
+    "usage: reportctl submit --request-id ID --account ACCT --month YYYY-MM "
+    "[--json]\n"
+    "\n"
+    "Submits a report request through a gateway and prints its receipt once "
+    "the\n"
+    "request is committed. Submitting the same ID and payload again is safe: "
+    "the\n"
+    "answer is the original receipt, marked duplicate.\n"
+    "\n"
+    "examples:\n"
+    "  reportctl submit --request-id r1 --account acct-1 --month 2026-04\n"
+    "  reportctl submit --request-id r1 --account acct-1 --month 2026-04 "
+    "--json\n"
+    "  reportctl submit --gateway 10.0.0.5:7100 --request-id r2 --account a "
+    "--month 2026-05\n"
+    "\n"
+    "exit status: 0 accepted (or a duplicate), 1 refused (\"error: Code: "
+    "detail\"),\n"
+    "2 bad usage, 5 gateway unreachable.\n";
+
+constexpr char kStatusUsage[] =
+    "usage: reportctl status ID [--min-offset N] [--wait DURATION] [--json]\n"
+    "\n"
+    "Reads a request's status, at least as fresh as --min-offset (the "
+    "receipt's\n"
+    "accepted_offset). With --wait it follows the request until it ends or "
+    "the\n"
+    "wait runs out, printing one line per state it sees (with --json one JSON\n"
+    "object per line: JSON Lines); on a terminal a progress line on stderr "
+    "shows\n"
+    "the state, the time waited, the attempt and the worker.\n"
+    "\n"
+    "examples:\n"
+    "  reportctl status r1\n"
+    "  reportctl status r1 --min-offset 42 --json\n"
+    "  reportctl status r1 --wait 5m && echo done\n"
+    "  reportctl status r1 --wait 30s --json | jq -r .state\n"
+    "\n"
+    "exit status: 0 read (with --wait: COMPLETED), 1 error, 2 bad usage,\n"
+    "3 FAILED, 4 still unfinished when the wait ran out, 5 gateway "
+    "unreachable.\n";
+
+constexpr char kClusterUsage[] =
+    "usage: reportctl cluster [--cluster FILE] [--timeout D] [--json]\n"
+    "\n"
+    "Asks every replica of the cluster file for its view: role, the leader it\n"
+    "follows, epoch, commit and applied offsets, lag behind the leader, state\n"
+    "digest; and why a replica did not answer.\n"
+    "\n"
+    "examples:\n"
+    "  reportctl cluster\n"
+    "  reportctl cluster --cluster /tmp/c/cluster.textproto --timeout 3s\n"
+    "  reportctl cluster >/dev/null || echo 'no leader'\n"
+    "  reportctl cluster --json | jq '.replicas[] | {name, role}'\n"
+    "\n"
+    "exit status: 0 a replica is leader, 1 none is (or the file is bad), 2 bad "
+    "usage.\n";
 
 }  // namespace
 
@@ -193,10 +213,8 @@ int RunSubmit(const std::vector<std::string>& args) {
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
-  auto parsed = Parse(
-      args, "submit",
-      "usage: reportctl submit --request-id ID --account ACCT --month YYYY-MM",
-      options, positional, hidden, &exit_code);
+  auto parsed = Parse(args, "submit", kSubmitUsage, options, positional, hidden,
+                      &exit_code);
   if (!parsed) return exit_code;
   absl::Duration timeout;
   if (!absl::ParseDuration(timeout_text, &timeout) ||
@@ -218,9 +236,9 @@ int RunSubmit(const std::vector<std::string>& args) {
   Receipt receipt;
   grpc::Status status = GatewayStub(*address, *credentials)
                             ->SubmitReport(&context, request, &receipt);
-  if (!status.ok()) return ReportError(FromGrpcStatus(status));
+  if (!status.ok()) return ReportError(GatewayCallError(status, *address));
   if (parsed->vars.count("json")) {
-    std::cout << ToJson(receipt);
+    std::cout << MessageToJsonLine(receipt) << std::endl;
   } else {
     std::cout << (receipt.duplicate() ? "duplicate of " : "accepted ")
               << receipt.request_id() << " at offset "
@@ -255,10 +273,8 @@ int RunStatus(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   positional.add("id", 1);
   int exit_code = 0;
-  auto parsed = Parse(
-      args, "status",
-      "usage: reportctl status ID [--min-offset N] [--wait DURATION] [--json]",
-      options, positional, hidden, &exit_code);
+  auto parsed = Parse(args, "status", kStatusUsage, options, positional, hidden,
+                      &exit_code);
   if (!parsed) return exit_code;
   if (request_id.empty())
     return UsageError("status needs a request ID", "status");
@@ -273,7 +289,18 @@ int RunStatus(const std::vector<std::string>& args) {
   if (!credentials.ok()) return ReportError(credentials.status());
   auto stub = GatewayStub(*address, *credentials);
   const bool json = parsed->vars.count("json") > 0;
-  const absl::Time deadline = absl::Now() + wait;
+  const bool waiting = !wait_text.empty();
+  // The live progress line is for a person at a terminal: never in --json
+  // output, never when stderr goes to a file or a pipe.
+  const bool progress = waiting && !json && isatty(STDERR_FILENO) == 1;
+  bool progress_shown = false;
+  auto clear_progress = [&] {
+    if (progress_shown) std::cerr << "\r\033[K" << std::flush;
+    progress_shown = false;
+  };
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + wait;
+  bool printed_any = false;
   RequestState last_state = REQUEST_STATE_UNSPECIFIED;
   while (true) {
     api::GetReportRequest request;
@@ -281,39 +308,58 @@ int RunStatus(const std::vector<std::string>& args) {
     request.set_min_offset(min_offset);
     absl::Duration left =
         std::max(absl::ZeroDuration(), deadline - absl::Now());
+    // On a terminal the progress line is redrawn at least once a second.
+    const absl::Duration longest_poll =
+        progress ? absl::Seconds(1) : absl::Seconds(5);
     request.set_wait_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(
-        std::min(std::max(left, absl::Seconds(1)), absl::Seconds(5)))));
+        std::min(std::max(left, absl::Seconds(1)), longest_poll))));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     AddApiKey(api_key, &context);
     api::ReportStatus status;
     grpc::Status rpc = stub->GetReport(&context, request, &status);
     if (!rpc.ok()) {
-      absl::Status error = FromGrpcStatus(rpc);
+      absl::Status error = GatewayCallError(rpc, *address);
       ErrorCode code = ErrorCodeOf(error);
-      bool retry = code == ErrorCode::kStaleRead ||
-                   code == ErrorCode::kNoQuorum ||
-                   code == ErrorCode::kOverloaded;
-      if (!retry || absl::Now() >= deadline) return ReportError(error);
+      // While waiting, a gateway that restarts or a cluster between leaders
+      // is waited out; a plain read reports it at once.
+      bool retry =
+          waiting &&
+          (code == ErrorCode::kStaleRead || code == ErrorCode::kNoQuorum ||
+           code == ErrorCode::kOverloaded || IsGatewayUnreachable(error));
+      if (!retry || absl::Now() >= deadline) {
+        clear_progress();
+        return ReportError(error);
+      }
       absl::SleepFor(absl::Milliseconds(200));
       continue;
     }
     // Reads never go back in time: later reads ask for at least what we have
     // seen.
     min_offset = std::max(min_offset, status.served_offset());
-    bool terminal = status.state() == COMPLETED || status.state() == FAILED;
-    if (status.state() != last_state || terminal || absl::Now() >= deadline) {
+    const bool terminal =
+        status.state() == COMPLETED || status.state() == FAILED;
+    // One line (or one JSON object: JSON Lines) per observed state.
+    if (!printed_any || status.state() != last_state) {
+      clear_progress();
       if (json) {
-        std::cout << ToJson(status);
+        std::cout << MessageToJsonLine(status) << std::endl;
       } else {
-        PrintStatusLine(status);
+        std::cout << StatusLine(status) << std::endl;
       }
+      printed_any = true;
       last_state = status.state();
     }
+    if (!waiting) return kExitOk;  // a plain read: any state is fine
     if (terminal || absl::Now() >= deadline) {
-      if (wait_text.empty()) return kExitOk;  // a plain read: any state is fine
+      clear_progress();
       if (status.state() == COMPLETED) return kExitOk;
       return status.state() == FAILED ? kExitFailed : kExitStillRunning;
+    }
+    if (progress) {
+      std::cerr << "\r\033[K" << ProgressLine(status, absl::Now() - start)
+                << std::flush;
+      progress_shown = true;
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
@@ -333,9 +379,8 @@ int RunCluster(const std::vector<std::string>& args) {
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
-  auto parsed = Parse(args, "cluster",
-                      "usage: reportctl cluster [--cluster FILE] [--json]",
-                      options, positional, hidden, &exit_code);
+  auto parsed = Parse(args, "cluster", kClusterUsage, options, positional,
+                      hidden, &exit_code);
   if (!parsed) return exit_code;
   absl::Duration timeout;
   if (!absl::ParseDuration(timeout_text, &timeout) ||
@@ -373,24 +418,23 @@ int RunCluster(const std::vector<std::string>& args) {
                                views.size(), " reachable)")));
   };
   if (parsed->vars.count("json")) {
-    std::cout << "{\"cluster_id\": \"" << cluster->cluster_id()
-              << "\", \"replicas\": [";
-    bool first = true;
+    JsonWriter out;
+    out.BeginObject().Key("cluster_id").String(cluster->cluster_id());
+    out.Key("replicas").BeginArray();
     for (const auto& [member, view] : views) {
-      std::cout << (first ? "\n" : ",\n");
-      first = false;
       if (view.ok()) {
-        std::cout << ToJson(*view);
+        out.Message(*view);
       } else {
         ClusterStatusResponse down;
         down.set_id(member.id());
         down.set_name(member.name());
         down.set_domain(member.domain());
         down.set_role("unreachable");
-        std::cout << ToJson(down);
+        out.Message(down);
       }
     }
-    std::cout << "]}\n";
+    out.EndArray().EndObject();
+    std::cout << out.Finish() << std::flush;
     return verdict();
   }
   std::cout << std::left << std::setw(11) << "REPLICA" << std::setw(34)

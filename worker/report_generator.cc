@@ -1,7 +1,5 @@
 #include "worker/report_generator.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <thread>
 
@@ -11,6 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/error_code.h"
+#include "common/json_writer.h"
+#include "common/sha256.h"
+#include "common/validation.h"
 
 namespace report {
 namespace {
@@ -105,106 +106,14 @@ constexpr size_t kLargestCount = 10;
 constexpr absl::string_view kSeedTag = "report-ledger.v1\n";
 
 uint64_t SeedOf(absl::string_view account_id, absl::string_view month) {
-  std::string input = absl::StrCat(kSeedTag, account_id, "\n", month);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(),
-             nullptr);
+  const std::string digest =
+      Sha256(absl::StrCat(kSeedTag, account_id, "\n", month));
   uint64_t seed = 0;
-  for (int i = 0; i < 8; ++i)
-    seed = (seed << 8) | digest[i];  // big-endian first 8 bytes
+  for (int i = 0; i < 8; ++i) {  // big-endian first 8 bytes
+    seed = (seed << 8) | static_cast<unsigned char>(digest[i]);
+  }
   return seed;
 }
-
-// Hand-built JSON with a fixed layout: two-space indentation, keys in the order
-// written.
-class JsonWriter {
- public:
-  void BeginObject() { Open('{'); }
-  void EndObject() { Close('}'); }
-  void BeginArray() { Open('['); }
-  void EndArray() { Close(']'); }
-  void Key(absl::string_view key) {
-    Separate();
-    Quote(key);
-    out_ += ": ";
-    after_key_ = true;
-  }
-  void String(absl::string_view value) {
-    Separate();
-    Quote(value);
-  }
-  void Int(int64_t value) {
-    Separate();
-    absl::StrAppend(&out_, value);
-  }
-  std::string Finish() {
-    out_ += "\n";
-    return std::move(out_);
-  }
-
- private:
-  void Open(char bracket) {
-    Separate();
-    out_ += bracket;
-    first_.push_back(true);
-  }
-  void Close(char bracket) {
-    bool empty = first_.back();
-    first_.pop_back();
-    if (!empty) Newline();
-    out_ += bracket;
-  }
-  // Emits the comma and newline that precede a value, unless it follows its
-  // key.
-  void Separate() {
-    if (after_key_) {
-      after_key_ = false;
-      return;
-    }
-    if (first_.empty()) return;
-    if (!first_.back()) out_ += ",";
-    first_.back() = false;
-    Newline();
-  }
-  void Newline() {
-    out_ += "\n";
-    out_.append(2 * first_.size(), ' ');
-  }
-  void Quote(absl::string_view s) {
-    out_ += '"';
-    for (char c : s) {
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            absl::StrAppendFormat(&out_, "\\u%04x", static_cast<int>(c));
-          } else {
-            out_ += c;
-          }
-      }
-    }
-    out_ += '"';
-  }
-
-  std::string out_;
-  std::vector<bool> first_;  // per open container: nothing written in it yet
-  bool after_key_ = false;
-};
 
 std::string DateOf(absl::string_view month, int day) {
   return absl::StrFormat("%s-%02d", month, day);
@@ -250,20 +159,10 @@ const std::vector<LedgerCategory>& LedgerCategories() {
 }
 
 absl::StatusOr<int> DaysInMonth(absl::string_view month) {
-  int year = 0;
-  int mon = 0;
-  if (month.size() != 7 || month[4] != '-' ||
-      !std::all_of(month.begin(), month.begin() + 4, absl::ascii_isdigit) ||
-      !absl::ascii_isdigit(month[5]) || !absl::ascii_isdigit(month[6]) ||
-      !absl::SimpleAtoi(month.substr(0, 4), &year) ||
-      !absl::SimpleAtoi(month.substr(5, 2), &mon) || mon < 1 || mon > 12) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("month must be YYYY-MM, got '", month, "'"));
-  }
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30,
-                                  31, 31, 30, 31, 30, 31};
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return kDays[mon - 1] + (mon == 2 && leap ? 1 : 0);
+  absl::StatusOr<absl::CivilMonth> parsed = ParseMonth(month);
+  if (!parsed.ok()) return parsed.status();
+  return static_cast<int>(absl::CivilDay(*parsed + 1) -
+                          absl::CivilDay(*parsed));
 }
 
 absl::StatusOr<std::vector<Transaction>> SyntheticLedger(
@@ -339,7 +238,8 @@ LedgerSummary Summarise(const std::vector<Transaction>& ledger) {
 std::string ReportDocument(const ReportInput& input, int days_in_month,
                            const LedgerSummary& summary,
                            const EffectStamp& stamp) {
-  JsonWriter json;
+  // A fixed layout: two-space indentation, keys in the order written.
+  JsonWriter json(JsonWriter::Layout::kIndented);
   json.BeginObject();
   json.Key("report");
   json.BeginObject();

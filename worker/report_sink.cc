@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glog/logging.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/error_code.h"
+#include "common/sha256.h"
 
 namespace report {
 namespace {
@@ -40,14 +40,6 @@ bool IsSafeNameByte(char c) {
 bool IsUriPathByte(char c) {
   return absl::ascii_isalnum(c) || c == '/' || c == '.' || c == '_' ||
          c == '-' || c == '~' || c == ':';
-}
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 absl::Status FsyncPath(const std::string& path, int flags) {

@@ -74,9 +74,8 @@ class DirectoryReportSink {
   std::string EffectKey(absl::string_view request_id) const;
 
   // The file name of a key: bytes outside [A-Za-z0-9._:-] (and a leading '.')
-  // become
-  // "~XX" (hex), so every key maps to a distinct, safe name; very long keys are
-  // shortened with a SHA-256 suffix. Plus ".json".
+  // become "~XX" (hex), so every key maps to a distinct, safe name; very long
+  // keys are shortened with a SHA-256 suffix. Plus ".json".
   static std::string FileNameOf(absl::string_view effect_key);
 
   std::string PathOf(absl::string_view effect_key) const;

@@ -9,7 +9,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/backoff.h"
 #include "common/error_code.h"
+#include "common/event_log.h"
 #include "common/validation.h"
 #include "worker/report_generator.h"
 
@@ -27,11 +29,11 @@ constexpr milliseconds kLeaseMargin(25);
 constexpr milliseconds kRecheckDelay(50);
 constexpr int kCompleteTransportRetries = 3;
 
-// base * 2^(n-1), capped; n >= 1.
+// base * 2^(n-1), capped; n >= 1. Without jitter: these delays are stated in
+// docs/EFFECTS.md and relied on by tests.
 milliseconds Doubling(milliseconds base, milliseconds cap, uint32_t n) {
-  milliseconds delay = base;
-  for (uint32_t i = 1; i < n && delay < cap; ++i) delay *= 2;
-  return std::min(delay, cap);
+  return absl::ToChronoMilliseconds(
+      ExponentialDelay(absl::FromChrono(base), absl::FromChrono(cap), n));
 }
 
 int64_t WallNowMs() {
@@ -174,9 +176,12 @@ class LeaseKeeper {
       } else if (response.ok()) {
         due->lost = true;
         due->lost_record = response->record();
-        LOG(INFO) << "lost the lease on " << due->request_id << " (token "
-                  << due->fencing_token
-                  << "): " << ResultCode_Name(response->code());
+        LOG(INFO) << EventLine("worker_refused",
+                               {{"op", "extend_lease"},
+                                {"request_id", due->request_id},
+                                {"worker", holder_id_},
+                                {"token", due->fencing_token},
+                                {"reason", ResultCode_Name(response->code())}});
       } else {
         // Keep trying until the lease would have run out.
         due->next_extend =
@@ -281,7 +286,10 @@ WorkerStats Worker::stats() const {
 }
 
 void Worker::SetFatal(const absl::Status& status) {
-  LOG(ERROR) << "worker " << holder_id_ << " stops: " << status;
+  LOG(ERROR) << EventLine("worker_refused", {{"op", "run"},
+                                             {"worker", holder_id_},
+                                             {"reason", status.ToString()}})
+             << "; the worker stops";
   std::lock_guard<std::mutex> lock(mu_);
   if (fatal_.ok()) fatal_ = status;
   RequestStopLocked();
@@ -293,7 +301,9 @@ bool Worker::SleepUnlessStopping(Clock::duration delay) {
 }
 
 void Worker::WatchLoop() {
-  uint32_t failures = 0;
+  // Jittered: every worker of a cluster reconnects when a replica restarts.
+  Backoff reconnect(absl::FromChrono(options_.reconnect_backoff),
+                    absl::FromChrono(options_.reconnect_backoff_max));
   while (!cancelled_.load()) {
     bool received = false;
     absl::Status status = ledger_->Watch(
@@ -308,12 +318,13 @@ void Worker::WatchLoop() {
       SetFatal(status);
       break;
     }
-    failures = received ? 1 : failures + 1;
+    if (received) reconnect.Reset();
     stats_.watch_reconnects.fetch_add(1);
-    const milliseconds delay = Doubling(
-        options_.reconnect_backoff, options_.reconnect_backoff_max, failures);
-    LOG(WARNING) << "watch ended (" << status << "); reconnecting in "
-                 << delay.count() << " ms";
+    const milliseconds delay = absl::ToChronoMilliseconds(reconnect.Next());
+    LOG(WARNING) << EventLine("watch_dropped",
+                              {{"worker", holder_id_},
+                               {"reason", status.ToString()},
+                               {"reconnect_ms", delay.count()}});
     if (!SleepUnlessStopping(delay)) break;
   }
 }
@@ -673,6 +684,14 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
       outcome.retries = 1;
       return outcome;
     }
+    if (failed->record().state() == FAILED) {
+      LOG(WARNING) << EventLine("request_failed",
+                                {{"request_id", id},
+                                 {"attempts", failed->record().attempts()},
+                                 {"worker", holder_id_},
+                                 {"domain", options_.worker_domain},
+                                 {"reason", work_status.ToString()}});
+    }
     outcome.kind = Outcome::kRecord;
     outcome.record = failed->record();
     return outcome;
@@ -714,8 +733,12 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
     LOG(INFO) << "completed " << id << " -> " << location << " (token " << token
               << ")";
   } else {
-    LOG(INFO) << "complete " << id << " (token " << token
-              << ") not applied: " << ResultCode_Name(completed->code());
+    LOG(INFO) << EventLine("worker_refused",
+                           {{"op", "complete"},
+                            {"request_id", id},
+                            {"worker", holder_id_},
+                            {"token", token},
+                            {"reason", ResultCode_Name(completed->code())}});
   }
   outcome.kind = Outcome::kRecord;
   outcome.record = completed->record();

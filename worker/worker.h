@@ -6,14 +6,14 @@
 // What it promises (with the sink's write-once files and the ledger's fenced
 // CAS):
 //   - at most one sink file per effect key, whoever and however often anyone
-//   retries;
+//     retries;
 //   - it writes only while it holds an unexpired lease as far as it can tell,
-//   and abandons
-//     work (writing nothing) as soon as ExtendLease reports the lease lost;
-//   - a request already in the sink is completed with the existing file, never
-//   rewritten;
+//     and abandons work (writing nothing) as soon as ExtendLease reports the
+//     lease lost;
+//   - a request already in the sink is completed with the existing file,
+//     never rewritten;
 //   - it never asks for another domain: a DomainUnavailable answer stops the
-//   worker.
+//     worker.
 // It keeps no checkpoint: every (re)connected watch starts from offset 0, which
 // the replica serves from the lowest unfinished offset; duplicates are merged
 // by request id.

@@ -25,6 +25,7 @@
 #include "common/placement.h"
 #include "common/transport_security.h"
 #include "common/validation.h"
+#include "common/version.h"
 #include "proto/cluster.pb.h"
 #include "worker/cluster_effect_ledger.h"
 #include "worker/effect_ledger.h"
@@ -46,15 +47,6 @@ struct WorkerFlags {
 
 // Exit code for bad flags or configuration (one clear line on stderr).
 constexpr int kUsageExit = 2;
-
-bool ValidDomain(const std::string& domain) {
-  std::vector<absl::string_view> parts = absl::StrSplit(domain, '/');
-  if (parts.size() != 3) return false;
-  for (absl::string_view part : parts) {
-    if (part.empty()) return false;
-  }
-  return true;
-}
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   auto placement = Placement::LoadClusterConfigFile(path);
@@ -199,6 +191,7 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "fault knob: exit at once (status 87) when granted a request whose id "
       "starts with this, before writing anything");
   AddTlsFlags(&desc, &flags->tls);
+  if (report::PrintVersionIfAsked(argc, argv, "report-worker")) return 0;
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -208,7 +201,7 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
     return kUsageExit;
   }
   if (vm.count("help")) {
-    std::cout << desc << "\n";
+    std::cout << desc << "  --version             print the version and exit\n";
     return 0;
   }
   auto bad = [](const std::string& message) {
@@ -216,9 +209,12 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
     return std::optional<int>(kUsageExit);
   };
   if (o.worker_domain.empty()) return bad("--domain is required");
-  if (!ValidDomain(o.worker_domain)) {
-    return bad("--domain must be provider/region/zone, got '" +
-               o.worker_domain + "'");
+  // The same rule as every domain of the cluster file (common/placement.h).
+  if (absl::StatusOr<FailureDomain> parsed =
+          ParseFailureDomain(o.worker_domain);
+      !parsed.ok()) {
+    return bad("--domain must be provider/region/zone: " +
+               ErrorDetail(parsed.status()));
   }
   if (flags->cluster_path.empty()) return bad("--cluster is required");
   if (vm.count("sink-dir") && flags->sink_dir.empty())

@@ -8,22 +8,19 @@
 //
 // The persistence contract (what the caller must do with a Ready, in order):
 //   1. If `hard_state` is set, make it durable before sending any of
-//   `after_persist`.
+//      `after_persist`.
 //   2. `entries` are appended in order; an entry whose index is <= the last
-//   stored index
-//      replaces that entry and everything after it. Once they are durable the
-//      caller calls OnPersisted(last_index, last_epoch). Appends from
-//      consecutive Readys must be made durable in order (a single writer queue
-//      does this).
-//   3. `messages` may be sent at once (the leader's appends and heartbeats: the
-//   leader's own
-//      fsync runs in parallel with replication).
+//      stored index replaces that entry and everything after it. Once they
+//      are durable the caller calls OnPersisted(last_index, last_epoch).
+//      Appends from consecutive Readys must be made durable in order (a
+//      single writer queue does this).
+//   3. `messages` may be sent at once (the leader's appends and heartbeats),
+//      so the leader's own fsync runs in parallel with replication.
 //   4. `after_persist` may be sent only once everything the Ready asked to
-//   persist (and
-//      everything before it) is durable: votes and append acknowledgements.
-//   5. `committed` entries are applied in order. They are committed on a quorum
-//   and already
-//      durable locally.
+//      persist (and everything before it) is durable: votes and append
+//      acknowledgements.
+//   5. `committed` entries are applied in order. They are committed on a
+//      quorum and already durable locally.
 #ifndef REPORT_REPLICA_CONSENSUS_NODE_H_
 #define REPORT_REPLICA_CONSENSUS_NODE_H_
 

@@ -45,6 +45,9 @@ Driver::Driver(DriverOptions options, const consensus::LogStore* log,
       transport_(transport),
       apply_(std::move(apply)),
       on_applied_(std::move(on_applied)),
+      own_loop_(options_.event_loop == nullptr ? new CvEventLoop : nullptr),
+      loop_(options_.event_loop == nullptr ? own_loop_.get()
+                                           : options_.event_loop),
       node_(std::make_unique<consensus::Node>(options_.config, log)),
       persisted_epoch_(options_.config.hard_state.epoch()),
       persisted_vote_(options_.config.hard_state.vote()) {
@@ -67,7 +70,7 @@ void Driver::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    cv_.notify_all();
+    loop_->Wake();
   }
   if (thread_.joinable()) thread_.join();
   const absl::Status stopped =
@@ -101,14 +104,14 @@ void Driver::Step(uint64_t from, const consensus::MessageBatch& batch) {
         << " so far): entries out of order, an epoch beyond the limit, a "
            "rewrite of a committed entry or an acknowledgement past the log";
   }
-  cv_.notify_one();
+  loop_->Wake();
 }
 
 void Driver::Campaign() {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
   node_->Campaign();
-  cv_.notify_one();
+  loop_->Wake();
 }
 
 absl::Status Driver::CheckLeader() const {
@@ -152,8 +155,7 @@ absl::StatusOr<std::vector<std::shared_ptr<Proposal>>> Driver::Propose(
     // One proposal for the whole batch: one append per follower carries every
     // entry.
     auto positions = node_->Propose(std::move(entries));
-    if (!positions.has_value() ||
-        positions->size() != batch.commands.size()) {
+    if (!positions.has_value() || positions->size() != batch.commands.size()) {
       if (absl::Status leader = CheckLeaderLocked(); !leader.ok()) {
         return leader;
       }
@@ -171,7 +173,7 @@ absl::StatusOr<std::vector<std::shared_ptr<Proposal>>> Driver::Propose(
                              std::move(fingerprint));
       }
     }
-    cv_.notify_one();
+    loop_->Wake();
   }
   // Rare: a re-elected leader reusing indices of its truncated entries.
   for (auto& [proposal, status] : superseded) {
@@ -200,7 +202,7 @@ absl::StatusOr<uint64_t> Driver::ReadIndex(absl::Time deadline) {
     std::string context = absl::StrCat(++next_read_context_);
     read_waiters_[context] = waiter;
     node_->ReadIndex(std::move(context));
-    cv_.notify_one();
+    loop_->Wake();
   }
   std::unique_lock<std::mutex> lock(waiter->mu);
   if (!waiter->cv.wait_until(lock, SteadyDeadline(deadline),
@@ -243,10 +245,9 @@ void Driver::Loop() {
   auto next_tick = Clock::now() + tick;
   while (true) {
     consensus::Ready ready;
+    bool has_ready = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, next_tick,
-                     [&] { return stopping_ || node_->HasReady(); });
+      std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
       const auto now = Clock::now();
       if (now >= next_tick) {
@@ -254,23 +255,28 @@ void Driver::Loop() {
         next_tick += tick;
         if (next_tick < now) next_tick = now + tick;
       }
-      if (!node_->HasReady()) continue;
-      ready = node_->TakeReady();
-      if (ready.soft_state.has_value()) {
-        if (ready.soft_state->role == consensus::Role::kLeader &&
-            role_ != consensus::Role::kLeader) {
-          LOG(INFO) << "event=leader_elected id=" << options_.config.id
-                    << " epoch=" << node_->epoch();
-        } else if (ready.soft_state->role != consensus::Role::kLeader &&
-                   role_ == consensus::Role::kLeader) {
-          LOG(INFO) << "event=leader_stepped_down id=" << options_.config.id
-                    << " epoch=" << node_->epoch()
-                    << " new_leader=" << ready.soft_state->leader;
+      if (node_->HasReady()) {
+        has_ready = true;
+        ready = node_->TakeReady();
+        if (ready.soft_state.has_value()) {
+          if (ready.soft_state->role == consensus::Role::kLeader &&
+              role_ != consensus::Role::kLeader) {
+            LOG(INFO) << "event=leader_elected id=" << options_.config.id
+                      << " epoch=" << node_->epoch();
+          } else if (ready.soft_state->role != consensus::Role::kLeader &&
+                     role_ == consensus::Role::kLeader) {
+            LOG(INFO) << "event=leader_stepped_down id=" << options_.config.id
+                      << " epoch=" << node_->epoch()
+                      << " new_leader=" << ready.soft_state->leader;
+          }
+          role_ = ready.soft_state->role;
         }
-        role_ = ready.soft_state->role;
       }
     }
-    HandleReady(std::move(ready));
+    if (has_ready) HandleReady(std::move(ready));
+    // With output handled, only look for events; else wait for one (or the
+    // next tick).
+    loop_->RunOnce(has_ready ? Clock::now() : next_tick);
   }
 }
 
@@ -316,7 +322,7 @@ void Driver::OnDurable(const storage::LogSpan& span,
       sink_->MarkDurable(span);
       node_->OnPersisted(span.last_index, span.runs.back().epoch);
     }
-    cv_.notify_one();
+    loop_->Wake();
   }
   if (!after_persist.empty()) transport_->Send(std::move(after_persist));
 }

@@ -4,9 +4,10 @@
 // already on the wire), sends messages, hands committed entries to the apply
 // layer, and answers proposals and read-index requests.
 //
-//   proposers ──Propose──▶ ┌────────┐ ──Persist──▶ LogSink (fsync, group commit)
-//   peers ─────Step──────▶ │ Driver │ ──Send─────▶ MessageSink (peer streams)
-//   readers ───ReadIndex─▶ └────────┘ ──apply────▶ state machine, then on_applied
+//   proposers ──Propose──▶ ┌────────┐ ──Persist──▶ LogSink (fsync, group
+//   commit) peers ─────Step──────▶ │ Driver │ ──Send─────▶ MessageSink (peer
+//   streams) readers ───ReadIndex─▶ └────────┘ ──apply────▶ state machine, then
+//   on_applied
 //
 // Everything the core does happens under the driver's mutex; the driver thread
 // takes the core's output (a consensus::Ready) and acts on it outside the
@@ -37,6 +38,7 @@
 #include "proto/report.pb.h"
 #include "replica/consensus/node.h"
 #include "replica/server/cluster_clock.h"
+#include "replica/server/event_loop.h"
 #include "replica/server/proposal_tracker.h"
 #include "replica/state_machine/report_state_machine.h"
 #include "replica/storage/durable_log.h"
@@ -73,6 +75,9 @@ struct DriverOptions {
   std::map<uint64_t, std::string> addresses;
   // The newest cluster-time stamp in the log at start (NewestStamp).
   uint64_t newest_stamp_ms = 0;
+  // What the driver thread waits on (not owned; must outlive the driver);
+  // null: a CvEventLoop of its own.
+  EventLoop* event_loop = nullptr;
 };
 
 // What the replica reports about its core (ClusterStatus, metrics).
@@ -165,9 +170,11 @@ class Driver {
   const ApplyFn apply_;
   const AppliedFn on_applied_;
 
+  std::unique_ptr<EventLoop> own_loop_;
+  EventLoop* const loop_;
+
   // Guards the core and the bookkeeping of proposals and reads.
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::unique_ptr<consensus::Node> node_;
   bool stopping_ = false;
   consensus::Role role_ = consensus::Role::kFollower;

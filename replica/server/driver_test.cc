@@ -128,8 +128,7 @@ TEST(DriverTest, ASingleVoterLeadsAndAnswersItsProposalsWhenApplied) {
   ASSERT_EQ(cluster.WaitForLeader(), 1u);
   auto proposal = cluster.driver(1).ProposeOne(SubmitOf("r1"));
   ASSERT_TRUE(proposal.ok()) << proposal.status();
-  auto applied =
-      AwaitProposal(**proposal, absl::Now() + absl::Seconds(10));
+  auto applied = AwaitProposal(**proposal, absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(applied->index, (*proposal)->index);
   EXPECT_EQ(applied->result.record().request_id(), "r1");
@@ -203,9 +202,8 @@ TEST(DriverTest, AFollowerRefusesProposalsNamingTheLeader) {
   const uint64_t leader = cluster.WaitForLeader();
   ASSERT_NE(leader, 0u);
   const uint64_t follower = leader == 1 ? 2 : 1;
-  ASSERT_TRUE(Eventually([&] {
-    return cluster.driver(follower).Status().leader == leader;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return cluster.driver(follower).Status().leader == leader; }));
   auto refused = cluster.driver(follower).ProposeOne(SubmitOf("r"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(ErrorCodeOf(refused.status()), ErrorCode::kNotLeader);
@@ -233,8 +231,7 @@ TEST(DriverTest, ReadIndexNeedsAQuorumAndCoversWhatWasCommitted) {
   ASSERT_NE(leader, 0u);
   auto proposal = cluster.driver(leader).ProposeOne(SubmitOf("r"));
   ASSERT_TRUE(proposal.ok());
-  ASSERT_TRUE(
-      AwaitProposal(**proposal, absl::Now() + absl::Seconds(10)).ok());
+  ASSERT_TRUE(AwaitProposal(**proposal, absl::Now() + absl::Seconds(10)).ok());
   auto index = cluster.driver(leader).ReadIndex(absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_GE(*index, (*proposal)->index);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/backoff.h"
 #include "common/validation.h"
 #include "glog/logging.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -127,7 +128,7 @@ class PeerTransport::PeerSender {
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<grpc::ClientWriter<consensus::MessageBatch>> writer;
     DeliverAck ack;
-    int backoff_ms = 20;
+    Backoff backoff(absl::Milliseconds(20), absl::Milliseconds(500));
     while (true) {
       consensus::MessageBatch batch;
       {
@@ -158,7 +159,7 @@ class PeerTransport::PeerSender {
         writer = stub_->Deliver(context.get(), &ack);
       }
       if (writer->Write(batch)) {
-        backoff_ms = 20;
+        backoff.Reset();
         continue;
       }
       // The stream broke (peer down or restarted). Drop this frame and what
@@ -172,12 +173,11 @@ class PeerTransport::PeerSender {
         context_ = nullptr;
         dropped_ += queue_.size();
         queue_.clear();
-        cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms),
+        cv_.wait_for(lock, absl::ToChronoMicroseconds(backoff.Next()),
                      [&] { return stopping_; });
         if (stopping_) break;
       }
       context.reset();
-      backoff_ms = std::min(backoff_ms * 2, 500);
     }
     if (writer) {
       writer->WritesDone();

@@ -10,8 +10,14 @@
 namespace report {
 
 void BatchWait::Done() {
-  std::lock_guard<std::mutex> lock(mu);
-  if (--remaining == 0) cv.notify_one();
+  std::function<void()> run;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--remaining != 0) return;
+    run.swap(on_done);
+    cv.notify_all();
+  }
+  if (run) run();
 }
 
 void FinishProposal(Proposal& proposal, absl::Status status,

@@ -17,6 +17,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,13 +31,23 @@
 
 namespace report {
 
-// Counts down the proposals one SubmitBatch call waits for, so the call's
-// thread wakes once for the whole batch instead of once per entry.
+// The one completion type of a call waiting for several proposals: counts
+// them down and, once every one added before Arm() is finished, runs
+// `on_done` once (on the thread that finished the last, or in Arm()) and wakes
+// `cv`. A call's thread so wakes once for a whole batch, and an asynchronous
+// call is answered without any thread waiting for it.
 struct BatchWait {
   std::mutex mu;
   std::condition_variable cv;
-  int remaining = 0;
+  int remaining = 1;  // the proposals added, plus one until Arm()
+  std::function<void()> on_done;
 
+  bool finished() {
+    std::lock_guard<std::mutex> lock(mu);
+    return remaining == 0;
+  }
+  // Every proposal is added: from now on the count can reach zero.
+  void Arm() { Done(); }
   void Done();
 };
 

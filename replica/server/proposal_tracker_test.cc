@@ -97,6 +97,7 @@ TEST(ProposalTrackerTest, FinishingWakesEveryBatchWaitingOnTheProposal) {
   auto proposal = tracker.Track(1, 1, &superseded);
   auto batch = std::make_shared<BatchWait>();
   ASSERT_TRUE(AddBatchWait(*proposal, batch));
+  batch->Arm();
   std::thread finisher([&] {
     AppliedCommand applied = AppliedAt(1, 1);
     FinishProposal(*proposal, absl::OkStatus(), &applied);
@@ -108,6 +109,33 @@ TEST(ProposalTrackerTest, FinishingWakesEveryBatchWaitingOnTheProposal) {
   }
   finisher.join();
   EXPECT_FALSE(AddBatchWait(*proposal, batch)) << "already finished";
+}
+
+TEST(ProposalTrackerTest, ABatchCompletesOnceAfterItsLastProposal) {
+  ProposalTracker tracker;
+  std::vector<ProposalTracker::Finished> superseded;
+  auto first = tracker.Track(1, 1, &superseded);
+  auto second = tracker.Track(2, 1, &superseded);
+  auto batch = std::make_shared<BatchWait>();
+  int calls = 0;
+  batch->on_done = [&] { ++calls; };
+  ASSERT_TRUE(AddBatchWait(*first, batch));
+  ASSERT_TRUE(AddBatchWait(*second, batch));
+  // Finished before Arm(): nothing runs yet, the batch is still being built.
+  AppliedCommand applied = AppliedAt(1, 1);
+  FinishProposal(*first, absl::OkStatus(), &applied);
+  batch->Arm();
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(batch->finished());
+  applied = AppliedAt(2, 1);
+  FinishProposal(*second, absl::OkStatus(), &applied);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(batch->finished());
+  // A batch with nothing to wait for completes in Arm().
+  auto empty = std::make_shared<BatchWait>();
+  empty->on_done = [&] { ++calls; };
+  empty->Arm();
+  EXPECT_EQ(calls, 2);
 }
 
 // A submit that leaves the in-flight map (applied, replaced, shut down) moves

@@ -144,6 +144,7 @@ class Replica::Impl {
     config.applied = applied;
     driver_options.tick_ms = options_.tick_ms;
     driver_options.newest_stamp_ms = NewestStamp(store_->log());
+    driver_options.event_loop = options_.event_loop;
     LOG(INFO) << "event=replica_recovered id=" << options_.id
               << " epoch=" << config.hard_state.epoch()
               << " vote=" << config.hard_state.vote()
@@ -203,6 +204,11 @@ class Replica::Impl {
   absl::StatusOr<SubmitBatchResponse> SubmitBatch(
       const SubmitBatchRequest& batch, absl::Time deadline) {
     return rules_->SubmitBatch(batch, deadline);
+  }
+
+  std::shared_ptr<PendingSubmit> StartSubmitBatch(
+      const SubmitBatchRequest& batch, SubmitRules::Done done) {
+    return rules_->Start(batch, std::move(done));
   }
 
   absl::StatusOr<ReadStatusResponse> ReadStatus(
@@ -415,6 +421,11 @@ absl::StatusOr<SubmitResponse> Replica::Submit(const SubmitRequest& request,
 absl::StatusOr<SubmitBatchResponse> Replica::SubmitBatch(
     const SubmitBatchRequest& batch, absl::Time deadline) {
   return impl_->SubmitBatch(batch, deadline);
+}
+std::shared_ptr<PendingSubmit> Replica::StartSubmitBatch(
+    const SubmitBatchRequest& batch,
+    std::function<void(absl::StatusOr<SubmitBatchResponse>)> done) {
+  return impl_->StartSubmitBatch(batch, std::move(done));
 }
 absl::StatusOr<ReadStatusResponse> Replica::ReadStatus(
     const ReadStatusRequest& request, absl::Time deadline) {

@@ -1,9 +1,18 @@
 // A replica: the consensus core wrapped with durable storage, the peer
-// transport, timers and the report state machine. One driver thread owns the
-// core's output: it hands entries to the group-committing log writer (the
-// leader's fsync runs while its appends are already on the wire), sends
-// messages, applies committed entries and wakes whoever waits for them. Every
-// public method is safe to call from gRPC threads.
+// transport, timers and the report state machine. It is a composition of named
+// parts (replica.cc wires them):
+//
+//   Driver       (driver.h)       owns the core, its clock, the hand-off to the
+//                                 log writer and the transport; proposals and
+//                                 read indexes in, applied commands out
+//   SubmitRules  (submit_rules.h) validation, placement, fingerprint, joining,
+//                                 outcome mapping of submits
+//   WatchHub     (watch_hub.h)    the applied index and recent changes, for
+//                                 status reads and workers' watch streams
+//   ReportStateMachine, ReplicaStore, LogWriter, PeerTransport: state, disk,
+//                                 fsync, network
+//
+// Every public method is safe to call from gRPC threads.
 #ifndef REPORT_REPLICA_SERVER_REPLICA_H_
 #define REPORT_REPLICA_SERVER_REPLICA_H_
 
@@ -17,6 +26,7 @@
 #include "proto/cluster.pb.h"
 #include "proto/consensus.pb.h"
 #include "proto/replica_service.pb.h"
+#include "replica/server/event_loop.h"
 
 namespace report {
 
@@ -31,7 +41,13 @@ struct ReplicaOptions {
   // Upper bound on how long a write waits for its commit when the caller set no
   // deadline.
   absl::Duration default_commit_wait = absl::Seconds(5);
+  // What the driver thread polls (not owned; outlives the replica). The
+  // process passes a GrpcEventLoop over the completion queue its peer streams
+  // and SubmitBatch calls arrive on; null: the driver waits on its own.
+  EventLoop* event_loop = nullptr;
 };
+
+class PendingSubmit;
 
 class Replica {
  public:
@@ -52,6 +68,11 @@ class Replica {
   // proto/replica_service.proto.
   absl::StatusOr<SubmitBatchResponse> SubmitBatch(
       const SubmitBatchRequest& batch, absl::Time deadline);
+  // The same without blocking: `done` runs exactly once, possibly before this
+  // returns; call Expire() on the result at the caller's deadline.
+  std::shared_ptr<PendingSubmit> StartSubmitBatch(
+      const SubmitBatchRequest& batch,
+      std::function<void(absl::StatusOr<SubmitBatchResponse>)> done);
   absl::StatusOr<ReadStatusResponse> ReadStatus(
       const ReadStatusRequest& request, absl::Time deadline);
   absl::StatusOr<EffectResponse> ReserveEffect(

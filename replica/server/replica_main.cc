@@ -14,6 +14,7 @@
 #include "common/validation.h"
 #include "glog/logging.h"
 #include "replica/server/authorizer.h"
+#include "replica/server/grpc_event_loop.h"
 #include "replica/server/peer_transport.h"
 #include "replica/server/replica.h"
 #include "replica/server/replica_service.h"
@@ -117,13 +118,24 @@ int main(int argc, char** argv) {
       link_addresses.push_back(link.address());
     }
   }
+  grpc::ServerBuilder builder;
+  // The driver thread polls this queue: peer streams and SubmitBatch calls
+  // are read, stepped and answered on it (replica_service.h).
+  std::unique_ptr<grpc::ServerCompletionQueue> cq =
+      builder.AddCompletionQueue();
+  report::GrpcEventLoop event_loop(cq.get());
+  options.event_loop = &event_loop;
   auto replica = report::Replica::Start(options);
-  if (!replica.ok()) return Fail(std::string(replica.status().message()));
+  if (!replica.ok()) {
+    event_loop.Drain();
+    return Fail(std::string(replica.status().message()));
+  }
 
   report::ReplicaServiceImpl replica_service(replica->get(), authorizer,
                                              max_watch_streams);
-  report::PeerServiceImpl peer_service(replica->get(), authorizer);
-  grpc::ServerBuilder builder;
+  report::Peer::AsyncService peer_service;
+  report::AsyncCalls async_calls(replica->get(), &replica_service,
+                                 &peer_service, cq.get());
   int port = 0;
   const std::shared_ptr<grpc::ServerCredentials> credentials =
       (*security)->ServerCredentials();
@@ -139,26 +151,34 @@ int main(int argc, char** argv) {
   // gRPC with RESOURCE_EXHAUSTED before any handler sees it.
   builder.SetMaxReceiveMessageSize(static_cast<int>(report::kMaxMessageBytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
+  auto stop = [&] {
+    // The replica first (its driver stops polling, pending calls are
+    // answered), then the server, whose remaining calls are cancelled after a
+    // short grace period, then the queue, which frees every call object.
     (*replica)->Shutdown();
+    async_calls.StopServing();
+    if (server != nullptr) {
+      server->Shutdown(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(200));
+    }
+    event_loop.Drain();
+  };
+  if (server == nullptr || port == 0) {
+    stop();
     return Fail("cannot listen on " + listen);
   }
   for (size_t i = 0; i < link_addresses.size(); ++i) {
     if (link_ports[i] == 0) {
-      server->Shutdown();
-      (*replica)->Shutdown();
+      stop();
       return Fail("cannot listen on peer link " + link_addresses[i]);
     }
   }
+  async_calls.Start();
   LOG(INFO) << "report-replica " << options.id << " (" << options.domain
             << ") serving on " << listen;
   int signal_number = report::WaitForTerminationSignal(
       [&security] { report::LogCertificateReload(**security); });
   LOG(INFO) << "signal " << signal_number << ": shutting down";
-  // Stop the replica first (its peer streams and waiters end), then the server,
-  // whose remaining calls are cancelled after a short grace period.
-  (*replica)->Shutdown();
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(200));
+  stop();
   return 0;
 }

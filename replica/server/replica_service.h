@@ -1,10 +1,21 @@
 // The gRPC faces of a replica: the client-facing Replica service and the Peer
 // service that feeds consensus messages into it. Both are thin: who may call
-// what is the Authorizer's decision, everything else is Replica's.
+// what is the Authorizer's decision (replica/server/authorizer.h), everything
+// else is Replica's.
+//
+// The hot path is asynchronous: peer streams (Peer.Deliver) and SubmitBatch
+// calls arrive on a completion queue that the replica's driver thread polls
+// itself (GrpcEventLoop), so a frame from a peer is read and stepped, and a
+// batch is proposed and answered, on one thread without hand-offs. Every other
+// method is served by gRPC's synchronous thread pool.
 #ifndef REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 #define REPORT_REPLICA_SERVER_REPLICA_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
+#include <functional>
+#include <memory>
 
 #include "proto/replica_service.grpc.pb.h"
 #include "replica/server/authorizer.h"
@@ -12,7 +23,9 @@
 
 namespace report {
 
-class ReplicaServiceImpl final : public ReplicaService::Service {
+class ReplicaServiceImpl final
+    : public ReplicaService::WithAsyncMethod_SubmitBatch<
+          ReplicaService::Service> {
  public:
   // Each WatchCommitted stream holds a server thread for its whole life: beyond
   // `max_watch_streams` open at once, a new one is refused with
@@ -28,9 +41,6 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
   grpc::Status Submit(grpc::ServerContext* context,
                       const SubmitRequest* request,
                       SubmitResponse* response) override;
-  grpc::Status SubmitBatch(grpc::ServerContext* context,
-                           const SubmitBatchRequest* request,
-                           SubmitBatchResponse* response) override;
   grpc::Status ReadStatus(grpc::ServerContext* context,
                           const ReadStatusRequest* request,
                           ReadStatusResponse* response) override;
@@ -52,6 +62,9 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
                              const ClusterStatusRequest* request,
                              ClusterStatusResponse* response) override;
 
+  // Who may call what; the asynchronous calls (AsyncCalls) ask it too.
+  const Authorizer& authorizer() const { return authorizer_; }
+
  private:
   report::Replica* replica_;
   const Authorizer authorizer_;
@@ -59,17 +72,37 @@ class ReplicaServiceImpl final : public ReplicaService::Service {
   std::atomic<int> watch_streams_{0};
 };
 
-class PeerServiceImpl final : public Peer::Service {
+// Checks every submit of `request` against the field limits and starts the
+// ones that pass (StartSubmitBatch); a submit that breaks a limit is refused
+// in its own outcome. `done` runs exactly once.
+std::shared_ptr<PendingSubmit> StartCheckedSubmitBatch(
+    Replica* replica, const SubmitBatchRequest& request,
+    std::function<void(absl::StatusOr<SubmitBatchResponse>)> done);
+
+// Serves Peer.Deliver and ReplicaService.SubmitBatch on `cq`, which the
+// replica's GrpcEventLoop polls. Start() after the server is built; at
+// shutdown: stop the replica, StopServing(), shut the server down, then drain
+// the queue (GrpcEventLoop::Drain), which frees every call.
+class AsyncCalls {
  public:
-  PeerServiceImpl(report::Replica* replica, Authorizer authorizer)
-      : replica_(replica), authorizer_(authorizer) {}
-  grpc::Status Deliver(grpc::ServerContext* context,
-                       grpc::ServerReader<consensus::MessageBatch>* reader,
-                       DeliverAck* response) override;
+  AsyncCalls(Replica* replica, ReplicaServiceImpl* replica_service,
+             Peer::AsyncService* peer_service, grpc::ServerCompletionQueue* cq)
+      : replica_(replica),
+        replica_service_(replica_service),
+        peer_service_(peer_service),
+        cq_(cq) {}
+  void Start();
+  void StopServing() { stopping_.store(true); }
 
  private:
-  report::Replica* replica_;
-  const Authorizer authorizer_;
+  class DeliverCall;
+  class SubmitBatchCall;
+
+  Replica* const replica_;
+  ReplicaServiceImpl* const replica_service_;
+  Peer::AsyncService* const peer_service_;
+  grpc::ServerCompletionQueue* const cq_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace report

@@ -12,8 +12,15 @@
 //
 // Per-submit refusals are outcomes; a condition of the whole call (not the
 // leader, commit not confirmed by the deadline) fails the call.
+//
+// Start() never blocks: it answers through a callback, so the replica's event
+// loop can serve SubmitBatch calls without a thread per call. SubmitBatch() is
+// the blocking form over it.
 #ifndef REPORT_REPLICA_SERVER_SUBMIT_RULES_H_
 #define REPORT_REPLICA_SERVER_SUBMIT_RULES_H_
+
+#include <functional>
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,12 +34,29 @@ namespace report {
 // Most submits one SubmitBatch call may carry.
 inline constexpr int kMaxSubmitBatch = 1024;
 
+// A batch whose entries are proposed and not all applied yet.
+class PendingSubmit {
+ public:
+  virtual ~PendingSubmit() = default;
+  // The deadline passed: answers now if not answered yet (entries not applied
+  // by now make the call CommitUnknown; retrying the ids is safe).
+  virtual void Expire() = 0;
+};
+
 class SubmitRules {
  public:
+  using Done = std::function<void(absl::StatusOr<SubmitBatchResponse>)>;
+
   // All three must outlive the rules.
   SubmitRules(const Placement* placement, const ReportStateMachine* state,
               Driver* driver)
       : placement_(placement), state_(state), driver_(driver) {}
+
+  // Runs the rules and proposes; `done` runs exactly once: before Start
+  // returns when nothing waits on a commit, else on the thread that applies
+  // the batch's last entry, or in Expire().
+  std::shared_ptr<PendingSubmit> Start(const SubmitBatchRequest& batch,
+                                       Done done);
 
   absl::StatusOr<SubmitBatchResponse> SubmitBatch(
       const SubmitBatchRequest& batch, absl::Time deadline);

@@ -33,9 +33,24 @@ constexpr char kClusterText[] = R"pb(
     gateway_placements: "aws/us-east-1/use1-az1"
     worker_placements: "gcp/us-central1/us-central1-a"
   }
-  members { id: 1 name: "replica-1" domain: "aws/us-east-1/use1-az1" grpc_address: "127.0.0.1:7101" }
-  members { id: 2 name: "replica-2" domain: "gcp/us-central1/us-central1-a" grpc_address: "127.0.0.1:7102" }
-  members { id: 3 name: "replica-3" domain: "azure/eastus/eastus-1" grpc_address: "127.0.0.1:7103" }
+  members {
+    id: 1
+    name: "replica-1"
+    domain: "aws/us-east-1/use1-az1"
+    grpc_address: "127.0.0.1:7101"
+  }
+  members {
+    id: 2
+    name: "replica-2"
+    domain: "gcp/us-central1/us-central1-a"
+    grpc_address: "127.0.0.1:7102"
+  }
+  members {
+    id: 3
+    name: "replica-3"
+    domain: "azure/eastus/eastus-1"
+    grpc_address: "127.0.0.1:7103"
+  }
 )pb";
 
 SubmitRequest Submit(const std::string& id, const std::string& account = "acct",
@@ -165,7 +180,9 @@ TEST_F(SubmitRulesTest, BadSubmitsAreRefusedInTheirOwnOutcomeAndAppendNothing) {
   bad_month.mutable_submission()->set_month("2026-13");
   SubmitRequest forged = Submit("f");
   forged.set_fingerprint("not-the-fingerprint");
-  auto answered = SubmitAll({bad_month, Submit("g", "acct", "gcp/us-central1/us-central1-a"), forged});
+  auto answered =
+      SubmitAll({bad_month,
+                 Submit("g", "acct", "gcp/us-central1/us-central1-a"), forged});
   ASSERT_TRUE(answered.ok()) << answered.status();
   EXPECT_EQ(ErrorCodeOf(OutcomeResult(answered->outcomes(0)).status()),
             ErrorCode::kInvalidArgument);
@@ -180,8 +197,7 @@ TEST_F(SubmitRulesTest, BatchSizeIsBounded) {
   StartLeading();
   EXPECT_EQ(ErrorCodeOf(SubmitAll({}).status()), ErrorCode::kInvalidArgument);
   std::vector<SubmitRequest> many(kMaxSubmitBatch + 1, Submit("x"));
-  EXPECT_EQ(ErrorCodeOf(SubmitAll(many).status()),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ErrorCodeOf(SubmitAll(many).status()), ErrorCode::kInvalidArgument);
 }
 
 TEST_F(SubmitRulesTest, WithoutLeadershipTheWholeCallIsNotLeader) {

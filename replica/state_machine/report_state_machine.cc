@@ -1,7 +1,5 @@
 #include "replica/state_machine/report_state_machine.h"
 
-#include <openssl/sha.h>
-
 #include <limits>
 #include <map>
 #include <memory>
@@ -12,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
+#include "common/hex.h"
+#include "common/sha256.h"
 #include "glog/logging.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -26,7 +26,7 @@ using storage::kEffectPrefix;
 using storage::kRequestPrefix;
 using storage::kUnfinishedPrefix;
 
-constexpr size_t kDigestSize = SHA256_DIGEST_LENGTH;
+constexpr size_t kDigestSize = kSha256Bytes;
 
 leveldb::Slice AsSlice(absl::string_view s) {
   return leveldb::Slice(s.data(), s.size());
@@ -83,10 +83,7 @@ std::string ChainDigest(const std::string& previous, uint64_t index,
   storage::AppendBigEndian64(&input, index);
   storage::AppendBigEndian64(&input, epoch);
   input += DeterministicBytes(result);
-  unsigned char out[kDigestSize];
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
-         out);
-  return std::string(reinterpret_cast<const char*>(out), kDigestSize);
+  return Sha256(input);
 }
 
 CommandResult ResultOf(ResultCode code) {
@@ -186,13 +183,13 @@ uint64_t ReportStateMachine::applied_index() const {
 
 std::string ReportStateMachine::digest() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return absl::BytesToHexString(digest_);
+  return HexEncode(digest_);
 }
 
 std::pair<uint64_t, std::string> ReportStateMachine::applied_and_digest()
     const {
   std::lock_guard<std::mutex> lock(mu_);
-  return {applied_index_, absl::BytesToHexString(digest_)};
+  return {applied_index_, HexEncode(digest_)};
 }
 
 std::vector<AppliedCommand> ReportStateMachine::Apply(
