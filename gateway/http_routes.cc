@@ -154,8 +154,8 @@ HttpRouting RouteSubmit(const ReportFrontDoor* front_door,
                             request.authorization](HttpRouting::ReplyFn done) {
     front_door->SubmitAsync(
         submit,
-        [done = std::move(done), id = submit.request_id()](
-            absl::StatusOr<report::Receipt> receipt) {
+        [done = std::move(done),
+         id = submit.request_id()](absl::StatusOr<report::Receipt> receipt) {
           HttpReply reply = ReceiptReply(receipt);
           reply.request_id = id;
           done(std::move(reply));

@@ -51,7 +51,7 @@ grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
                                         SubmitResponse* response) {
   RETURN_IF_INVALID(ValidateSubmitRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kSubmit,
-                                         request->ingress_domain()));
+                                          request->ingress_domain()));
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
@@ -114,7 +114,7 @@ grpc::Status ReplicaServiceImpl::ReserveEffect(
     EffectResponse* response) {
   RETURN_IF_INVALID(ValidateReserveEffectRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)),
                 response);
 }
@@ -124,7 +124,7 @@ grpc::Status ReplicaServiceImpl::ExtendLease(grpc::ServerContext* context,
                                              EffectResponse* response) {
   RETURN_IF_INVALID(ValidateExtendLeaseRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->ExtendLease(*request, DeadlineOf(context)), response);
 }
 
@@ -133,7 +133,7 @@ grpc::Status ReplicaServiceImpl::Complete(grpc::ServerContext* context,
                                           EffectResponse* response) {
   RETURN_IF_INVALID(ValidateCompleteRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->Complete(*request, DeadlineOf(context)), response);
 }
 
@@ -142,7 +142,7 @@ grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
                                       EffectResponse* response) {
   RETURN_IF_INVALID(ValidateFailRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
@@ -151,7 +151,7 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerWriter<WatchEvent>* writer) {
   RETURN_IF_INVALID(ValidateWatchRequest(*request));
   RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kWatch,
-                                         request->worker_domain()));
+                                          request->worker_domain()));
   int open = watch_streams_.load();
   do {
     if (open >= max_watch_streams_) {
