@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/backoff.h"
 #include "common/error_code.h"
+#include "common/validation.h"
 
 namespace report {
 namespace {
@@ -302,7 +303,7 @@ absl::StatusOr<EffectResponse> ClusterClient::Fail(const FailRequest& request,
 absl::Status ClusterClient::Watch(
     const WatchRequest& request,
     const std::function<void(const WatchEvent&)>& on_event,
-    const std::atomic<bool>& cancelled) {
+    const std::atomic<bool>& cancelled, std::atomic<bool>* open) {
   if (stubs_.empty())
     return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
   size_t position = watch_cursor_.load() % nearest_.size();
@@ -321,12 +322,21 @@ absl::Status ClusterClient::Watch(
     }
   });
   auto reader = stubs_[index]->WatchCommitted(&context, request);
+  if (open != nullptr) {
+    // A replica that takes the stream says so at once in its initial metadata
+    // (a failed call has none).
+    reader->WaitForInitialMetadata();
+    if (context.GetServerInitialMetadata().count(kWatchOpenMetadata) > 0) {
+      open->store(true);
+    }
+  }
   WatchEvent event;
   bool received = false;
   while (reader->Read(&event)) {
     received = true;
     on_event(event);
   }
+  if (open != nullptr) open->store(false);
   grpc::Status status = reader->Finish();
   finished.store(true);
   canceller.join();

@@ -63,10 +63,12 @@ class ClusterClient {
   // Follows WatchCommitted on the nearest reachable replica until the stream
   // ends, fails or `cancelled` turns true. Each call starts with the next
   // replica in nearness order after one that failed, so a caller that loops
-  // survives a replica's failure.
+  // survives a replica's failure. `open`, when given, is true while a replica
+  // has accepted the stream.
   absl::Status Watch(const WatchRequest& request,
                      const std::function<void(const WatchEvent&)>& on_event,
-                     const std::atomic<bool>& cancelled);
+                     const std::atomic<bool>& cancelled,
+                     std::atomic<bool>* open = nullptr);
 
   // Every member's view (or the error reaching it), in member order.
   std::vector<std::pair<Member, absl::StatusOr<ClusterStatusResponse>>>

@@ -106,6 +106,11 @@ static_assert(kMaxCommandBytes < (1 << 20),
 static_assert((1 << 20) + 512 * 36 + 1024 < kMaxMessageBytes,
               "a full append must fit one frame");
 
+// WatchCommitted: the initial-metadata key a replica sends as soon as it has
+// taken a watch stream, so that the watcher knows it is open (a worker's
+// readiness) before any event.
+inline constexpr char kWatchOpenMetadata[] = "report-watch-open";
+
 // request_id: 1..128 characters of [A-Za-z0-9._:-]. It appears in URLs
 // (/reports/{id}) and sink file names, so "/", spaces, control characters and
 // non-ASCII are refused. InvalidArgument with the reason otherwise.

@@ -3,6 +3,7 @@
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
 #      [--gateway-args "..."] [--replica-args "..."] [--insecure]
+#      [--monitoring [--scrape-interval DUR] [--alert-for DUR]]   also run Prometheus
 #      (mutual TLS by default: a cluster CA and one certificate per process in DIR/tls;
 #       --insecure runs plaintext, for development only)
 #   down [--dir DIR] [--wipe]
@@ -19,6 +20,10 @@
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
+# Every process serves /healthz, /readyz and /metrics on its HTTP_ADDR (a gateway on its
+# public HTTP address, replicas and workers on --admin-listen). --monitoring also starts
+# Prometheus (kind prometheus) scraping them all with deploy/monitoring/alerts.yml loaded;
+# --alert-for overrides every alert's `for:` (tests and demos).
 # Everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
 # also listens on one peer-link port per other replica (cluster.proto PeerLink, table in
 # DIR/links), and partition drops the ports of the links it cuts.
@@ -30,7 +35,7 @@ BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0" >&2; exit 2; }
 
 VERB=${1:-}
 [[ -n $VERB ]] || usage
@@ -48,6 +53,9 @@ INSECURE=0
 CERT_KIND=""
 CERT_DOMAIN=""
 CERT_CLUSTER_ID=""
+MONITORING=0
+SCRAPE_INTERVAL=5s
+ALERT_FOR=""
 ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -63,12 +71,18 @@ while [[ $# -gt 0 ]]; do
     --kind) CERT_KIND=${2:?--kind needs a value}; shift 2 ;;
     --domain) CERT_DOMAIN=${2:?--domain needs a value}; shift 2 ;;
     --cluster-id) CERT_CLUSTER_ID=${2:?--cluster-id needs a value}; shift 2 ;;
+    --monitoring) MONITORING=1; shift ;;
+    --scrape-interval) SCRAPE_INTERVAL=${2:?--scrape-interval needs a value}; shift 2 ;;
+    --alert-for) ALERT_FOR=${2:?--alert-for needs a value}; shift 2 ;;
     -h|--help) usage ;;
     --*) die "unknown flag $1" ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
 [[ $WORKERS =~ ^[0-9]+$ ]] || die "--workers must be a number"
+DURATION_RE='^[0-9]+(ms|s|m|h)$'
+[[ $SCRAPE_INTERVAL =~ $DURATION_RE ]] || die "--scrape-interval must be a duration like 5s"
+[[ -z $ALERT_FOR || $ALERT_FOR =~ $DURATION_RE ]] || die "--alert-for must be a duration like 30s"
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 CLUSTER_FILE=$DIR/cluster.textproto
@@ -197,6 +211,7 @@ issue_missing_certs() {
   tls_on || return 0
   local name kind domain
   while read -r name kind domain _; do
+    case $kind in replica|gateway|worker) ;; *) continue ;; esac
     [[ -f $TLS_DIR/$name.pem && -f $TLS_DIR/$name.key ]] || issue_cert "$name" "$kind" "$domain"
   done <"$TABLE"
   [[ -f $TLS_DIR/operator.pem ]] || issue_cert operator operator -/-/-
@@ -221,8 +236,10 @@ wait_ready() {
         grep -q '"role": *"leader"'; then
       local ok=1
       while read -r name kind _ _ http; do
-        [[ $kind == gateway ]] || continue
-        curl -fsS -m 1 "http://$http/healthz" >/dev/null 2>&1 || ok=0
+        [[ $http == - ]] && continue
+        local path=/healthz
+        [[ $kind == prometheus ]] && path=/-/ready
+        curl -fsS -m 1 "http://$http$path" >/dev/null 2>&1 || ok=0
       done <"$TABLE"
       ((ok)) && return 0
     fi
@@ -231,7 +248,7 @@ wait_ready() {
     done
     sleep 0.1
   done
-  die "cluster did not elect a leader / gateways did not answer within 30 s (logs in $DIR)"
+  die "cluster did not elect a leader / processes did not answer on HTTP within 30 s (logs in $DIR)"
 }
 
 cmd_up() {
@@ -278,7 +295,7 @@ cmd_up() {
     # The cluster's one sink: every worker's effect keys and files come from here.
     echo "sink { name: \"file-sink\" directory: \"$DIR/sink\" }"
   } >"$CLUSTER_FILE.tmp"
-  local i=0 j d port links
+  local i=0 j d port aport links
   local -a grpc_ports=()
   : >"$LINKS"
   for d in "${replicas[@]}"; do free_port; grpc_ports+=("$PORT"); done
@@ -294,10 +311,12 @@ cmd_up() {
       echo "replica-$i replica-$j 127.0.0.1:$lport" >>"$LINKS"
     done
     echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$port\"$links }" >>"$CLUSTER_FILE.tmp"
+    free_port; aport=$PORT
     # shellcheck disable=SC2086
-    add_process "replica-$i" replica "$d" "127.0.0.1:$port" - \
+    add_process "replica-$i" replica "$d" "127.0.0.1:$port" "127.0.0.1:$aport" \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-      --data-dir "$DIR/replica-$i/data" "${tls[@]}" $REPLICA_ARGS
+      --data-dir "$DIR/replica-$i/data" --admin-listen "127.0.0.1:$aport" "${tls[@]}" \
+      $REPLICA_ARGS
   done
   i=0
   for d in "${gateways[@]}"; do
@@ -321,13 +340,15 @@ cmd_up() {
     for d in "${workers[@]}"; do
       for _ in $(seq 1 "$WORKERS"); do
         i=$((i + 1))
+        free_port; aport=$PORT
         # shellcheck disable=SC2086
-        add_process "worker-$i" worker "$d" - - \
+        add_process "worker-$i" worker "$d" - "127.0.0.1:$aport" \
           "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-          "${tls[@]}" $WORKER_ARGS
+          --admin-listen "127.0.0.1:$aport" "${tls[@]}" $WORKER_ARGS
       done
     done
   fi
+  ((MONITORING)) && add_prometheus
   issue_missing_certs
   for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
   wait_ready
@@ -337,6 +358,50 @@ cmd_up() {
     echo "cluster up in $DIR (profile $PROFILE), mutual TLS (certificates in $TLS_DIR)"
   fi
   cmd_endpoints
+}
+
+# Prometheus (Debian's prometheus package) as one more process of the cluster, on a port
+# and a data directory of its own: a scrape job per kind with every process's HTTP_ADDR,
+# each target labelled with its name and domain, and the shipped alerts.
+add_prometheus() {
+  local prom
+  prom=${PROMETHEUS:-$(command -v prometheus || true)}
+  [[ -n $prom && -x $prom ]] || die "--monitoring needs Prometheus (deploy/install-deps.sh installs it; or set PROMETHEUS)"
+  local pdir=$DIR/prometheus kind name domain http
+  mkdir -p "$pdir/data"
+  free_port
+  local pport=$PORT
+  if [[ -n $ALERT_FOR ]]; then
+    sed -E "s/^([[:space:]]*for:).*/\1 $ALERT_FOR/" "$ROOT/deploy/monitoring/alerts.yml" >"$pdir/alerts.yml"
+  else
+    cp "$ROOT/deploy/monitoring/alerts.yml" "$pdir/alerts.yml"
+  fi
+  {
+    echo "# Written by deploy/cluster.sh up --monitoring"
+    echo "global:"
+    echo "  scrape_interval: $SCRAPE_INTERVAL"
+    echo "  scrape_timeout: $SCRAPE_INTERVAL"
+    echo "  evaluation_interval: $SCRAPE_INTERVAL"
+    echo "  external_labels: {cluster: \"$(sed -n 's/^cluster_id: "\(.*\)"/\1/p' "$CLUSTER_FILE")\"}"
+    echo "rule_files: [\"$pdir/alerts.yml\"]"
+    echo "scrape_configs:"
+    for kind in replica gateway worker; do
+      echo "  - job_name: $kind"
+      echo "    static_configs:"
+      while read -r name _ domain _ http; do
+        [[ $http == - ]] && continue
+        echo "      - targets: [\"$http\"]"
+        echo "        labels: {name: \"$name\", domain: \"$domain\"}"
+      done < <(awk -v k="$kind" '$2==k' "$TABLE")
+    done
+    echo "  - job_name: prometheus"
+    echo "    static_configs:"
+    echo "      - targets: [\"127.0.0.1:$pport\"]"
+    echo "        labels: {name: \"prometheus\"}"
+  } >"$pdir/prometheus.yml"
+  add_process prometheus prometheus - - "127.0.0.1:$pport" \
+    "$prom" --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdir/data" \
+    --web.listen-address="127.0.0.1:$pport" --storage.tsdb.retention.time=7d
 }
 
 cmd_down() {

@@ -8,7 +8,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libleveldb-dev libsnappy-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libboost-program-options-dev libboost-dev libssl-dev
-  etcd-server etcd-client iptables iproute2 curl procps
+  etcd-server etcd-client iptables iproute2 curl procps openssl
+  prometheus
   clang libclang-rt-14-dev
 )
 missing=()
@@ -21,5 +22,19 @@ fi
 SUDO=""
 [[ $(id -u) -eq 0 ]] || SUDO=sudo
 echo "installing: ${missing[*]}" >&2
+# Packages with a service (prometheus) must not start it: `cluster.sh up --monitoring`
+# runs its own Prometheus, on a port and data directory of its own. A policy-rc.d that
+# denies every start is in place for the install (unless one already is).
+POLICY=/usr/sbin/policy-rc.d
+if [[ ! -e $POLICY ]]; then
+  printf '#!/bin/sh\n# deploy/install-deps.sh: no service starts during the install\nexit 101\n' |
+    $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  trap '$SUDO rm -f "$POLICY"' EXIT
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Where systemd runs, also keep the system Prometheus from starting at the next boot.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [[ -d /run/systemd/system ]]; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

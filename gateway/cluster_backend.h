@@ -7,8 +7,10 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "client/cluster_client.h"
 #include "client/submit_batcher.h"
+#include "common/error_code.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/report_backend.h"
 
@@ -31,6 +33,22 @@ class ClusterBackend final : public ReportBackend {
               return client_.SubmitBatch(request, timeout);
             },
             batching) {}
+
+  // Readiness: OK when a reachable replica says it leads (so a submit can
+  // reach a quorum), else NoQuorum and what was seen. Asks every replica, each
+  // for at most `timeout`.
+  absl::Status CheckLeaderReachable(absl::Duration timeout) {
+    size_t reachable = 0;
+    for (const auto& [member, status] : client_.ClusterStatus(timeout)) {
+      if (!status.ok()) continue;
+      ++reachable;
+      if (status->role() == "leader") return absl::OkStatus();
+    }
+    return MakeError(
+        ErrorCode::kNoQuorum,
+        absl::StrCat("no leader among the ", reachable, " of ",
+                     client_.cluster().members_size(), " replicas reachable"));
+  }
 
   // Answers every submit still queued or in flight (see SubmitBatcher::Stop).
   void Stop() { batcher_.Stop(); }

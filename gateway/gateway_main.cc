@@ -5,11 +5,12 @@
 
 #include <iostream>
 
-#include "absl/strings/numbers.h"
 #include "boost/program_options.hpp"
 #include "common/error_code.h"
+#include "common/metrics.h"
 #include "common/placement.h"
 #include "common/process.h"
+#include "common/process_endpoints.h"
 #include "common/transport_security.h"
 #include "gateway/cluster_backend.h"
 #include "gateway/gateway_metrics.h"
@@ -26,19 +27,6 @@ int Fail(const std::string& line, int code = 1) {
   return report::FailStartup("report-gateway", line, code);
 }
 
-// "HOST:PORT" with a numeric port.
-bool SplitHostPort(const std::string& address, std::string* host,
-                   uint16_t* port) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  uint32_t value = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &value) || value > 65535)
-    return false;
-  *host = address.substr(0, colon);
-  *port = static_cast<uint16_t>(value);
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,7 +34,7 @@ int main(int argc, char** argv) {
   std::string domain, cluster_path, http_listen, grpc_listen, name;
   report::TlsFlags tls_flags;
   std::string api_keys_path;
-  report::gateway::HttpServerOptions http_options;
+  report::HttpServerOptions http_options;
   report::gateway::FrontDoorOptions front_door_options;
   int submit_timeout_ms = 10000;
   int max_body = 16 * 1024;
@@ -112,7 +100,7 @@ int main(int argc, char** argv) {
                                                 flags, &vars)) {
     return *exit_code;
   }
-  if (!SplitHostPort(http_listen, &http_options.host, &http_options.port)) {
+  if (!report::ParseHttpListenAddress(http_listen, &http_options)) {
     return Fail("--http-listen must be HOST:PORT", 2);
   }
   if (submit_timeout_ms < 1 || max_body < 64 ||
@@ -178,7 +166,9 @@ int main(int argc, char** argv) {
     LOG(INFO) << "API keys required: " << (*keys)->size() << " key(s) from "
               << api_keys_path;
   }
-  report::gateway::GatewayMetrics metrics;
+  report::metrics::Registry registry;
+  report::metrics::AddProcessMetrics(&registry);
+  report::gateway::GatewayMetrics metrics(&registry);
   report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching,
                                           (*security)->ChannelCredentials());
   front_door_options.domain = domain;
@@ -192,11 +182,20 @@ int main(int argc, char** argv) {
       &backend, [&checked, domain] { return checked.CheckIngress(domain); },
       &metrics, front_door_options);
 
-  auto http = report::gateway::HttpServer::Start(&front_door, http_options);
+  // Ready when a submit can reach a quorum: a replica answers that it leads.
+  auto endpoints = report::ProcessEndpoints::Start({}, &registry, [&backend] {
+    return backend.CheckLeaderReachable(absl::Milliseconds(300));
+  });
+  if (!endpoints.ok()) return Fail(std::string(endpoints.status().message()));
+  auto http = report::gateway::StartHttpServer(
+      &front_door, http_options,
+      [endpoints = endpoints->get()] { return endpoints->readiness(); });
   if (!http.ok()) return Fail(std::string(http.status().message()));
   report::gateway::ReportApiService api_service(&front_door,
                                                 grpc_max_in_flight);
+  report::InitGrpcServerConventions();
   grpc::ServerBuilder builder;
+  report::AddGrpcServerMetrics(&builder, &registry);
   int port = 0;
   builder.AddListeningPort(grpc_listen, (*security)->ServerCredentials(),
                            &port);
@@ -204,6 +203,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0)
     return Fail("cannot listen on " + grpc_listen);
+  (*endpoints)->FollowWithGrpcHealth(server.get());
   LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen
             << " grpc " << grpc_listen;
   int signal_number = report::WaitForTerminationSignal(
@@ -212,6 +212,7 @@ int main(int argc, char** argv) {
   // HTTP drains first (no new connections; requests in progress answered);
   // gRPC keeps serving meanwhile.
   (*http)->Stop();
+  (*endpoints)->Stop();
   // Every gRPC submit still waiting gets its answer (or NoQuorum if it was not
   // sent) while the server and its reactors still exist.
   backend.Stop();

@@ -1,43 +1,39 @@
-// The gateway's Prometheus metrics, shared by the HTTP and gRPC transports and
-// rendered in the text exposition format by GET /metrics. Thread-safe; counters
-// only grow.
+// The gateway's metric families (docs/OPERATIONS.md), shared by the HTTP and
+// gRPC transports and rendered with the rest of the process's registry by GET
+// /metrics. Thread-safe.
 #ifndef REPORT_GATEWAY_GATEWAY_METRICS_H_
 #define REPORT_GATEWAY_GATEWAY_METRICS_H_
 
-#include <array>
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <string>
-#include <tuple>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 
 namespace report::gateway {
 
 class GatewayMetrics {
  public:
-  // Upper bounds (seconds) of the submit latency histogram buckets; +Inf is
-  // implied.
-  static constexpr std::array<double, 14> kSubmitLatencyBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-      0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
-
-  GatewayMetrics() = default;
+  // Declares the families in `registry`, which must outlive this object.
+  explicit GatewayMetrics(metrics::Registry* registry);
+  // With a registry of its own (tests).
+  GatewayMetrics();
   GatewayMetrics(const GatewayMetrics&) = delete;
   GatewayMetrics& operator=(const GatewayMetrics&) = delete;
 
   // One answered request. `transport` is "http" or "grpc"; `route` a fixed
-  // route name
-  // ("submit", "status", ...), never the raw path, so label cardinality stays
-  // bounded; `code` the machine code of docs/API.md ("Ok" on success).
+  // route name ("submit", "status", ...), never the raw path, so label
+  // cardinality stays bounded; `code` the machine code of docs/API.md ("Ok" on
+  // success).
   void CountRequest(absl::string_view transport, absl::string_view route,
                     absl::string_view code);
   // Time from accepting a submit to answering it, whatever the outcome.
   void ObserveSubmitLatency(absl::Duration latency);
+  // Time to answer a status read (long-poll waits included).
+  void ObserveStatusLatency(absl::Duration latency);
   void CountStaleRead();
   // One SubmitBatch call to the leader carrying `submits` submits (the
   // attempts of the cluster client's retries are not counted apart).
@@ -46,25 +42,26 @@ class GatewayMetrics {
   // Requests handed to the cluster and not yet answered (queued or running).
   void AddInFlight(int64_t delta);
   int64_t in_flight() const {
-    return in_flight_.load(std::memory_order_relaxed);
+    return static_cast<int64_t>(in_flight_->value());
   }
 
-  // Prometheus text exposition format, version 0.0.4.
+  // The whole registry (this gateway's families and any other the process
+  // declared), Prometheus text exposition format 0.0.4.
   std::string RenderPrometheus() const;
+  metrics::Registry* registry() const { return registry_; }
 
  private:
-  using RequestKey = std::tuple<std::string, std::string, std::string>;
+  explicit GatewayMetrics(std::unique_ptr<metrics::Registry> owned);
 
-  mutable absl::Mutex mu_;
-  std::map<RequestKey, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
-
-  std::array<std::atomic<uint64_t>, kSubmitLatencyBuckets.size() + 1>
-      submit_buckets_{};  // last one is +Inf; not cumulative
-  std::atomic<uint64_t> submit_sum_micros_{0};
-  std::atomic<uint64_t> stale_reads_{0};
-  std::atomic<uint64_t> submit_batches_{0};
-  std::atomic<uint64_t> batched_submits_{0};
-  std::atomic<int64_t> in_flight_{0};
+  std::unique_ptr<metrics::Registry> owned_registry_;
+  metrics::Registry* const registry_;
+  metrics::Family<metrics::Counter>* const requests_;
+  metrics::Histogram* const submit_latency_;
+  metrics::Histogram* const status_latency_;
+  metrics::Gauge* const in_flight_;
+  metrics::Counter* const stale_reads_;
+  metrics::Counter* const submit_batches_;
+  metrics::Counter* const batched_submits_;
 };
 
 // Counts a request in flight for as long as it lives.

@@ -223,6 +223,23 @@ HttpReply HealthReply(const ReportFrontDoor* front_door) {
   return JsonReply(200, health, kRouteHealth);
 }
 
+// 200 {"status": "ready"} or 503 {"status": "not ready", "reason": ...}: a
+// plain JSON body, not a problem, so that probes and people read it alike.
+HttpReply ReadyReply(const ReportFrontDoor* front_door,
+                     const ReadinessCheck& readiness) {
+  const absl::Status ready = readiness ? readiness() : absl::OkStatus();
+  google::protobuf::Struct body;
+  (*body.mutable_fields())["status"].set_string_value(ready.ok() ? "ready"
+                                                                 : "not ready");
+  (*body.mutable_fields())["domain"].set_string_value(front_door->domain());
+  if (!ready.ok()) {
+    (*body.mutable_fields())["reason"].set_string_value(ErrorDetail(ready));
+  }
+  HttpReply reply = JsonReply(ready.ok() ? 200 : 503, body, kRouteReady);
+  if (!ready.ok()) reply.code = std::string(ErrorCodeName(ErrorCodeOf(ready)));
+  return reply;
+}
+
 HttpReply MetricsReply(const ReportFrontDoor* front_door) {
   HttpReply reply;
   reply.status = 200;
@@ -245,6 +262,7 @@ std::string RouteNameOf(absl::string_view target) {
   }
   if (path == "/healthz") return kRouteHealth;
   if (path == "/metrics") return kRouteMetrics;
+  if (path == "/readyz") return kRouteReady;
   return kRouteUnmatched;
 }
 
@@ -271,8 +289,19 @@ HttpReply ProblemReply(const absl::Status& error, absl::string_view route,
   return reply;
 }
 
+void GatewayHttpHandler::OnReply(const HttpReply& reply) const {
+  if (!reply.route.empty()) {
+    front_door_->metrics()->CountRequest("http", reply.route, reply.code);
+  }
+}
+
+void GatewayHttpHandler::AddInFlight(int delta) const {
+  front_door_->metrics()->AddInFlight(delta);
+}
+
 HttpRouting RouteRequest(const ReportFrontDoor* front_door,
-                         const HttpRequest& request) {
+                         const HttpRequest& request,
+                         const ReadinessCheck& readiness) {
   const size_t question = request.target.find('?');
   const absl::string_view path =
       absl::string_view(request.target).substr(0, question);
@@ -304,10 +333,11 @@ HttpRouting RouteRequest(const ReportFrontDoor* front_door,
     return RouteStatus(front_door, path.substr(sizeof(kReportPathPrefix) - 1),
                        query, request.authorization);
   }
-  if (route == kRouteHealth || route == kRouteMetrics) {
+  if (route == kRouteHealth || route == kRouteMetrics || route == kRouteReady) {
     if (request.method != "GET") {
       return Answer(MethodNotAllowed(request.method, path, "GET", route));
     }
+    if (route == kRouteReady) return Answer(ReadyReply(front_door, readiness));
     return Answer(route == kRouteHealth ? HealthReply(front_door)
                                         : MetricsReply(front_door));
   }

@@ -13,46 +13,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/http_server.h"
 #include "gateway/report_front_door.h"
 
 namespace report::gateway {
-
-struct HttpRequest {
-  std::string method;           // "GET", "POST", ...
-  std::string target;           // origin-form: path and optional query
-  std::string idempotency_key;  // Idempotency-Key header, "" when absent
-  std::string body;
-  std::string authorization = "";  // Authorization header, "" when absent
-};
-
-struct HttpReply {
-  int status = 200;
-  std::string content_type;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  // For metrics: the fixed route name and the machine code ("Ok" on success).
-  std::string route;
-  std::string code;
-  // For the access log: the report's request id, when the request named one.
-  std::string request_id;
-};
-
-// What to do with a request: answer at once, make a (blocking) cluster call on
-// a worker thread, which returns the reply, or start a cluster call that
-// delivers the reply to a callback (exactly once, on any thread) and holds no
-// thread meanwhile (submits). Exactly one of the three is set.
-struct HttpRouting {
-  using ReplyFn = std::function<void(HttpReply)>;
-  std::optional<HttpReply> reply;
-  std::function<HttpReply()> cluster_call;
-  std::function<void(ReplyFn)> async_call;
-  std::string route;
-};
 
 // Route names used as metric labels.
 inline constexpr char kRouteSubmit[] = "submit";
 inline constexpr char kRouteStatus[] = "status";
 inline constexpr char kRouteHealth[] = "healthz";
+inline constexpr char kRouteReady[] = "readyz";
 inline constexpr char kRouteMetrics[] = "metrics";
 inline constexpr char kRouteUnmatched[] = "unmatched";
 
@@ -60,16 +30,46 @@ inline constexpr char kRouteUnmatched[] = "unmatched";
 // routed.
 std::string RouteNameOf(absl::string_view target);
 
-// Validates and routes; never touches the cluster itself (the cluster call
-// does).
-HttpRouting RouteRequest(const ReportFrontDoor* front_door,
-                         const HttpRequest& request);
-
 // application/problem+json for `error`. `http_status` overrides the status of
 // §7's table for transport-level refusals (405, 413, 431) that share a machine
 // code with it.
 HttpReply ProblemReply(const absl::Status& error, absl::string_view route,
                        int http_status = 0);
+
+// Whether the gateway can serve: OK, or why not (GET /readyz answers 503 with
+// it).
+using ReadinessCheck = std::function<absl::Status()>;
+
+// Validates and routes; never touches the cluster itself (the cluster call
+// does). An empty `readiness` reads as ready.
+HttpRouting RouteRequest(const ReportFrontDoor* front_door,
+                         const HttpRequest& request,
+                         const ReadinessCheck& readiness = nullptr);
+
+// The public API and the admin routes, for HttpServer; counts every reply in
+// the front door's metrics.
+class GatewayHttpHandler : public HttpHandler {
+ public:
+  // `front_door` must outlive the handler.
+  GatewayHttpHandler(const ReportFrontDoor* front_door,
+                     ReadinessCheck readiness)
+      : front_door_(front_door), readiness_(std::move(readiness)) {}
+  HttpRouting Route(const HttpRequest& request) const override {
+    return RouteRequest(front_door_, request, readiness_);
+  }
+  HttpReply Refusal(const absl::Status& error, absl::string_view target,
+                    int http_status) const override {
+    return ProblemReply(error,
+                        target.empty() ? kRouteUnmatched : RouteNameOf(target),
+                        http_status);
+  }
+  void OnReply(const HttpReply& reply) const override;
+  void AddInFlight(int delta) const override;
+
+ private:
+  const ReportFrontDoor* const front_door_;
+  const ReadinessCheck readiness_;
+};
 
 }  // namespace report::gateway
 

@@ -256,5 +256,25 @@ TEST_F(HttpRoutesTest, HealthNamesTheDomain) {
             std::string::npos);
 }
 
+TEST_F(HttpRoutesTest, ReadyzAnswers503WithTheReasonUntilReady) {
+  absl::Status ready = MakeError(ErrorCode::kNoQuorum, "no leader");
+  const ReadinessCheck check = [&ready] { return ready; };
+  HttpRouting routing = RouteRequest(&door_, {"GET", "/readyz", "", ""}, check);
+  ASSERT_TRUE(routing.reply.has_value());
+  EXPECT_EQ(routing.reply->status, 503);
+  EXPECT_EQ(routing.reply->code, "NoQuorum");
+  EXPECT_NE(routing.reply->body.find(R"("status":"not ready")"),
+            std::string::npos)
+      << routing.reply->body;
+  EXPECT_NE(routing.reply->body.find("no leader"), std::string::npos);
+
+  ready = absl::OkStatus();
+  routing = RouteRequest(&door_, {"GET", "/readyz", "", ""}, check);
+  ASSERT_TRUE(routing.reply.has_value());
+  EXPECT_EQ(routing.reply->status, 200);
+  EXPECT_NE(routing.reply->body.find(R"("status":"ready")"), std::string::npos);
+  EXPECT_EQ(Handle("POST", "/readyz").status, 405);
+}
+
 }  // namespace
 }  // namespace report::gateway

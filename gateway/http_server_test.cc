@@ -129,7 +129,7 @@ class HttpServerTest : public ::testing::Test {
     options.host = "127.0.0.1";
     options.port = 0;
     absl::StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(door_.get(), options);
+        StartHttpServer(door_.get(), options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_NE(server_->port(), 0);

@@ -163,8 +163,10 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
       }
     } while (!long_polls_.compare_exchange_weak(current, current + 1));
   }
+  const absl::Time start = absl::Now();
   absl::StatusOr<report::ReadStatusResponse> read =
       backend_->ReadStatus(request.request_id(), request.min_offset(), wait);
+  metrics_->ObserveStatusLatency(absl::Now() - start);
   if (long_poll) long_polls_.fetch_sub(1);
   if (!read.ok()) {
     if (ErrorCodeOf(read.status()) == ErrorCode::kStaleRead) {

@@ -17,7 +17,7 @@ absl::Status ClusterEffectLedger::Watch(
   WatchRequest request;
   request.set_from_offset(from_offset);
   request.set_worker_domain(worker_domain_);
-  return client_.Watch(request, on_event, cancelled);
+  return client_.Watch(request, on_event, cancelled, &watching_);
 }
 
 absl::StatusOr<EffectResponse> ClusterEffectLedger::Reserve(

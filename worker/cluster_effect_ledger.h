@@ -4,6 +4,7 @@
 #ifndef REPORT_WORKER_CLUSTER_EFFECT_LEDGER_H_
 #define REPORT_WORKER_CLUSTER_EFFECT_LEDGER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -31,10 +32,14 @@ class ClusterEffectLedger final : public EffectLedger {
       const CompleteRequest& request) override;
   absl::StatusOr<EffectResponse> Fail(const FailRequest& request) override;
 
+  // True while a replica has accepted this ledger's watch stream.
+  bool watching() const { return watching_.load(); }
+
  private:
   const std::string worker_domain_;
   const absl::Duration call_timeout_;
   ClusterClient client_;
+  std::atomic<bool> watching_{false};
 };
 
 }  // namespace report

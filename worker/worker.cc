@@ -745,4 +745,32 @@ Worker::Outcome Worker::Process(const RequestRecord& record, uint32_t retries) {
   return outcome;
 }
 
+void ExportWorkerMetrics(const Worker* worker, metrics::Registry* registry) {
+  registry->AddCallbackCounter(
+      "report_worker_effects_total",
+      "Requests this worker finished working on, by result.", {"result"},
+      [worker] {
+        const WorkerStats stats = worker->stats();
+        return std::vector<metrics::Sample>{
+            {{"completed"},
+             static_cast<double>(stats.completed - stats.completed_existing)},
+            {{"completed_existing"},
+             static_cast<double>(stats.completed_existing)},
+            {{"abandoned"}, static_cast<double>(stats.abandoned)},
+            {{"failed"}, static_cast<double>(stats.work_failures)}};
+      });
+  registry->AddCallbackCounter(
+      "report_worker_reservations_total",
+      "Effect reservations granted to this worker.", {}, [worker] {
+        return std::vector<metrics::Sample>{
+            {{}, static_cast<double>(worker->stats().reserved)}};
+      });
+  registry->AddCallbackCounter(
+      "report_worker_watch_reconnects_total",
+      "Times this worker's watch stream ended and was reopened.", {}, [worker] {
+        return std::vector<metrics::Sample>{
+            {{}, static_cast<double>(worker->stats().watch_reconnects)}};
+      });
+}
+
 }  // namespace report

@@ -35,6 +35,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "common/metrics.h"
 #include "proto/replica_service.pb.h"
 #include "worker/effect_ledger.h"
 #include "worker/report_sink.h"
@@ -104,6 +105,15 @@ struct WorkerStats {
 };
 
 class LeaseKeeper;
+class Worker;
+
+// Declares report_worker_effects_total{result} (completed: a report written
+// and completed; completed_existing: completed with the file already in the
+// sink; abandoned: the lease was lost; failed: a Fail was sent),
+// report_worker_reservations_total and report_worker_watch_reconnects_total,
+// read from `worker` at every scrape; it must outlive the registry's last
+// rendering.
+void ExportWorkerMetrics(const Worker* worker, metrics::Registry* registry);
 
 class Worker {
  public:

@@ -22,7 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
 #include "common/placement.h"
+#include "common/process_endpoints.h"
 #include "common/transport_security.h"
 #include "common/validation.h"
 #include "common/version.h"
@@ -42,6 +45,7 @@ struct WorkerFlags {
   std::string cluster_path;
   std::string sink_dir;
   std::string sink_name;
+  std::string admin_listen;
   TlsFlags tls;
 };
 
@@ -123,11 +127,11 @@ absl::Status CheckWorkerPlacement(const ClusterConfig& config,
   return placement->CheckWorker(domain);
 }
 
-absl::StatusOr<std::unique_ptr<EffectLedger>> MakeLedger(
+absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> MakeLedger(
     const ClusterConfig& config, const std::string& domain,
     const TransportSecurity& security) {
-  return std::unique_ptr<EffectLedger>(std::make_unique<ClusterEffectLedger>(
-      config, domain, absl::Seconds(5), security.ChannelCredentials()));
+  return std::make_unique<ClusterEffectLedger>(
+      config, domain, absl::Seconds(5), security.ChannelCredentials());
 }
 
 // The certificate, not the flags, says who this worker is: a worker whose
@@ -169,6 +173,9 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "worker refuses to start otherwise)")(
       "sink-name", po::value<std::string>(&flags->sink_name),
       "optional check: must equal the cluster file's sink.name")(
+      "admin-listen", po::value<std::string>(&flags->admin_listen),
+      "HOST:PORT of the plain-HTTP admin routes /healthz, /readyz and "
+      "/metrics (default: none)")(
       "work-ms", po::value<int64_t>(&work_ms)->default_value(0),
       "extra time spent generating each report (simulated long-running work)")(
       "lease-ms", po::value<int64_t>(&lease_ms)->default_value(5000),
@@ -229,6 +236,11 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
     return bad(absl::StrCat("--id must be 1..",
                             kMaxWorkerIdLength - kIncarnationSuffixLength,
                             " bytes and contain no '#'"));
+  }
+  HttpServerOptions admin_address;
+  if (!flags->admin_listen.empty() &&
+      !ParseHttpListenAddress(flags->admin_listen, &admin_address)) {
+    return bad("--admin-listen must be HOST:PORT");
   }
   if (work_ms < 0 || work_ms > 3600 * 1000)
     return bad("--work-ms must be in [0, 3600000]");
@@ -308,11 +320,26 @@ int Main(int argc, char** argv) {
     return fail(mine);
   }
   (*security)->LogAtStart("report-worker");
-  absl::StatusOr<std::unique_ptr<EffectLedger>> ledger =
+  absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> ledger =
       MakeLedger(*config, flags.options.worker_domain, **security);
   if (!ledger.ok()) return fail(ledger.status());
 
+  metrics::Registry registry;
+  metrics::AddProcessMetrics(&registry);
   Worker worker(flags.options, ledger->get(), sink->get());
+  ExportWorkerMetrics(&worker, &registry);
+  ProcessEndpoints::Options endpoint_options;
+  endpoint_options.admin_listen = flags.admin_listen;
+  endpoint_options.server_name = "report-worker";
+  // Ready while a replica has accepted the watch stream: the worker then sees
+  // new work as it is committed.
+  auto endpoints = ProcessEndpoints::Start(
+      endpoint_options, &registry,
+      [cluster_ledger = ledger->get()]() -> absl::Status {
+        if (cluster_ledger->watching()) return absl::OkStatus();
+        return MakeError(ErrorCode::kNoQuorum, "no watch stream is open");
+      });
+  if (!endpoints.ok()) return fail(endpoints.status());
   std::thread signal_thread([&] {
     int signal_number = 0;
     while (sigwait(&signals, &signal_number) != 0 || signal_number == SIGHUP) {
@@ -328,6 +355,7 @@ int Main(int argc, char** argv) {
   absl::Status status = worker.Run();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  (*endpoints)->Stop();
   if (!status.ok()) return fail(status);
   return 0;
 }

@@ -106,6 +106,8 @@ class Replica::Impl {
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
     state_machine_ = std::make_unique<ReportStateMachine>(store_->db());
+    if (options_.metrics != nullptr)
+      state_machine_->ExportMetrics(options_.metrics);
     const uint64_t applied = state_machine_->applied_index();
     // Recovery cuts a damaged log tail. Below the applied index that means this
     // replica lost entries it acknowledged: as a voter it would report a match
@@ -152,7 +154,8 @@ class Replica::Impl {
               << " applied=" << applied
               << " last=" << store_->log().LastIndex();
 
-    writer_ = std::make_unique<storage::LogWriter>(store_.get());
+    writer_ =
+        std::make_unique<storage::LogWriter>(store_.get(), options_.metrics);
     log_sink_ = std::make_unique<StorageLogSink>(writer_.get(), &store_->log());
     transport_ = std::make_unique<PeerTransport>(
         options_.cluster.cluster_id(), options_.id,

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "proto/cluster.pb.h"
 #include "proto/consensus.pb.h"
 #include "proto/replica_service.pb.h"
@@ -45,6 +46,10 @@ struct ReplicaOptions {
   // process passes a GrpcEventLoop over the completion queue its peer streams
   // and SubmitBatch calls arrive on; null: the driver waits on its own.
   EventLoop* event_loop = nullptr;
+  // Where the log writer and the state machine declare their metrics
+  // (report_fsync_seconds, report_requests, ...); none when null. Must outlive
+  // the replica.
+  metrics::Registry* metrics = nullptr;
 };
 
 class PendingSubmit;

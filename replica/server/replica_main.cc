@@ -8,8 +8,10 @@
 
 #include "boost/program_options.hpp"
 #include "common/error_code.h"
+#include "common/metrics.h"
 #include "common/placement.h"
 #include "common/process.h"
+#include "common/process_endpoints.h"
 #include "common/transport_security.h"
 #include "common/validation.h"
 #include "glog/logging.h"
@@ -17,6 +19,7 @@
 #include "replica/server/grpc_event_loop.h"
 #include "replica/server/peer_transport.h"
 #include "replica/server/replica.h"
+#include "replica/server/replica_metrics.h"
 #include "replica/server/replica_service.h"
 
 namespace po = boost::program_options;
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   report::ReplicaOptions options;
   std::string cluster_path;
   std::string listen;
+  std::string admin_listen;
   int max_watch_streams = report::ReplicaServiceImpl::kDefaultMaxWatchStreams;
   report::TlsFlags tls_flags;
   po::options_description flags(
@@ -52,6 +56,9 @@ int main(int argc, char** argv) {
       "LevelDB directory for the log and state")(
       "listen", po::value<std::string>(&listen),
       "gRPC listen address (default: the member's grpc_address)")(
+      "admin-listen", po::value<std::string>(&admin_listen),
+      "HOST:PORT of the plain-HTTP admin routes /healthz, /readyz and "
+      "/metrics (default: none)")(
       "tick-ms", po::value<int>(&options.tick_ms)->default_value(50),
       "logical clock tick")(
       "election-ticks",
@@ -79,6 +86,11 @@ int main(int argc, char** argv) {
     return Fail("--election-ticks must exceed --heartbeat-ticks >= 1", 2);
   }
   if (max_watch_streams < 1) return Fail("--max-watch-streams must be >= 1", 2);
+  report::HttpServerOptions admin_address;
+  if (!admin_listen.empty() &&
+      !report::ParseHttpListenAddress(admin_listen, &admin_address)) {
+    return Fail("--admin-listen must be HOST:PORT", 2);
+  }
   report::InitProcessLogging(argv[0]);
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
@@ -118,7 +130,12 @@ int main(int argc, char** argv) {
       link_addresses.push_back(link.address());
     }
   }
+  report::metrics::Registry registry;
+  report::metrics::AddProcessMetrics(&registry);
+  options.metrics = &registry;
+  report::InitGrpcServerConventions();
   grpc::ServerBuilder builder;
+  report::AddGrpcServerMetrics(&builder, &registry);
   // The driver thread polls this queue: peer streams and SubmitBatch calls
   // are read, stepped and answered on it (replica_service.h).
   std::unique_ptr<grpc::ServerCompletionQueue> cq =
@@ -129,6 +146,19 @@ int main(int argc, char** argv) {
   if (!replica.ok()) {
     event_loop.Drain();
     return Fail(std::string(replica.status().message()));
+  }
+  report::ExportReplicaMetrics(replica->get(), options.cluster, &registry);
+  report::ProcessEndpoints::Options endpoint_options;
+  endpoint_options.admin_listen = admin_listen;
+  endpoint_options.server_name = "report-replica";
+  auto endpoints = report::ProcessEndpoints::Start(
+      endpoint_options, &registry, [replica = replica->get()] {
+        return report::ReplicaReadiness(replica->Status());
+      });
+  if (!endpoints.ok()) {
+    (*replica)->Shutdown();
+    event_loop.Drain();
+    return Fail(std::string(endpoints.status().message()));
   }
 
   report::ReplicaServiceImpl replica_service(replica->get(), authorizer,
@@ -152,9 +182,11 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(report::kMaxMessageBytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   auto stop = [&] {
-    // The replica first (its driver stops polling, pending calls are
-    // answered), then the server, whose remaining calls are cancelled after a
-    // short grace period, then the queue, which frees every call object.
+    // The admin routes and health first (they read the replica), the replica
+    // next (its driver stops polling, pending calls are answered), then the
+    // server, whose remaining calls are cancelled after a short grace period,
+    // then the queue, which frees every call object.
+    (*endpoints)->Stop();
     (*replica)->Shutdown();
     async_calls.StopServing();
     if (server != nullptr) {
@@ -173,9 +205,11 @@ int main(int argc, char** argv) {
       return Fail("cannot listen on peer link " + link_addresses[i]);
     }
   }
+  (*endpoints)->FollowWithGrpcHealth(server.get());
   async_calls.Start();
   LOG(INFO) << "report-replica " << options.id << " (" << options.domain
-            << ") serving on " << listen;
+            << ") serving on " << listen
+            << (admin_listen.empty() ? "" : ", admin HTTP on ") << admin_listen;
   int signal_number = report::WaitForTerminationSignal(
       [&security] { report::LogCertificateReload(**security); });
   LOG(INFO) << "signal " << signal_number << ": shutting down";

@@ -162,6 +162,10 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
                                  "watch another replica or retry later")));
     }
   } while (!watch_streams_.compare_exchange_weak(open, open + 1));
+  // Tells the watcher at once that its stream is open (its readiness), even
+  // when there is nothing to send yet.
+  context->AddInitialMetadata(kWatchOpenMetadata, "1");
+  writer->SendInitialMetadata();
   absl::Status status = replica_->Watch(
       *request,
       [writer](const WatchEvent& event) { return writer->Write(event); },

@@ -1,5 +1,6 @@
 #include "replica/state_machine/report_state_machine.h"
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/error_code.h"
 #include "common/hex.h"
 #include "common/sha256.h"
@@ -132,7 +134,16 @@ class ReportStateMachine::Batch {
     return Load<RequestRecord>(RequestKey(request_id), "request", request_id);
   }
   void StoreRequest(const RequestRecord& record) {
+    if (std::optional<RequestRecord> before =
+            LoadRequest(record.request_id())) {
+      --state_changes_[before->state()];
+    }
+    ++state_changes_[record.state()];
     Put(RequestKey(record.request_id()), record.SerializeAsString());
+  }
+  // Per RequestState: requests gained (or lost, when negative).
+  const std::array<int64_t, RequestState_ARRAYSIZE>& state_changes() const {
+    return state_changes_;
   }
   std::optional<EffectRecord> LoadEffect(const std::string& effect_key) const {
     if (effect_key.empty()) return std::nullopt;
@@ -161,10 +172,29 @@ class ReportStateMachine::Batch {
   leveldb::DB* const db_;
   leveldb::WriteBatch write_;
   std::map<std::string, std::optional<std::string>> overlay_;
+  std::array<int64_t, RequestState_ARRAYSIZE> state_changes_{};
 };
 
 ReportStateMachine::ReportStateMachine(leveldb::DB* db)
     : db_(db), digest_(kDigestSize, '\0') {
+  {
+    // The counts by state are not stored: one pass over the requests at start.
+    std::array<int64_t, RequestState_ARRAYSIZE> counts{};
+    std::unique_ptr<leveldb::Iterator> it(
+        db_->NewIterator(leveldb::ReadOptions()));
+    for (it->Seek(AsSlice(kRequestPrefix));
+         it->Valid() && absl::StartsWith(AsView(it->key()), kRequestPrefix);
+         it->Next()) {
+      RequestRecord record;
+      CHECK(record.ParseFromArray(it->value().data(),
+                                  static_cast<int>(it->value().size())))
+          << "request record " << AsView(it->key()) << " is corrupt";
+      ++counts[record.state()];
+    }
+    for (size_t i = 0; i < counts.size(); ++i) {
+      requests_by_state_[i].store(counts[i], std::memory_order_relaxed);
+    }
+  }
   std::string value;
   const leveldb::Status status =
       db_->Get(leveldb::ReadOptions(), AsSlice(kAppliedKey), &value);
@@ -235,6 +265,10 @@ std::vector<AppliedCommand> ReportStateMachine::Apply(
       db_->Write(leveldb::WriteOptions(), batch.write());
   LOG_IF(FATAL, !status.ok()) << "state machine write failed at index "
                               << applied_index << ": " << status.ToString();
+  for (size_t i = 0; i < batch.state_changes().size(); ++i) {
+    requests_by_state_[i].fetch_add(batch.state_changes()[i],
+                                    std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   applied_index_ = applied_index;
   digest_ = std::move(digest);
@@ -574,6 +608,52 @@ uint64_t ReportStateMachine::LowestUnfinishedOffset() const {
     }
   }
   return applied + 1;
+}
+
+int64_t ReportStateMachine::RequestsInState(RequestState state) const {
+  const size_t index = static_cast<size_t>(state);
+  if (index >= requests_by_state_.size()) return 0;
+  return requests_by_state_[index].load(std::memory_order_relaxed);
+}
+
+std::optional<uint64_t> ReportStateMachine::OldestUnfinishedAcceptedAtMs()
+    const {
+  std::optional<uint64_t> oldest;
+  // Unfinished requests are visited in accepted-offset order: the first one is
+  // the oldest.
+  ForEachUnfinished([&oldest](const RequestRecord& record) {
+    oldest = record.accepted_at_ms();
+    return false;
+  });
+  return oldest;
+}
+
+void ReportStateMachine::ExportMetrics(metrics::Registry* registry) const {
+  registry->AddCallbackGauge(
+      "report_requests",
+      "Requests in the replicated state, by state, as of this replica's "
+      "applied offset.",
+      {"state"}, [this] {
+        std::vector<metrics::Sample> samples;
+        for (RequestState state : {ACCEPTED, RUNNING, COMPLETED, FAILED}) {
+          samples.push_back({{RequestState_Name(state)},
+                             static_cast<double>(RequestsInState(state))});
+        }
+        return samples;
+      });
+  registry->AddCallbackGauge(
+      "report_oldest_unfinished_age_seconds",
+      "Age of the oldest ACCEPTED or RUNNING request (0 when there is none), "
+      "from its acceptance in cluster time to this replica's clock.",
+      {}, [this] {
+        double age = 0;
+        if (std::optional<uint64_t> accepted = OldestUnfinishedAcceptedAtMs()) {
+          const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+          age = std::max<int64_t>(0, now_ms - static_cast<int64_t>(*accepted)) /
+                1000.0;
+        }
+        return std::vector<metrics::Sample>{{{}, age}};
+      });
 }
 
 }  // namespace report

@@ -13,14 +13,18 @@
 #ifndef REPORT_REPLICA_STATE_MACHINE_REPORT_STATE_MACHINE_H_
 #define REPORT_REPLICA_STATE_MACHINE_REPORT_STATE_MACHINE_H_
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "leveldb/db.h"
 #include "proto/consensus.pb.h"
 #include "proto/report.pb.h"
@@ -73,6 +77,17 @@ class ReportStateMachine {
   // unfinished work.
   uint64_t LowestUnfinishedOffset() const;
 
+  // Requests in `state` as of the last Apply (counted at construction, kept on
+  // every change).
+  int64_t RequestsInState(RequestState state) const;
+  // When the oldest unfinished request was accepted (cluster time, ms); nullopt
+  // when none is unfinished.
+  std::optional<uint64_t> OldestUnfinishedAcceptedAtMs() const;
+  // Declares report_requests{state} and report_oldest_unfinished_age_seconds
+  // in `registry`, read from this state machine at every scrape; the state
+  // machine must outlive the registry's last rendering.
+  void ExportMetrics(metrics::Registry* registry) const;
+
  private:
   class Batch;
 
@@ -94,7 +109,9 @@ class ReportStateMachine {
   // TSan-instrumented.
   mutable std::mutex mu_;
   uint64_t applied_index_ = 0;  // guarded by mu_
-  std::string digest_;          // 32 raw bytes, guarded by mu_
+  // Indexed by RequestState; written by Apply only.
+  std::array<std::atomic<int64_t>, RequestState_ARRAYSIZE> requests_by_state_{};
+  std::string digest_;  // 32 raw bytes, guarded by mu_
 };
 
 }  // namespace report

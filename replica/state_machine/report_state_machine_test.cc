@@ -459,6 +459,49 @@ TEST_F(ReportStateMachineTest, RestartRecoversAppliedIndexDigestAndRecords) {
   EXPECT_EQ(Run(CompleteAt(1100, "a", "w1", 3, 3)).code(), RESULT_OK);
 }
 
+TEST_F(ReportStateMachineTest, CountsRequestsByStateAndRecoversThemAtRestart) {
+  auto counts = [this] {
+    return std::vector<int64_t>{machine_->RequestsInState(ACCEPTED),
+                                machine_->RequestsInState(RUNNING),
+                                machine_->RequestsInState(COMPLETED),
+                                machine_->RequestsInState(FAILED)};
+  };
+  EXPECT_EQ(counts(), (std::vector<int64_t>{0, 0, 0, 0}));
+  EXPECT_EQ(machine_->OldestUnfinishedAcceptedAtMs(), std::nullopt);
+  // In one batch: a, b and c accepted; a reserved and completed; b reserved,
+  // failed back to ACCEPTED; a duplicate of a changes nothing.
+  const std::vector<consensus::Entry> batch = {
+      log_.Next(SubmitCommandAt(1000, "a")),
+      log_.Next(SubmitCommandAt(1001, "b")),
+      log_.Next(SubmitCommandAt(1002, "c")),
+      log_.Next(ReserveAt(1003, "a", "w1", 300)),
+      log_.Next(CompleteAt(1004, "a", "w1", 4, 4)),
+      log_.Next(ReserveAt(1005, "b", "w1", 300)),
+      log_.Next(FailAt(1006, "b", "w1", 6, /*retryable=*/true, 3)),
+      log_.Next(SubmitCommandAt(1007, "a"))};
+  machine_->Apply(batch);
+  EXPECT_EQ(counts(), (std::vector<int64_t>{2, 0, 1, 0}));
+  EXPECT_EQ(machine_->OldestUnfinishedAcceptedAtMs(), 1001u);
+  Run(ReserveAt(1010, "c", "w2", 300));
+  Run(FailAt(1011, "c", "w2", last_index(), /*retryable=*/false, 3));
+  EXPECT_EQ(counts(), (std::vector<int64_t>{1, 0, 1, 1}));
+  Run(ReserveAt(1012, "b", "w2", 300));
+  EXPECT_EQ(counts(), (std::vector<int64_t>{0, 1, 1, 1}));
+  Reopen();
+  EXPECT_EQ(counts(), (std::vector<int64_t>{0, 1, 1, 1}));
+
+  metrics::Registry registry;
+  machine_->ExportMetrics(&registry);
+  const std::string text = registry.RenderPrometheus();
+  EXPECT_NE(text.find("report_requests{state=\"RUNNING\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("report_requests{state=\"ACCEPTED\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nreport_oldest_unfinished_age_seconds "),
+            std::string::npos);
+}
+
 // Service threads read while the driver applies: a reader that sees applied
 // index k also sees the request submitted at k.
 TEST_F(ReportStateMachineTest, ReadsSeeAtLeastTheAppliedIndexWhileApplyRuns) {

@@ -4,14 +4,24 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "leveldb/write_batch.h"
 #include "replica/storage/keys.h"
 
 namespace report::storage {
 
-LogWriter::LogWriter(ReplicaStore* store)
+LogWriter::LogWriter(ReplicaStore* store, metrics::Registry* registry)
     : db_(store->db()),
+      fsync_seconds_(
+          registry == nullptr
+              ? nullptr
+              : registry
+                    ->AddHistogram("report_fsync_seconds",
+                                   "Time to write one group-commit batch of "
+                                   "the log with sync (one fsync).",
+                                   {}, metrics::FsyncBuckets())
+                    ->Get()),
       stored_last_index_(store->log().LastIndex()),
       thread_([this] {
         pthread_setname_np(pthread_self(), "log-writer");
@@ -109,7 +119,10 @@ void LogWriter::WriteDurably(std::deque<Pending>& batch) {
   if (entry_count == 0 && last_hard_state == nullptr) return;
   leveldb::WriteOptions sync;
   sync.sync = true;
+  const absl::Time start = absl::Now();
   const leveldb::Status status = db_->Write(sync, &write);
+  if (fsync_seconds_ != nullptr)
+    fsync_seconds_->ObserveDuration(absl::Now() - start);
   LOG_IF(FATAL, !status.ok())
       << "durable log write failed (" << status.ToString()
       << "); stopping: a replica must not continue after losing "

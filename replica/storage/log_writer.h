@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics.h"
 #include "leveldb/db.h"
 #include "proto/consensus.pb.h"
 #include "replica/storage/replica_store.h"
@@ -53,7 +54,10 @@ class LogWriter {
 
   // Starts the writer thread. `store` must outlive the writer, and nothing else
   // may write the log while it runs; it starts from store->log().LastIndex().
-  explicit LogWriter(ReplicaStore* store);
+  // With a `registry` (which must outlive the writer), every synced write is
+  // timed in report_fsync_seconds.
+  explicit LogWriter(ReplicaStore* store,
+                     metrics::Registry* registry = nullptr);
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
   ~LogWriter();
@@ -80,6 +84,7 @@ class LogWriter {
   void WriteDurably(std::deque<Pending>& batch);
 
   leveldb::DB* const db_;
+  metrics::Histogram* const fsync_seconds_;  // null without a registry
   uint64_t stored_last_index_;  // writer thread only (and the constructor)
 
   // std::mutex rather than absl::Mutex: the system Abseil is not

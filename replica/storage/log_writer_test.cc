@@ -87,6 +87,22 @@ TEST(LogWriterTest, ConcurrentEnqueuesAreGroupCommitted) {
   EXPECT_LT(stats.batches, stats.enqueues);
 }
 
+TEST(LogWriterTest, EverySyncedWriteIsTimedInTheFsyncHistogram) {
+  auto store = OpenStore(FreshDir("fsync_metric"));
+  metrics::Registry registry;
+  LogWriter writer(store.get(), &registry);
+  EventCounter durable;
+  writer.Enqueue(OneEntry(1), std::nullopt, [&] { durable.Add(); });
+  ASSERT_TRUE(durable.WaitFor(1));
+  writer.Enqueue(OneEntry(2), std::nullopt, [&] { durable.Add(); });
+  ASSERT_TRUE(durable.WaitFor(2));
+  const std::string text = registry.RenderPrometheus();
+  EXPECT_NE(text.find("# TYPE report_fsync_seconds histogram\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nreport_fsync_seconds_count 2\n"), std::string::npos)
+      << text;
+}
+
 TEST(LogWriterTest, OnDurableRunsInEnqueueOrder) {
   auto store = OpenStore(FreshDir("order"));
   LogWriter writer(store.get());

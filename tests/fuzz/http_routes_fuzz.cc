@@ -23,10 +23,10 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "common/http_server.h"
 #include "gateway/fake_report_backend.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http_routes.h"
-#include "gateway/http_server.h"
 #include "gateway/report_front_door.h"
 #include "proto/report_api.pb.h"
 
@@ -150,7 +150,7 @@ void Route(const HttpRequest& request) {
   metrics.CountRequest("http", reply.route, reply.code);
 }
 
-// As http_server.cc: the server's default limits, then the parsed message's
+// As common/http_server.cc: the server's default limits, then the parsed message's
 // fields.
 std::optional<HttpRequest> ParseHttp(absl::string_view bytes) {
   const HttpServerOptions limits;
