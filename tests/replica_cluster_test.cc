@@ -278,7 +278,13 @@ TEST(ReplicaClusterTest, EveryAnsweredSubmitSurvivesKillingEveryReplica) {
   ASSERT_TRUE(rc.cluster.WaitForLeader(absl::Seconds(15)).ok());
   ExpectReceiptsDurable(rc, receipts);
   // Replays after the restart still answer with the original offsets, without
-  // appending.
+  // appending. Each is asked once every replica has re-applied the log: a
+  // replay that reached the new leader before it committed in its epoch is
+  // retried by the client, which then (by design) cannot tell its own first
+  // attempt from an earlier submit and leaves `duplicate` unset.
+  uint64_t last = 0;
+  for (const auto& [id, offset] : receipts) last = std::max(last, offset);
+  ASSERT_TRUE(rc.cluster.WaitForConvergence(last, absl::Seconds(15)).ok());
   for (const auto& [id, offset] : receipts) {
     auto receipt = rc.Submit(MakeSubmission(id));
     ASSERT_TRUE(receipt.ok()) << receipt.status();

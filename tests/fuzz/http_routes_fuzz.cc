@@ -150,8 +150,8 @@ void Route(const HttpRequest& request) {
   metrics.CountRequest("http", reply.route, reply.code);
 }
 
-// As common/http_server.cc: the server's default limits, then the parsed message's
-// fields.
+// Parses as common/http_server.cc does: with the server's default limits,
+// then into the parsed message's fields.
 std::optional<HttpRequest> ParseHttp(absl::string_view bytes) {
   const HttpServerOptions limits;
   http::request_parser<http::string_body> parser;
@@ -204,7 +204,9 @@ HttpRequest SplitLines(absl::string_view bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace report::gateway;
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
-  if (std::optional<HttpRequest> request = ParseHttp(bytes)) Route(*request);
+  if (std::optional<report::HttpRequest> request = ParseHttp(bytes)) {
+    Route(*request);
+  }
   Route(SplitLines(bytes));
   return 0;
 }
