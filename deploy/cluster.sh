@@ -2,8 +2,11 @@
 # deploy/cluster.sh — the one way to run a local cluster (docs/OPERATIONS.md).
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
-#      [--gateway-args "..."] [--replica-args "..."]
+#      [--gateway-args "..."] [--replica-args "..."] [--insecure] [--https]
 #      [--monitoring [--scrape-interval DUR] [--alert-for DUR]]   also run Prometheus
+#      (mutual TLS by default: a cluster CA and one certificate per process in DIR/tls;
+#       --insecure runs plaintext, for development only; --https serves the gateways'
+#       public API as HTTPS with their certificates, valid for 127.0.0.1 and localhost)
 #   down [--dir DIR] [--wipe]
 #   status [--dir DIR]            human table
 #   endpoints [--dir DIR]         NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR PID
@@ -12,6 +15,9 @@
 #   kill-domain DOMAIN [--dir DIR]
 #   partition NAME... [--dir DIR] cut replicas/gateways off with real packet drops (root)
 #   heal [--dir DIR]              remove every rule partition added (down also heals)
+#   cert NAME [--kind K --domain D] [--cluster-id ID] [--dir DIR]
+#                                 (re)issue DIR/tls/NAME.pem and NAME.key from the cluster CA
+#                                 (kind and domain of a process in the table by default)
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
@@ -44,6 +50,11 @@ GATEWAY_ARGS=""
 REPLICA_ARGS=""
 SIGNAL=KILL
 WIPE=0
+INSECURE=0
+HTTPS=0
+CERT_KIND=""
+CERT_DOMAIN=""
+CERT_CLUSTER_ID=""
 MONITORING=0
 SCRAPE_INTERVAL=5s
 ALERT_FOR=""
@@ -58,6 +69,11 @@ while [[ $# -gt 0 ]]; do
     --replica-args) REPLICA_ARGS=${2-}; shift 2 ;;
     --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
     --wipe) WIPE=1; shift ;;
+    --insecure) INSECURE=1; shift ;;
+    --https) HTTPS=1; shift ;;
+    --kind) CERT_KIND=${2:?--kind needs a value}; shift 2 ;;
+    --domain) CERT_DOMAIN=${2:?--domain needs a value}; shift 2 ;;
+    --cluster-id) CERT_CLUSTER_ID=${2:?--cluster-id needs a value}; shift 2 ;;
     --monitoring) MONITORING=1; shift ;;
     --scrape-interval) SCRAPE_INTERVAL=${2:?--scrape-interval needs a value}; shift 2 ;;
     --alert-for) ALERT_FOR=${2:?--alert-for needs a value}; shift 2 ;;
@@ -76,6 +92,7 @@ CLUSTER_FILE=$DIR/cluster.textproto
 TABLE=$DIR/processes   # NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR
 LINKS=$DIR/links       # TO_NAME FROM_NAME ADDR: where replica TO listens for replica FROM
 RULES=$DIR/partition.rules
+TLS_DIR=$DIR/tls       # ca.pem ca.key NAME.pem NAME.key (docs/SECURITY.md)
 # One iptables chain per cluster directory, so clusters never touch each other's rules.
 CHAIN="REPORT-$(printf '%s' "$DIR" | md5sum | cut -c1-12)"
 
@@ -146,6 +163,69 @@ stop_pid() {
   for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }
 
+# --- Certificates (docs/SECURITY.md) ------------------------------------------------
+# A cluster made by `up` without --insecure has DIR/tls/ca.pem; every process then gets
+# --tls-dir DIR/tls and a certificate whose URI SAN is
+# spiffe://CLUSTER_ID/KIND/PROVIDER/REGION/ZONE/NAME. Keys are EC P-256, mode 0600.
+tls_on() { [[ -f $TLS_DIR/ca.pem ]]; }
+cluster_id() { sed -n 's/^cluster_id: *"\([^"]*\)".*/\1/p' "$1" | head -n 1; }
+
+make_ca() {  # cluster_id
+  command -v openssl >/dev/null 2>&1 || die "TLS needs openssl (or run up --insecure)"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$TLS_DIR/ca.key" 2>/dev/null) || die "openssl could not make the CA key"
+  openssl req -x509 -new -key "$TLS_DIR/ca.key" -sha256 -days 3650 \
+    -subj "/CN=report cluster CA $1" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$TLS_DIR/ca.pem" 2>/dev/null || die "openssl could not make the CA certificate"
+}
+
+# issue_cert NAME KIND DOMAIN [CLUSTER_ID]: a new key and certificate, written beside the
+# old ones and renamed over them (a running process never reads half a file).
+issue_cert() {
+  local name=$1 kind=$2 domain=$3 cid=${4:-}
+  [[ -n $cid ]] || cid=$(cluster_id "$CLUSTER_FILE")
+  [[ -n $cid ]] || die "no cluster_id in $CLUSTER_FILE"
+  [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "certificate name '$name' must be [A-Za-z0-9._-]"
+  case $kind in replica|gateway|worker|operator) ;; *) die "unknown kind '$kind'" ;; esac
+  [[ $domain =~ ^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$ ]] ||
+    die "certificate domain '$domain' must be PROVIDER/REGION/ZONE"
+  local key=$TLS_DIR/$name.key.new pem=$TLS_DIR/$name.pem.new hosts=""
+  # A gateway's certificate may also serve HTTPS to clients that check host names.
+  [[ $kind == gateway ]] && hosts=",DNS:localhost,IP:127.0.0.1"
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$key" 2>/dev/null) || die "openssl could not make a key for $name"
+  openssl req -new -key "$key" -subj "/CN=$name" 2>/dev/null |
+    openssl x509 -req -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+      -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 \
+      -extfile <(printf '%s\n' "subjectAltName=URI:spiffe://$cid/$kind/$domain/$name$hosts" \
+        "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth,clientAuth") \
+      -out "$pem" 2>/dev/null || die "openssl could not sign a certificate for $name"
+  chmod 600 "$key"
+  chmod 644 "$pem"
+  mv -f "$key" "$TLS_DIR/$name.key"
+  mv -f "$pem" "$TLS_DIR/$name.pem"
+}
+
+# Certificates for every process in the table (and the operator) that has none yet.
+issue_missing_certs() {
+  tls_on || return 0
+  local name kind domain
+  while read -r name kind domain _; do
+    case $kind in replica|gateway|worker) ;; *) continue ;; esac
+    [[ -f $TLS_DIR/$name.pem && -f $TLS_DIR/$name.key ]] || issue_cert "$name" "$kind" "$domain"
+  done <"$TABLE"
+  [[ -f $TLS_DIR/operator.pem ]] || issue_cert operator operator -/-/-
+}
+
+tls_args() {  # the flags a process's command line gets
+  if ((INSECURE)); then echo --insecure; else echo --tls-dir; echo "$TLS_DIR"; fi
+}
+
 add_process() {  # name kind domain grpc http cmd...
   local name=$1 kind=$2 domain=$3 grpc=$4 http=$5
   shift 5
@@ -162,9 +242,14 @@ wait_ready() {
       local ok=1
       while read -r name kind _ _ http; do
         [[ $http == - ]] && continue
-        local path=/healthz
+        local path=/healthz url="http://$http"
         [[ $kind == prometheus ]] && path=/-/ready
-        curl -fsS -m 1 "http://$http$path" >/dev/null 2>&1 || ok=0
+        local -a ca=()
+        if grep -qs -- '--http-tls-cert' "$DIR/$name/cmd"; then
+          url="https://$http"
+          ca=(--cacert "$TLS_DIR/ca.pem")
+        fi
+        curl -fsS -m 1 "${ca[@]}" "$url$path" >/dev/null 2>&1 || ok=0
       done <"$TABLE"
       ((ok)) && return 0
     fi
@@ -188,6 +273,7 @@ cmd_up() {
     if [[ $PROFILE_SET == 1 && $(cat "$DIR/profile") != "$PROFILE" ]]; then
       die "$DIR holds a $(cat "$DIR/profile") cluster; run: $0 down --dir $DIR --wipe"
     fi
+    issue_missing_certs
     for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
     wait_ready
     echo "cluster restarted in $DIR (profile $(cat "$DIR/profile"))"
@@ -205,7 +291,12 @@ cmd_up() {
   [[ ${#workers[@]} -gt 0 ]] || mapfile -t workers < <(field_values worker_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
   : >"$TABLE"
   local cid
-  cid="local-$(basename "$DIR")-$RANDOM$RANDOM"
+  cid="local-$(basename "$DIR" | tr -c 'A-Za-z0-9._\n-' '-')-$RANDOM$RANDOM"
+  rm -rf "$TLS_DIR"
+  ((INSECURE)) || make_ca "$cid"
+  local -a tls https=()
+  mapfile -t tls < <(tls_args)
+  ((HTTPS && INSECURE)) && die "--https needs the cluster's certificates (drop --insecure)"
   {
     echo "# Written by deploy/cluster.sh up --profile $PROFILE"
     echo "cluster_id: \"$cid\""
@@ -235,7 +326,8 @@ cmd_up() {
     # shellcheck disable=SC2086
     add_process "replica-$i" replica "$d" "127.0.0.1:$port" "127.0.0.1:$aport" \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-      --data-dir "$DIR/replica-$i/data" --admin-listen "127.0.0.1:$aport" $REPLICA_ARGS
+      --data-dir "$DIR/replica-$i/data" --admin-listen "127.0.0.1:$aport" "${tls[@]}" \
+      $REPLICA_ARGS
   done
   i=0
   for d in "${gateways[@]}"; do
@@ -243,12 +335,14 @@ cmd_up() {
     local gport hport
     free_port; gport=$PORT
     free_port; hport=$PORT
+    ((HTTPS)) && https=(--http-tls-cert "$TLS_DIR/gateway-$i.pem" --http-tls-key "$TLS_DIR/gateway-$i.key")
     echo "gateways { name: \"gateway-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$gport\" http_address: \"127.0.0.1:$hport\" }" >>"$CLUSTER_FILE.tmp"
     if [[ -x $BIN/report-gateway ]]; then
       # shellcheck disable=SC2086
       add_process "gateway-$i" gateway "$d" "127.0.0.1:$gport" "127.0.0.1:$hport" \
-        "$BIN/report-gateway" --domain "$d" --cluster "$CLUSTER_FILE" \
-        --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" $GATEWAY_ARGS
+        "$BIN/report-gateway" --name "gateway-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
+        --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" "${tls[@]}" \
+        "${https[@]}" $GATEWAY_ARGS
     fi
   done
   mv "$CLUSTER_FILE.tmp" "$CLUSTER_FILE"
@@ -262,14 +356,19 @@ cmd_up() {
         # shellcheck disable=SC2086
         add_process "worker-$i" worker "$d" - "127.0.0.1:$aport" \
           "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-          --admin-listen "127.0.0.1:$aport" $WORKER_ARGS
+          --admin-listen "127.0.0.1:$aport" "${tls[@]}" $WORKER_ARGS
       done
     done
   fi
   ((MONITORING)) && add_prometheus
+  issue_missing_certs
   for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
   wait_ready
-  echo "cluster up in $DIR (profile $PROFILE)"
+  if ((INSECURE)); then
+    echo "cluster up in $DIR (profile $PROFILE) -- INSECURE: plaintext, no authentication"
+  else
+    echo "cluster up in $DIR (profile $PROFILE), mutual TLS (certificates in $TLS_DIR)"
+  fi
   cmd_endpoints
 }
 
@@ -300,6 +399,10 @@ add_prometheus() {
     echo "scrape_configs:"
     for kind in replica gateway worker; do
       echo "  - job_name: $kind"
+      if [[ $kind == gateway ]] && grep -qs -- '--http-tls-cert' "$DIR"/gateway-*/cmd; then
+        echo "    scheme: https"
+        echo "    tls_config: {ca_file: \"$TLS_DIR/ca.pem\"}"
+      fi
       echo "    static_configs:"
       while read -r name _ domain _ http; do
         [[ $http == - ]] && continue
@@ -392,7 +495,25 @@ cmd_start() {
   local name=${ARGS[0]:-}
   [[ -n $name ]] || die "start needs a process NAME"
   [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
+  issue_missing_certs
   start_process "$name"
+}
+
+cmd_cert() {
+  local name=${ARGS[0]:-}
+  [[ -n $name ]] || die "cert needs a NAME"
+  tls_on || die "$DIR has no cluster CA (started with --insecure?)"
+  local kind=$CERT_KIND domain=$CERT_DOMAIN row
+  row=$(row_of "$name")
+  if [[ -n $row ]]; then
+    [[ -n $kind ]] || kind=$(awk '{print $2}' <<<"$row")
+    [[ -n $domain ]] || domain=$(awk '{print $3}' <<<"$row")
+  fi
+  [[ $name == operator && -z $kind ]] && kind=operator
+  [[ $kind == operator && -z $domain ]] && domain=-/-/-
+  [[ -n $kind && -n $domain ]] || die "'$name' is not a process of $DIR: give --kind and --domain"
+  issue_cert "$name" "$kind" "$domain" "$CERT_CLUSTER_ID"
+  echo "$TLS_DIR/$name.pem"
 }
 
 cmd_kill_domain() {
@@ -513,6 +634,7 @@ case "$VERB" in
   kill-domain) cmd_kill_domain ;;
   partition) cmd_partition ;;
   heal) cmd_heal ;;
+  cert) cmd_cert ;;
   -h|--help|help) usage ;;
-  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal)" ;;
+  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal, cert)" ;;
 esac

@@ -90,8 +90,10 @@ class SubmitPath {
 
 class ClusterClientPath : public SubmitPath {
  public:
-  ClusterClientPath(const ClusterConfig& config, std::string ingress)
-      : client_(config, ingress), ingress_(std::move(ingress)) {}
+  ClusterClientPath(const ClusterConfig& config, std::string ingress,
+                    std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : client_(config, ingress, std::move(credentials)),
+        ingress_(std::move(ingress)) {}
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
     return client_.Submit(submission, ingress_, kSubmitTimeout);
   }
@@ -110,9 +112,10 @@ class ClusterClientPath : public SubmitPath {
 
 class GatewayPath : public SubmitPath {
  public:
-  explicit GatewayPath(const std::string& address)
-      : stub_(api::ReportApi::NewStub(grpc::CreateChannel(
-            address, grpc::InsecureChannelCredentials()))) {}
+  GatewayPath(const std::string& address,
+              std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : stub_(api::ReportApi::NewStub(
+            grpc::CreateChannel(address, std::move(credentials)))) {}
   absl::StatusOr<Receipt> Submit(const ReportSubmission& submission) override {
     api::SubmitReportRequest request;
     request.set_request_id(submission.request_id());
@@ -267,8 +270,8 @@ class FaultCluster {
   }
   Workload::PathFactory ClientPath() {
     return [this] {
-      return std::make_unique<ClusterClientPath>(cluster.config(),
-                                                 IngressDomain());
+      return std::make_unique<ClusterClientPath>(
+          cluster.config(), IngressDomain(), cluster.client_credentials());
     };
   }
 
@@ -403,7 +406,10 @@ class FaultCluster {
     ASSERT_FALSE(gateway.name.empty()) << "no gateway outside " << domain;
     Workload workload(
         &history,
-        [&] { return std::make_unique<GatewayPath>(gateway.grpc_address); },
+        [&] {
+          return std::make_unique<GatewayPath>(gateway.grpc_address,
+                                               cluster.credentials());
+        },
         id_prefix);
     workload.Start();
     ASSERT_TRUE(workload.WaitForReceipts(0, 20, absl::Seconds(15)));
@@ -589,9 +595,10 @@ TEST(FaultTest,
   auto next_client = std::make_shared<std::atomic<size_t>>(0);
   Workload workload(
       &fc.history,
-      [&gateways, next_client] {
+      [&gateways, next_client, credentials = fc.cluster.credentials()] {
         return std::make_unique<GatewayPath>(
-            gateways[(*next_client)++ % gateways.size()].grpc_address);
+            gateways[(*next_client)++ % gateways.size()].grpc_address,
+            credentials);
       },
       "xr", /*clients=*/4);
   workload.Start();
@@ -650,7 +657,8 @@ TEST(FaultTest, WholeProviderKilledKeepsAcceptingWithTheRemainingProviders) {
 TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
   FaultCluster fc("single-az", "--workers 0");
   ASSERT_UP(fc);
-  ClusterClientPath client(fc.cluster.config(), fc.IngressDomain());
+  ClusterClientPath client(fc.cluster.config(), fc.IngressDomain(),
+                           fc.cluster.client_credentials());
   for (int i = 0; i < 5; ++i) {
     auto receipt = client.Submit(MakeSubmission(absl::StrCat("before-", i), 0));
     ASSERT_TRUE(receipt.ok()) << receipt.status();
@@ -673,7 +681,8 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
   std::vector<std::string> unexpected;
   for (int c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
-      ClusterClientPath path(fc.cluster.config(), fc.IngressDomain());
+      ClusterClientPath path(fc.cluster.config(), fc.IngressDomain(),
+                             fc.cluster.client_credentials());
       for (int i = 0; i < kPerClient; ++i) {
         ReportSubmission submission =
             MakeSubmission(absl::StrCat("minority-", c, "-", i), c);
