@@ -300,6 +300,51 @@ absl::StatusOr<EffectResponse> ClusterClient::Fail(const FailRequest& request,
           EffectResponse* out) { return stub->Fail(context, request, out); });
 }
 
+absl::StatusOr<ClusterStatusResponse> ClusterClient::TransferLeader(
+    const std::string& target, absl::Duration timeout) {
+  // Not CallLeader: a transfer the leader abandoned (NoQuorum) is an answer,
+  // not a reason to try again (each attempt stops proposals for a while).
+  if (stubs_.empty()) {
+    return MakeError(ErrorCode::kNoQuorum, "cluster has no members");
+  }
+  TransferLeaderRequest request;
+  request.set_target(target);
+  const absl::Time deadline = absl::Now() + timeout;
+  size_t at = leader_hint_.load() % stubs_.size();
+  std::string last_error = "no replica answered";
+  while (absl::Now() < deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    ClusterStatusResponse response;
+    grpc::Status status =
+        stubs_[at]->TransferLeader(&context, request, &response);
+    if (status.ok()) return response;
+    absl::Status error = FromGrpcStatus(status);
+    last_error =
+        absl::StrCat(cluster_.members(at).name(), ": ", error.message());
+    unsigned long long leader_id = 0;
+    std::string leader_address;
+    if (ErrorCodeOf(error) == ErrorCode::kNotLeader &&
+        ParseLeaderHint(error, &leader_id, &leader_address) &&
+        IndexOf(leader_id) < stubs_.size() && IndexOf(leader_id) != at) {
+      at = IndexOf(leader_id);
+      continue;
+    }
+    if (ErrorCodeOf(error) != ErrorCode::kNotLeader &&
+        !IsTransportFailure(status)) {
+      return error;  // the leader's answer (or a refusal)
+    }
+    at = (at + 1) % stubs_.size();
+    absl::SleepFor(
+        std::min(absl::Milliseconds(50),
+                 std::max(absl::ZeroDuration(), deadline - absl::Now())));
+  }
+  return MakeError(
+      ErrorCode::kNoQuorum,
+      absl::StrCat("no leader answered within ", absl::FormatDuration(timeout),
+                   " (last: ", last_error, ")"));
+}
+
 absl::Status ClusterClient::Watch(
     const WatchRequest& request,
     const std::function<void(const WatchEvent&)>& on_event,

@@ -70,6 +70,13 @@ class ClusterClient {
                      const std::atomic<bool>& cancelled,
                      std::atomic<bool>* open = nullptr);
 
+  // Operator: asks the leader to hand leadership to the member named `target`
+  // (TransferLeaderRequest); follows leader hints until one answers or
+  // `timeout` passes. Answered once `target` leads; a transfer the leader
+  // abandoned is answered NoQuorum at once, not retried.
+  absl::StatusOr<ClusterStatusResponse> TransferLeader(
+      const std::string& target, absl::Duration timeout);
+
   // Every member's view (or the error reaching it), in member order.
   std::vector<std::pair<Member, absl::StatusOr<ClusterStatusResponse>>>
   ClusterStatus(absl::Duration timeout);

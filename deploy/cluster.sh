@@ -15,6 +15,7 @@
 #   kill-domain DOMAIN [--dir DIR]
 #   partition NAME... [--dir DIR] cut replicas/gateways off with real packet drops (root)
 #   heal [--dir DIR]              remove every rule partition added (down also heals)
+#   transfer-leader NAME [--dir DIR]   hand leadership to replica NAME (returns once it leads)
 #   cert NAME [--kind K --domain D] [--cluster-id ID] [--dir DIR]
 #                                 (re)issue DIR/tls/NAME.pem and NAME.key from the cluster CA
 #                                 (kind and domain of a process in the table by default)
@@ -624,6 +625,15 @@ cmd_heal() {
   heal_rules
 }
 
+# Hands leadership to replica NAME and returns once it leads (reportctl's verb, with the
+# cluster's operator certificate): before stopping the leader for maintenance.
+cmd_transfer_leader() {
+  local name=${ARGS[0]:-}
+  [[ -n $name ]] || die "transfer-leader needs a replica NAME"
+  [[ $(awk -v n="$name" '$1==n {print $2}' "$TABLE") == replica ]] || die "no replica named '$name' in $DIR"
+  "$BIN/reportctl" cluster transfer-leader "$name" --cluster "$CLUSTER_FILE"
+}
+
 case "$VERB" in
   up) cmd_up ;;
   down) cmd_down ;;
@@ -635,6 +645,7 @@ case "$VERB" in
   partition) cmd_partition ;;
   heal) cmd_heal ;;
   cert) cmd_cert ;;
+  transfer-leader) cmd_transfer_leader ;;
   -h|--help|help) usage ;;
-  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal, cert)" ;;
+  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal, cert, transfer-leader)" ;;
 esac

@@ -317,6 +317,22 @@ TEST_F(TrustTest, CertificatesDecideWhatACallerMayDo) {
       SubmitTo(leader_address, cluster_.credentials(), "by-operator", kAws)
           .error_code(),
       grpc::StatusCode::PERMISSION_DENIED);
+  // Only the operator changes the cluster: a gateway or a member replica
+  // asking the leader to hand over is refused, and nothing moves.
+  for (const auto& caller : {gateway, cluster_.CredentialsOf("replica-2")}) {
+    auto stub =
+        ReplicaService::NewStub(grpc::CreateChannel(leader_address, caller));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(3));
+    TransferLeaderRequest transfer;
+    transfer.set_target("replica-2");
+    ClusterStatusResponse response;
+    grpc::Status refused = stub->TransferLeader(&context, transfer, &response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << refused.error_message();
+  }
+  EXPECT_EQ(LeaderId(), leader);
   // A member's certificate speaks for that member only.
   const auto replica2 = cluster_.CredentialsOf("replica-2");
   grpc::Status impersonated =

@@ -244,7 +244,8 @@ constexpr Verb kVerbs[] = {
      reportctl::RunStatus},
     {"cluster",
      "cluster [--cluster FILE] [--json]   each replica's role, leader, epoch, "
-     "offsets, digest (exit 1 when no replica is leader)",
+     "offsets, digest (exit 1 when no replica is leader)\n"
+     "  cluster transfer-leader NAME   hand leadership to replica NAME",
      reportctl::RunCluster},
     {"placement",
      "placement check FILE [--json]   validate a profile or cluster file",

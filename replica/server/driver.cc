@@ -119,8 +119,27 @@ absl::Status Driver::CheckLeader() const {
   return CheckLeaderLocked();
 }
 
+absl::Status Driver::TransferLeadership(uint64_t target) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_)
+    return MakeError(ErrorCode::kNoQuorum, "replica shutting down");
+  if (node_->role() != consensus::Role::kLeader) return CheckLeaderLocked();
+  if (!node_->TransferLeadership(target)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("member ", target, " is not a voter"));
+  }
+  loop_->Wake();
+  return absl::OkStatus();
+}
+
 absl::Status Driver::CheckLeaderLocked() const {
-  if (node_->role() == consensus::Role::kLeader) return absl::OkStatus();
+  if (node_->role() == consensus::Role::kLeader) {
+    const uint64_t to = node_->transferee();
+    if (to == 0) return absl::OkStatus();
+    // Proposals wait for the new leader: send them there.
+    auto it = options_.addresses.find(to);
+    return MakeNotLeader(to, it == options_.addresses.end() ? "" : it->second);
+  }
   const uint64_t leader = node_->leader();
   auto it = options_.addresses.find(leader);
   if (leader == 0 || it == options_.addresses.end()) {
@@ -227,6 +246,7 @@ CoreStatus Driver::Status() const {
   status.commit_index = node_->commit_index();
   status.last_index = node_->last_index();
   status.progress = node_->progress();
+  status.transferee = node_->transferee();
   return status;
 }
 

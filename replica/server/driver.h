@@ -89,6 +89,7 @@ struct CoreStatus {
   uint64_t commit_index = 0;
   uint64_t last_index = 0;
   std::vector<consensus::Progress> progress;
+  uint64_t transferee = 0;  // leader: the member it is handing over to
 };
 
 class Driver {
@@ -120,7 +121,13 @@ class Driver {
   // Starts an election now (tests; leadership transfer).
   void Campaign();
 
-  // OK on the leader; NotLeader naming the leader (when known) elsewhere.
+  // Leader only: hands leadership to member `target` (the core's
+  // TransferLeadership). NotLeader elsewhere; InvalidArgument when `target`
+  // is no other member. Returns at once; Status() shows the outcome.
+  absl::Status TransferLeadership(uint64_t target);
+
+  // OK on the leader; NotLeader naming the leader (when known) elsewhere, and
+  // naming the member it hands over to while a leadership transfer runs.
   absl::Status CheckLeader() const;
 
   // A batch of commands being built under the driver's mutex.

@@ -359,7 +359,51 @@ class Replica::Impl {
     auto [applied, digest] = state_machine_->applied_and_digest();
     response.set_applied_offset(applied);
     response.set_state_digest(digest);
+    response.set_transfer_to(core.transferee);
     return response;
+  }
+
+  absl::StatusOr<ClusterStatusResponse> TransferLeader(
+      const TransferLeaderRequest& request, absl::Time deadline) {
+    uint64_t target = 0;
+    for (const auto& [id, member] : members_) {
+      if (member.name() == request.target()) target = id;
+    }
+    if (target == 0) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       absl::StrCat("no member named '", request.target(),
+                                    "' in the cluster"));
+    }
+    if (absl::Status started = driver_->TransferLeadership(target);
+        !started.ok()) {
+      return started;
+    }
+    // The core answers within an election timeout: the target leads (this
+    // replica hears from it), or the transfer is abandoned. Polled: an
+    // operator's call, rare, and the status is cheap.
+    for (;;) {
+      const CoreStatus core = driver_->Status();
+      if (core.leader == target && core.role != consensus::Role::kLeader) {
+        return Status();
+      }
+      if (target == options_.id && core.role == consensus::Role::kLeader) {
+        return Status();
+      }
+      if (core.role == consensus::Role::kLeader && core.transferee == 0) {
+        return MakeError(ErrorCode::kNoQuorum,
+                         absl::StrCat(request.target(),
+                                      " did not take over within an election "
+                                      "timeout (down, cut off or behind); "
+                                      "this replica still leads"));
+      }
+      if (absl::Now() >= deadline) {
+        return MakeError(
+            ErrorCode::kNoQuorum,
+            absl::StrCat("no answer on the transfer to ", request.target(),
+                         " before the deadline"));
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
   }
 
  private:
@@ -456,6 +500,11 @@ absl::Status Replica::Watch(const WatchRequest& request,
   return impl_->Watch(request, send, cancelled);
 }
 ClusterStatusResponse Replica::Status() const { return impl_->Status(); }
+
+absl::StatusOr<ClusterStatusResponse> Replica::TransferLeader(
+    const TransferLeaderRequest& request, absl::Time deadline) {
+  return impl_->TransferLeader(request, deadline);
+}
 void Replica::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace report

@@ -94,6 +94,10 @@ class Replica {
                      const std::function<bool(const WatchEvent&)>& send,
                      const std::function<bool()>& cancelled);
   ClusterStatusResponse Status() const;
+  // Hands leadership to the member named in the request; see
+  // TransferLeaderRequest in proto/replica_service.proto.
+  absl::StatusOr<ClusterStatusResponse> TransferLeader(
+      const TransferLeaderRequest& request, absl::Time deadline);
 
   void Shutdown();
 

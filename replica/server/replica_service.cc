@@ -183,6 +183,19 @@ grpc::Status ReplicaServiceImpl::ClusterStatus(
   return grpc::Status::OK;
 }
 
+grpc::Status ReplicaServiceImpl::TransferLeader(
+    grpc::ServerContext* context, const TransferLeaderRequest* request,
+    ClusterStatusResponse* response) {
+  if (request->target().empty() || request->target().size() > 128) {
+    return ToGrpcStatus(MakeError(ErrorCode::kInvalidArgument,
+                                  "target must name a member (1..128 bytes)"));
+  }
+  RETURN_IF_REFUSED(
+      authorizer_.CheckCall(*context, ReplicaOperation::kClusterChange, ""));
+  return Answer(replica_->TransferLeader(*request, DeadlineOf(context)),
+                response);
+}
+
 // One incoming peer stream: read a frame, step it, read the next, all on the
 // thread polling the queue.
 class AsyncCalls::DeliverCall : public CqHandler {

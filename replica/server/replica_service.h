@@ -61,6 +61,9 @@ class ReplicaServiceImpl final
   grpc::Status ClusterStatus(grpc::ServerContext* context,
                              const ClusterStatusRequest* request,
                              ClusterStatusResponse* response) override;
+  grpc::Status TransferLeader(grpc::ServerContext* context,
+                              const TransferLeaderRequest* request,
+                              ClusterStatusResponse* response) override;
 
   // Who may call what; the asynchronous calls (AsyncCalls) ask it too.
   const Authorizer& authorizer() const { return authorizer_; }
