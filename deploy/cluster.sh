@@ -15,9 +15,12 @@
 #   kill-domain DOMAIN [--dir DIR]
 #   partition NAME... [--dir DIR] cut replicas/gateways off with real packet drops (root)
 #   heal [--dir DIR]              remove every rule partition added (down also heals)
-#   cert NAME [--kind K --domain D] [--cluster-id ID] [--dir DIR]
+#   cert NAME [--kind K --domain D] [--cluster-id ID] [--san SANS] [--dir DIR]
 #                                 (re)issue DIR/tls/NAME.pem and NAME.key from the cluster CA
-#                                 (kind and domain of a process in the table by default)
+#                                 (kind and domain of a process in the table by default;
+#                                 --san adds names for HTTPS, e.g. DNS:api.example.com,IP:10.0.0.5)
+#   cert ca --cluster-id ID [--dir DIR]
+#                                 make DIR/tls/ca.pem and ca.key (certificates for real hosts)
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
@@ -33,6 +36,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
+# Installed (cmake --install): this script is PREFIX/share/report/deploy/cluster.sh.
+if [[ -z ${REPORT_BIN_DIR:-} && ! -d $ROOT/build/bin && -x $ROOT/../../bin/report-replica ]]; then
+  BIN=$(cd "$ROOT/../../bin" && pwd)
+fi
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
@@ -55,6 +62,7 @@ HTTPS=0
 CERT_KIND=""
 CERT_DOMAIN=""
 CERT_CLUSTER_ID=""
+CERT_SANS=""
 MONITORING=0
 SCRAPE_INTERVAL=5s
 ALERT_FOR=""
@@ -74,6 +82,7 @@ while [[ $# -gt 0 ]]; do
     --kind) CERT_KIND=${2:?--kind needs a value}; shift 2 ;;
     --domain) CERT_DOMAIN=${2:?--domain needs a value}; shift 2 ;;
     --cluster-id) CERT_CLUSTER_ID=${2:?--cluster-id needs a value}; shift 2 ;;
+    --san) CERT_SANS=${2:?--san needs a value}; shift 2 ;;
     --monitoring) MONITORING=1; shift ;;
     --scrape-interval) SCRAPE_INTERVAL=${2:?--scrape-interval needs a value}; shift 2 ;;
     --alert-for) ALERT_FOR=${2:?--alert-for needs a value}; shift 2 ;;
@@ -142,7 +151,7 @@ pid_running() {
   [[ ${stat%% *} != Z ]]
 }
 alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && pid_running "$p"; }
-row_of() { awk -v n="$1" '$1==n' "$TABLE"; }
+row_of() { [[ -f $TABLE ]] || return 0; awk -v n="$1" '$1==n' "$TABLE"; }
 
 start_process() {
   local name=$1
@@ -183,10 +192,11 @@ make_ca() {  # cluster_id
     -out "$TLS_DIR/ca.pem" 2>/dev/null || die "openssl could not make the CA certificate"
 }
 
-# issue_cert NAME KIND DOMAIN [CLUSTER_ID]: a new key and certificate, written beside the
-# old ones and renamed over them (a running process never reads half a file).
+# issue_cert NAME KIND DOMAIN [CLUSTER_ID [SANS]]: a new key and certificate, written beside
+# the old ones and renamed over them (a running process never reads half a file). SANS are
+# more subjectAltName entries ("DNS:name,IP:addr") for clients that check host names.
 issue_cert() {
-  local name=$1 kind=$2 domain=$3 cid=${4:-}
+  local name=$1 kind=$2 domain=$3 cid=${4:-} sans=${5:-}
   [[ -n $cid ]] || cid=$(cluster_id "$CLUSTER_FILE")
   [[ -n $cid ]] || die "no cluster_id in $CLUSTER_FILE"
   [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "certificate name '$name' must be [A-Za-z0-9._-]"
@@ -196,6 +206,11 @@ issue_cert() {
   local key=$TLS_DIR/$name.key.new pem=$TLS_DIR/$name.pem.new hosts=""
   # A gateway's certificate may also serve HTTPS to clients that check host names.
   [[ $kind == gateway ]] && hosts=",DNS:localhost,IP:127.0.0.1"
+  if [[ -n $sans ]]; then
+    [[ $sans =~ ^((DNS:[A-Za-z0-9.*-]+|IP:[0-9A-Fa-f.:]+),?)+$ ]] ||
+      die "--san '$sans' must be a comma-separated list of DNS:NAME and IP:ADDRESS"
+    hosts+=",${sans%,}"
+  fi
   (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$key" 2>/dev/null) || die "openssl could not make a key for $name"
   openssl req -new -key "$key" -subj "/CN=$name" 2>/dev/null |
@@ -502,7 +517,15 @@ cmd_start() {
 cmd_cert() {
   local name=${ARGS[0]:-}
   [[ -n $name ]] || die "cert needs a NAME"
-  tls_on || die "$DIR has no cluster CA (started with --insecure?)"
+  if [[ $name == ca ]]; then
+    [[ -n $CERT_CLUSTER_ID ]] || die "cert ca needs --cluster-id ID (the cluster file's cluster_id)"
+    [[ $CERT_CLUSTER_ID =~ ^[A-Za-z0-9._-]+$ ]] || die "--cluster-id must be [A-Za-z0-9._-]"
+    tls_on && die "$TLS_DIR/ca.pem exists: a cluster has one CA (remove it by hand to start over)"
+    make_ca "$CERT_CLUSTER_ID"
+    echo "$TLS_DIR/ca.pem"
+    return 0
+  fi
+  tls_on || die "$DIR has no cluster CA (started with --insecure? or make one: $0 cert ca --cluster-id ID --dir $DIR)"
   local kind=$CERT_KIND domain=$CERT_DOMAIN row
   row=$(row_of "$name")
   if [[ -n $row ]]; then
@@ -512,7 +535,8 @@ cmd_cert() {
   [[ $name == operator && -z $kind ]] && kind=operator
   [[ $kind == operator && -z $domain ]] && domain=-/-/-
   [[ -n $kind && -n $domain ]] || die "'$name' is not a process of $DIR: give --kind and --domain"
-  issue_cert "$name" "$kind" "$domain" "$CERT_CLUSTER_ID"
+  [[ -n $CERT_CLUSTER_ID || -f $CLUSTER_FILE ]] || die "no $CLUSTER_FILE here: give --cluster-id"
+  issue_cert "$name" "$kind" "$domain" "$CERT_CLUSTER_ID" "$CERT_SANS"
   echo "$TLS_DIR/$name.pem"
 }
 
