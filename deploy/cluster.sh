@@ -6,6 +6,8 @@
 #      [--monitoring [--scrape-interval DUR] [--alert-for DUR]]   also run Prometheus
 #      [--hosts]                  every process on a host of its own: a network namespace
 #                                 with its own address on a bridge (root)
+#      [--wan]                    (with --hosts) one-way delays between hosts from the
+#                                 profile's latency table, through report-wan-relay
 #      (mutual TLS by default: a cluster CA and one certificate per process in DIR/tls;
 #       --insecure runs plaintext, for development only; --https serves the gateways'
 #       public API as HTTPS with their certificates, valid for 127.0.0.1 and localhost)
@@ -68,6 +70,7 @@ CERT_CLUSTER_ID=""
 CERT_SANS=""
 MONITORING=0
 HOSTS=0
+WAN=0
 PARTITION_MODE=""
 SCRAPE_INTERVAL=5s
 ALERT_FOR=""
@@ -90,6 +93,7 @@ while [[ $# -gt 0 ]]; do
     --san) CERT_SANS=${2:?--san needs a value}; shift 2 ;;
     --monitoring) MONITORING=1; shift ;;
     --hosts) HOSTS=1; shift ;;
+    --wan) WAN=1; shift ;;
     --pair) PARTITION_MODE=pair; shift ;;
     --oneway) PARTITION_MODE=oneway; shift ;;
     --scrape-interval) SCRAPE_INTERVAL=${2:?--scrape-interval needs a value}; shift 2 ;;
@@ -300,6 +304,7 @@ cmd_up() {
     fi
     ((HOSTS)) && ! hosts_on && die "$DIR holds a cluster on 127.0.0.1; --hosts needs a new one (down --wipe first)"
     hosts_on && hosts_setup
+    wan_on && wan_start_relays
     issue_missing_certs
     for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
     wait_ready
@@ -317,8 +322,11 @@ cmd_up() {
   [[ ${#gateways[@]} -gt 0 ]] || mapfile -t gateways < <(field_values ingress_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
   [[ ${#workers[@]} -gt 0 ]] || mapfile -t workers < <(field_values worker_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
   : >"$TABLE"
-  rm -f "$HOSTS_TABLE" "$HOSTS_NET"
+  rm -f "$HOSTS_TABLE" "$HOSTS_NET" "$WAN_FILE"
+  ((WAN && !HOSTS)) && die "--wan needs --hosts (delays are between hosts)"
   ((HOSTS)) && { hosts_teardown >/dev/null; hosts_init; }
+  # shellcheck disable=SC2046
+  ((WAN)) && wan_init "$pf" $(printf '%s\n' "${replicas[@]}" "${gateways[@]}" "${workers[@]}" | sort -u)
   local cid
   cid="local-$(basename "$DIR" | tr -c 'A-Za-z0-9._\n-' '-')-$RANDOM$RANDOM"
   rm -rf "$TLS_DIR"
@@ -359,11 +367,13 @@ cmd_up() {
     done
     echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"$grpc\"$links }" >>"$CLUSTER_FILE.tmp"
     listen_at "replica-$i" admin; admin=$ADDR
+    local -a wan_args
+    mapfile -t wan_args < <(wan_replica_args)
     # shellcheck disable=SC2086
     add_process "replica-$i" replica "$d" "$grpc" "$admin" \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
       --data-dir "$DIR/replica-$i/data" --admin-listen "$admin" "${tls[@]}" \
-      $REPLICA_ARGS
+      "${wan_args[@]}" $REPLICA_ARGS
   done
   i=0
   for d in "${gateways[@]}"; do
@@ -398,6 +408,7 @@ cmd_up() {
   fi
   ((MONITORING)) && add_prometheus
   hosts_on && hosts_setup
+  wan_on && { wan_write_relays; wan_start_relays; }
   issue_missing_certs
   for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
   wait_ready
@@ -480,6 +491,7 @@ cmd_down() {
       for p in "${pids[@]}"; do stop_pid "$p" TERM "$grace"; done
     done
   fi
+  wan_stop_relays
   hosts_on && hosts_teardown
   if ((WIPE)); then
     rm -rf "$DIR"
@@ -876,6 +888,84 @@ hosts_heal() {
   done <"$HOSTS_TABLE"
   rm -f "$RULES"
   echo "healed: removed the partition rules in every host"
+}
+
+# --- WAN (up --hosts --wan) -------------------------------------------------------------
+# One-way delays between hosts from the profile's latency table (proto/cluster.proto
+# LatencyTable; `reportctl placement latency` turns it into round trips per domain pair),
+# made by report-wan-relay: in each replica's host the relay listens on the host's gRPC
+# address and the replica on 127.0.0.1 behind it, and every byte of a connection from
+# another host waits half that pair's round trip, in each direction. The root namespace
+# (clients, reportctl) gets no delay: a client sits next to the gateway it uses. Replicas also
+# get the consensus timing that fits the slowest replica pair (--tick-ms, --heartbeat-ticks,
+# --election-ticks), unless --replica-args sets it.
+#   DIR/wan          the `reportctl placement latency` lines for the cluster's domains
+#   DIR/NAME/relay.cmd, relay.pid, relay.log   per replica host
+WAN_FILE=$DIR/wan
+wan_on() { [[ -f $WAN_FILE ]]; }
+
+# wan_init PROFILE_FILE DOMAIN...: the round trips and timing of this placement.
+wan_init() {
+  local pf=$1
+  shift
+  [[ -x $BIN/report-wan-relay ]] || die "--wan needs $BIN/report-wan-relay (build it)"
+  "$BIN/reportctl" placement latency "$pf" "$@" >"$WAN_FILE.tmp" ||
+    { rm -f "$WAN_FILE.tmp"; die "no usable latency table in $pf"; }
+  mv "$WAN_FILE.tmp" "$WAN_FILE"
+}
+
+# The replica flags --wan adds: listen behind the relay, and the placement's timing.
+wan_replica_args() {
+  wan_on || return 0
+  printf '%s\n' --listen "127.0.0.1:$(hosts_port grpc)"
+  if [[ ! $REPLICA_ARGS =~ --(tick-ms|heartbeat-ticks|election-ticks) ]]; then
+    sed -n 's/^timing //p' "$WAN_FILE" | tr ' ' '\n'
+  fi
+}
+
+wan_rtt() { awk -v a="$1" -v b="$2" '$1=="rtt" && $2==a && $3==b {print $4; exit}' "$WAN_FILE"; }
+
+# Writes each replica host's relay command: one --delay per other host, by domain pair.
+wan_write_relays() {
+  local name kind domain grpc other okind odomain jitter delays rtt
+  jitter=$(awk '$1=="jitter" {print $2}' "$WAN_FILE")
+  while read -r name kind domain grpc _; do
+    [[ $kind == replica ]] || continue
+    delays=()
+    while read -r other okind odomain _; do
+      [[ $other == "$name" || $okind == prometheus ]] && continue
+      rtt=$(wan_rtt "$odomain" "$domain")
+      [[ -n $rtt ]] || die "no round trip for $odomain - $domain in $WAN_FILE"
+      delays+=(--delay "$(hosts_addr_of "$other")=$(awk -v r="$rtt" 'BEGIN {print r / 2}')")
+    done <"$TABLE"
+    printf '%s\n' ip netns exec "$(hosts_ns_of "$name")" "$BIN/report-wan-relay" \
+      --route "$grpc=127.0.0.1:${grpc##*:}" --jitter-ms "${jitter:-0}" "${delays[@]}" \
+      >"$DIR/$name/relay.cmd"
+  done <"$TABLE"
+}
+
+wan_start_relays() {
+  local f name pid
+  for f in "$DIR"/*/relay.cmd; do
+    [[ -f $f ]] || continue
+    name=$(basename "$(dirname "$f")")
+    pid=$(cat "$DIR/$name/relay.pid" 2>/dev/null || true)
+    [[ -n $pid ]] && pid_running "$pid" && continue
+    local -a cmd
+    mapfile -t cmd <"$f"
+    setsid "${cmd[@]}" >>"$DIR/$name/relay.log" 2>&1 </dev/null &
+    echo $! >"$DIR/$name/relay.pid"
+  done
+}
+
+wan_stop_relays() {
+  local f pid
+  for f in "$DIR"/*/relay.pid; do
+    [[ -f $f ]] || continue
+    pid=$(cat "$f")
+    [[ -n $pid ]] && stop_pid "$pid" TERM 2
+    rm -f "$f"
+  done
 }
 
 case "$VERB" in
