@@ -33,7 +33,7 @@
 # public HTTP address, replicas and workers on --admin-listen). --monitoring also starts
 # Prometheus (kind prometheus) scraping them all with deploy/monitoring/alerts.yml loaded;
 # --alert-for overrides every alert's `for:` (tests and demos).
-# Everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
+# Without --hosts everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
 # also listens on one peer-link port per other replica (cluster.proto PeerLink, table in
 # DIR/links), and partition drops the ports of the links it cuts.
 set -euo pipefail
