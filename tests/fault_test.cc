@@ -654,8 +654,11 @@ TEST(FaultTest, WholeProviderKilledKeepsAcceptingWithTheRemainingProviders) {
   fc.LoseTheLeadersDomainUnderLoad(leader, epoch, provider, "pk");
 }
 
-TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
-  FaultCluster fc("single-az", "--workers 0");
+// Two of three replicas killed: the minority acknowledges nothing; run on
+// loopback and with every process on a host of its own.
+void MajorityDownAnswersNoQuorumAndAcknowledgesNothing(
+    const std::string& up_args) {
+  FaultCluster fc("single-az", up_args);
   ASSERT_UP(fc);
   ClusterClientPath client(fc.cluster.config(), fc.IngressDomain(),
                            fc.cluster.client_credentials());
@@ -755,6 +758,14 @@ TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
                            receipt->duplicate()});
   }
   fc.ExpectHistoryHolds(workload, 20, /*expect_work_done=*/false);
+}
+
+TEST(FaultTest, MajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
+  MajorityDownAnswersNoQuorumAndAcknowledgesNothing("--workers 0");
+}
+
+TEST(FaultTest, OnHostsMajorityDownAnswersNoQuorumAndAcknowledgesNothing) {
+  MajorityDownAnswersNoQuorumAndAcknowledgesNothing("--hosts --workers 0");
 }
 
 TEST(FaultTest, PartitionedLeaderCannotCommitAndRejoinsAsFollower) {
