@@ -7,6 +7,9 @@
 #   - submit p50/p99 with 1 and 16 requests in flight,
 #   - status read p50 (1 in flight),
 #   - failover: kill -9 the leader, time until a submit is accepted in a later epoch,
+#   - where the leader sits: submit p50 (1 in flight) with the leader moved next to the
+#     gateway (same zone) and moved to another region, when the profile has one (moved by
+#     kill -9 and restart until the election lands there: leader affinity, by hand),
 # beside the physical floor for the leader it got: the round trip gateway -> leader plus the
 # leader's round trip to its nearest quorum (fsync comes on top; single-az shows it).
 # Prints one `profile ...` line per profile and a Markdown table (saved to OUT_TXT), and draws
@@ -52,6 +55,37 @@ leader_row() {
   "$BIN/reportctl" cluster --cluster "$CLUSTER/cluster.textproto" --timeout 2s 2>/dev/null |
     awk '$3=="leader" {print $1, $2, $5; exit}'
 }
+# Waits (30 s at most) until some replica leads and NAME (if given) is a follower.
+wait_settled() {
+  local name=${1:-} i
+  for i in $(seq 1 300); do
+    if "$BIN/reportctl" cluster --cluster "$CLUSTER/cluster.textproto" --timeout 2s 2>/dev/null |
+        awk -v n="$name" '$3=="leader" {l=1} n=="" || ($1==n && $3=="follower") {f=1} END {exit !(l && f)}'; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+region_of() { cut -d/ -f1-2 <<<"$1"; }
+# place_leader near|far: kill -9 and restart the leader until the election puts it in the
+# gateway's zone (near) or outside the gateway's region (far); 10 tries.
+place_leader() {
+  local want=$1 name domain ep try
+  for try in $(seq 1 10); do
+    wait_settled || return 1
+    read -r name domain ep < <(leader_row)
+    if [[ $want == near && $domain == "$gateway_domain" ]] ||
+       [[ $want == far && $(region_of "$domain") != "$(region_of "$gateway_domain")" ]]; then
+      return 0
+    fi
+    cs kill "$name" >/dev/null
+    wait_settled || return 1
+    cs start "$name" >/dev/null
+    wait_settled "$name" || return 1
+  done
+  return 1
+}
 
 : >"$WORK/lines"
 for profile in $PROFILES; do
@@ -77,6 +111,21 @@ for profile in $PROFILES; do
   echo "   $c1" >&2
   echo "   $c16" >&2
   echo "   $st" >&2
+  near=NaN far=NaN
+  if awk -v r="$(region_of "$gateway_domain")" '$2=="replica" && index($3, r "/")!=1 {found=1} END {exit !found}' \
+      "$CLUSTER/processes"; then
+    if place_leader near; then
+      near=$(ms "$(field "$(bench --concurrency 1)" p50)")
+    fi
+    if place_leader far; then
+      far=$(ms "$(field "$(bench --concurrency 1)" p50)")
+      far_domain=$(leader_row | awk '{print $2}')
+      far+="@$far_domain"
+    fi
+    echo "   leader at the gateway: p50 $near ms; elsewhere: p50 $far ms" >&2
+  fi
+  wait_settled
+  read -r leader leader_domain_now epoch < <(leader_row)
   # Failover: kill -9 the leader, submit until a receipt of a later epoch.
   cs kill "$leader" >/dev/null
   start=$(date +%s%N)
@@ -97,17 +146,17 @@ for profile in $PROFILES; do
   line+=" c1_p50_ms=$(ms "$(field "$c1" p50)") c1_p99_ms=$(ms "$(field "$c1" p99)")"
   line+=" c16_p50_ms=$(ms "$(field "$c16" p50)") c16_p99_ms=$(ms "$(field "$c16" p99)")"
   line+=" c16_ops=$(field "$c16" ops/s) status_p50_ms=$(ms "$(field "$st" p50)")"
-  line+=" failover_ms=$failover timing=\"${timing}\""
+  line+=" failover_ms=$failover near_p50_ms=$near far_p50_ms=$far timing=\"${timing}\""
   echo "$line" | tee -a "$WORK/lines"
 done
 
 {
-  echo "| profile | leader (gateway) | floor ms | submit p50 / p99 ms, 1 in flight | submit p50 / p99 ms, 16 in flight (ops/s) | status p50 ms | failover ms | replica timing |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
+  echo "| profile | leader (gateway) | floor ms | submit p50 / p99 ms, 1 in flight | submit p50 / p99 ms, 16 in flight (ops/s) | status p50 ms | failover ms | p50 ms, leader at the gateway / elsewhere | replica timing |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
   while read -r line; do
     v() { tr ' ' '\n' <<<"$line" | sed -n "s/^$1=//p" | tr -d '"'; }
     t=$(sed -n 's/.*timing="\([^"]*\)".*/\1/p' <<<"$line")
-    echo "| $(awk '{print $2}' <<<"$line") | $(v leader) ($(v gateway)) | $(v floor_ms) | $(v c1_p50_ms) / $(v c1_p99_ms) | $(v c16_p50_ms) / $(v c16_p99_ms) ($(v c16_ops)) | $(v status_p50_ms) | $(v failover_ms) | \`$t\` |"
+    echo "| $(awk '{print $2}' <<<"$line") | $(v leader) ($(v gateway)) | $(v floor_ms) | $(v c1_p50_ms) / $(v c1_p99_ms) | $(v c16_p50_ms) / $(v c16_p99_ms) ($(v c16_ops)) | $(v status_p50_ms) | $(v failover_ms) | $(v near_p50_ms) / $(v far_p50_ms | sed 's/@/ (/; s/$/)/; s/^NaN)$/-/') | \`$t\` |"
   done <"$WORK/lines"
 } >"$WORK/table"
 { cat "$WORK/lines"; echo; cat "$WORK/table"; } >"$OUT"
