@@ -156,7 +156,7 @@ done
   while read -r line; do
     v() { tr ' ' '\n' <<<"$line" | sed -n "s/^$1=//p" | tr -d '"'; }
     t=$(sed -n 's/.*timing="\([^"]*\)".*/\1/p' <<<"$line")
-    echo "| $(awk '{print $2}' <<<"$line") | $(v leader) ($(v gateway)) | $(v floor_ms) | $(v c1_p50_ms) / $(v c1_p99_ms) | $(v c16_p50_ms) / $(v c16_p99_ms) ($(v c16_ops)) | $(v status_p50_ms) | $(v failover_ms) | $(v near_p50_ms) / $(v far_p50_ms | sed 's/@/ (/; s/$/)/; s/^NaN)$/-/') | \`$t\` |"
+    echo "| $(awk '{print $2}' <<<"$line") | $(v leader) ($(v gateway)) | $(v floor_ms) | $(v c1_p50_ms) / $(v c1_p99_ms) | $(v c16_p50_ms) / $(v c16_p99_ms) ($(v c16_ops)) | $(v status_p50_ms) | $(v failover_ms) | $(v near_p50_ms | sed 's/^NaN$/-/') / $(v far_p50_ms | sed 's/@/ (/; s/$/)/; s/^NaN)$/-/') | \`$t\` |"
   done <"$WORK/lines"
 } >"$WORK/table"
 { cat "$WORK/lines"; echo; cat "$WORK/table"; } >"$OUT"
