@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/http_server.h"
 #include "gateway/report_front_door.h"
@@ -24,6 +25,7 @@ inline constexpr char kRouteStatus[] = "status";
 inline constexpr char kRouteHealth[] = "healthz";
 inline constexpr char kRouteReady[] = "readyz";
 inline constexpr char kRouteMetrics[] = "metrics";
+inline constexpr char kRouteOpenApi[] = "openapi";
 inline constexpr char kRouteUnmatched[] = "unmatched";
 
 // The fixed route name of a target, for requests refused before they are
@@ -31,10 +33,20 @@ inline constexpr char kRouteUnmatched[] = "unmatched";
 std::string RouteNameOf(absl::string_view target);
 
 // application/problem+json for `error`. `http_status` overrides the status of
-// §7's table for transport-level refusals (405, 413, 431) that share a machine
-// code with it.
+// the error table for transport-level refusals (405, 413, 415, 431) that share
+// a machine code with it. `instance` (RFC 9457) is the request's path.
 HttpReply ProblemReply(const absl::Status& error, absl::string_view route,
-                       int http_status = 0);
+                       int http_status = 0, absl::string_view instance = {});
+
+// The value of an Idempotency-Key header: an RFC 8941 sf-string ("\"key\"",
+// the IETF draft's form) or, for older clients, a bare key. InvalidArgument
+// for anything else.
+absl::StatusOr<std::string> ParseIdempotencyKey(absl::string_view header);
+
+// Whether an If-None-Match value matches `etag` (weak comparison, RFC 9110
+// 13.1.2): "*" or a listed tag equal to it once "W/" is set aside.
+bool IfNoneMatchMatches(absl::string_view if_none_match,
+                        absl::string_view etag);
 
 // Whether the gateway can serve: OK, or why not (GET /readyz answers 503 with
 // it).
@@ -61,7 +73,7 @@ class GatewayHttpHandler : public HttpHandler {
                     int http_status) const override {
     return ProblemReply(error,
                         target.empty() ? kRouteUnmatched : RouteNameOf(target),
-                        http_status);
+                        http_status, target.substr(0, target.find('?')));
   }
   void OnReply(const HttpReply& reply) const override;
   void AddInFlight(int delta) const override;

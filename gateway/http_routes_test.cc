@@ -20,9 +20,13 @@ class HttpRoutesTest : public ::testing::Test {
 
   // Routes and, when the route needs the cluster, makes the call inline.
   HttpReply Handle(std::string method, std::string target,
-                   std::string body = "", std::string idempotency_key = "") {
+                   std::string body = "", std::string idempotency_key = "",
+                   std::string content_type = "",
+                   std::string if_none_match = "") {
     HttpRequest request{std::move(method), std::move(target),
                         std::move(idempotency_key), std::move(body)};
+    request.content_type = std::move(content_type);
+    request.if_none_match = std::move(if_none_match);
     HttpRouting routing = RouteRequest(&door_, request);
     EXPECT_EQ(routing.reply.has_value() +
                   static_cast<int>(static_cast<bool>(routing.cluster_call)) +
@@ -100,7 +104,7 @@ TEST_F(HttpRoutesTest, NewSubmissionIs202WithLocationAndReplayIs200Duplicate) {
 
   HttpReply replay = Handle("POST", "/reports", body);
   EXPECT_EQ(replay.status, 200);
-  EXPECT_EQ(Header(replay, "Location"), "");
+  EXPECT_EQ(Header(replay, "Location"), "/reports/req-1");
   EXPECT_NE(replay.body.find(R"("duplicate":true)"), std::string::npos);
   EXPECT_NE(replay.body.find(R"("accepted_offset":"1")"), std::string::npos);
 }
@@ -116,7 +120,7 @@ TEST_F(HttpRoutesTest, ConflictingReplayIs422) {
             R"({"type":"https://report.example/problems/IdempotencyConflict",)"
             R"("title":"IdempotencyConflict","status":422,)"
             R"("detail":"request id already used with another payload",)"
-            R"("code":"IdempotencyConflict"})"
+            R"("code":"IdempotencyConflict","instance":"/reports"})"
             "\n");
 }
 
@@ -137,6 +141,84 @@ TEST_F(HttpRoutesTest, IdempotencyKeyFillsOrMustMatchTheRequestId) {
       R"({"request_id":"r2","account_id":"a","month":"2026-04"})", "key-2");
   EXPECT_EQ(differ.status, 400);
   EXPECT_EQ(backend_.submit_calls(), calls);
+}
+
+TEST_F(HttpRoutesTest, IdempotencyKeyIsAStructuredFieldString) {
+  HttpReply quoted =
+      Handle("POST", "/reports", R"({"account_id":"a","month":"2026-04"})",
+             R"("key-q")");
+  EXPECT_EQ(quoted.status, 202) << quoted.body;
+  EXPECT_EQ(Header(quoted, "Location"), "/reports/key-q");
+  EXPECT_EQ(*ParseIdempotencyKey(R"( "k-1" )"), "k-1");
+  const int calls = backend_.submit_calls();
+  for (const char* bad : {R"("unterminated)", R"("a"b")", R"("a\x")",
+                          R"("has space")", R"("")", "two words", R"("a";p=1)"}) {
+    HttpReply reply = Handle("POST", "/reports",
+                             R"({"account_id":"a","month":"2026-04"})", bad);
+    EXPECT_EQ(reply.status, 400) << bad;
+    EXPECT_EQ(reply.code, "InvalidArgument") << bad;
+  }
+  EXPECT_EQ(backend_.submit_calls(), calls);
+}
+
+TEST_F(HttpRoutesTest, ABodyThatIsNotJsonIs415) {
+  const std::string body =
+      R"({"request_id":"m1","account_id":"a","month":"2026-04"})";
+  for (const char* type :
+       {"application/x-www-form-urlencoded", "text/plain", "application/xml"}) {
+    HttpReply reply = Handle("POST", "/reports", body, "", type);
+    EXPECT_EQ(reply.status, 415) << type;
+    EXPECT_EQ(reply.code, "InvalidArgument") << type;
+    EXPECT_EQ(Header(reply, "Accept-Post"), "application/json");
+  }
+  EXPECT_EQ(backend_.submit_calls(), 0);
+  for (const char* type : {"application/json", "Application/JSON; charset=utf-8",
+                           "application/merge-patch+json", ""}) {
+    EXPECT_NE(Handle("POST", "/reports", body, "", type).status, 415) << type;
+  }
+}
+
+TEST_F(HttpRoutesTest, StatusHasAVersionETagAndIfNoneMatchAnswers304) {
+  Handle("POST", "/reports",
+         R"({"request_id":"e1","account_id":"a","month":"2026-04"})");
+  HttpReply first = Handle("GET", "/reports/e1");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string etag = Header(first, "ETag");
+  EXPECT_EQ(etag, "W/\"1\"");
+  HttpReply same = Handle("GET", "/reports/e1", "", "", "", etag);
+  EXPECT_EQ(same.status, 304);
+  EXPECT_EQ(same.body, "");
+  EXPECT_EQ(Header(same, "ETag"), etag);
+  EXPECT_EQ(Handle("GET", "/reports/e1", "", "", "", "\"1\"").status, 304);
+  EXPECT_EQ(Handle("GET", "/reports/e1", "", "", "", "*").status, 304);
+  EXPECT_EQ(
+      Handle("GET", "/reports/e1", "", "", "", "W/\"0\", W/\"7\"").status,
+      200);
+}
+
+TEST_F(HttpRoutesTest, GetRoutesAnswerHeadAndProblemsNameTheirInstance) {
+  Handle("POST", "/reports",
+         R"({"request_id":"h1","account_id":"a","month":"2026-04"})");
+  for (const char* target :
+       {"/reports/h1", "/healthz", "/metrics", "/openapi.yaml"}) {
+    EXPECT_EQ(Handle("HEAD", target).status, 200) << target;
+  }
+  HttpReply missing = Handle("GET", "/reports/nope?min_offset=1");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find(R"("instance":"/reports/nope")"),
+            std::string::npos)
+      << missing.body;
+  HttpReply odd = Handle("GET", "/x\xff y");
+  EXPECT_NE(odd.body.find(R"("instance":"/x%FF%20y")"), std::string::npos)
+      << odd.body;
+}
+
+TEST_F(HttpRoutesTest, TheOpenApiDocumentIsServed) {
+  HttpReply reply = Handle("GET", "/openapi.yaml");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "application/yaml");
+  EXPECT_EQ(reply.body.rfind("openapi: 3.1", 0), 0u) << reply.body.substr(0, 40);
+  EXPECT_NE(reply.body.find("/reports/{request_id}:"), std::string::npos);
 }
 
 TEST_F(HttpRoutesTest, ClusterErrorsMapToTheirHttpStatus) {
@@ -214,7 +296,7 @@ TEST_F(HttpRoutesTest, UnknownRoutesAre404AndWrongMethodsAre405WithAllow) {
   EXPECT_EQ(Header(get_reports, "Allow"), "POST");
   HttpReply delete_report = Handle("DELETE", "/reports/r1");
   EXPECT_EQ(delete_report.status, 405);
-  EXPECT_EQ(Header(delete_report, "Allow"), "GET");
+  EXPECT_EQ(Header(delete_report, "Allow"), "GET, HEAD");
   EXPECT_EQ(Handle("POST", "/healthz").status, 405);
   EXPECT_EQ(backend_.submit_calls() + backend_.read_calls(), 0);
 }

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -28,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/error_code.h"
 #include "gtest/gtest.h"
 #include "proto/replica_service.grpc.pb.h"
@@ -95,9 +97,11 @@ class HttpConnection {
 
   void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
 
-  // Reads one whole response (Content-Length framed); an error when the
-  // connection closes first or the deadline passes.
-  absl::StatusOr<HttpResponse> ReadResponse(absl::Duration timeout) {
+  // Reads one whole response (Content-Length framed; headers only when it
+  // answers a HEAD); an error when the connection closes first or the deadline
+  // passes.
+  absl::StatusOr<HttpResponse> ReadResponse(absl::Duration timeout,
+                                            bool head = false) {
     const absl::Time deadline = absl::Now() + timeout;
     size_t header_end;
     while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
@@ -118,7 +122,7 @@ class HttpConnection {
           std::string(absl::StripAsciiWhitespace(kv.second));
     }
     size_t length = 0;
-    if (!absl::SimpleAtoi(response.Header("content-length"), &length))
+    if (head || !absl::SimpleAtoi(response.Header("content-length"), &length))
       length = 0;
     while (buffer_.size() < header_end + 4 + length) {
       if (absl::Status read = ReadMore(deadline); !read.ok()) return read;
@@ -181,8 +185,76 @@ std::string RawRequest(const std::string& method, const std::string& target,
   return raw;
 }
 
+// Every response Exchange() received, for the OpenAPI conformance check that
+// runs when the test program ends.
+struct RecordedExchange {
+  std::string method;
+  std::string target;
+  HttpResponse response;
+};
+absl::Mutex recorded_mu;
+std::vector<RecordedExchange>* Recorded() {
+  static std::vector<RecordedExchange> recorded;
+  return &recorded;
+}
+
+std::string JsonString(absl::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c >= 0x7f) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+// When the test program ends: every recorded response validates against
+// docs/openapi.yaml (tools/openapi/conform.mjs).
+class OpenApiConformance : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    absl::MutexLock lock(&recorded_mu);
+    if (Recorded()->empty()) return;
+    char dir_template[] = "/tmp/openapi-exchanges-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    const std::string file = absl::StrCat(dir_template, "/exchanges.jsonl");
+    {
+      std::ofstream out(file);
+      for (const RecordedExchange& e : *Recorded()) {
+        out << "{\"method\":" << JsonString(e.method)
+            << ",\"target\":" << JsonString(e.target)
+            << ",\"status\":" << e.response.status << ",\"headers\":{";
+        bool first = true;
+        for (const auto& [name, value] : e.response.headers) {
+          out << (first ? "" : ",") << JsonString(name) << ":"
+              << JsonString(value);
+          first = false;
+        }
+        out << "},\"body\":" << JsonString(e.response.body) << "}\n";
+      }
+    }
+    std::string output;
+    const int code = RunCommand(
+        absl::StrCat("node ", SourceDir(), "/tools/openapi/conform.mjs ",
+                     SourceDir(), "/docs/openapi.yaml ", file),
+        &output);
+    EXPECT_EQ(code, 0) << "responses that do not conform to docs/openapi.yaml "
+                          "(the checker needs deploy/install-deps.sh):\n"
+                       << output;
+    RunCommand(absl::StrCat("rm -rf ", dir_template));
+  }
+};
+::testing::Environment* const kOpenApiConformance =
+    ::testing::AddGlobalTestEnvironment(new OpenApiConformance);
+
 // One request on a fresh connection; status 0 (and the error in body) when no
-// answer came.
+// answer came. Every answer is recorded for the conformance check.
 HttpResponse Exchange(const std::string& address, const std::string& raw,
                       absl::Duration timeout = absl::Seconds(15)) {
   HttpResponse failed;
@@ -195,10 +267,17 @@ HttpResponse Exchange(const std::string& address, const std::string& raw,
     failed.body = "send failed";
     return failed;
   }
-  auto response = (*connection)->ReadResponse(timeout);
+  const std::string request_line = raw.substr(0, raw.find("\r\n"));
+  std::vector<std::string> words = absl::StrSplit(request_line, ' ');
+  const bool head = !words.empty() && words[0] == "HEAD";
+  auto response = (*connection)->ReadResponse(timeout, head);
   if (!response.ok()) {
     failed.body = response.status().ToString();
     return failed;
+  }
+  if (words.size() == 3) {
+    absl::MutexLock lock(&recorded_mu);
+    Recorded()->push_back({words[0], words[1], *response});
   }
   return *response;
 }
@@ -352,6 +431,8 @@ Receipt SubmitNew(const std::string& http, const std::string& id) {
   return receipt.ok() ? *receipt : Receipt();
 }
 
+std::string ReadFile(const std::string& path);
+
 // --- Tests
 
 TEST(GatewayApiTest, ReceiptOnlyAfterCommit) {
@@ -497,6 +578,73 @@ TEST(GatewayApiTest, ChangedRetryPayloadFailsWithIdempotencyConflict) {
   EXPECT_EQ(status->month(), "2026-04");
   Receipt next = SubmitNew(gc.Http(), "conflict-2");
   EXPECT_EQ(next.accepted_offset(), first.accepted_offset() + 1);
+}
+
+TEST(GatewayApiTest, HttpConventionsHoldOnARealGateway) {
+  GatewayCluster gc("cross-provider");
+  ASSERT_UP(gc);
+  // The IETF Idempotency-Key header, a quoted sf-string; the replay names its
+  // status as the first answer did.
+  const std::string body = R"({"account_id":"acct-1","month":"2026-04"})";
+  HttpResponse created = Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
+  ASSERT_EQ(created.status, 202) << created.body;
+  EXPECT_EQ(created.Header("location"), "/reports/conv-1");
+  HttpResponse replay = Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.Header("location"), "/reports/conv-1");
+  auto receipt = ParseReceipt(created);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+
+  // 415 for a body that says it is not JSON (curl -d's default type).
+  HttpResponse form = Exchange(
+      gc.Http(), absl::StrCat("POST /reports HTTP/1.1\r\nHost: t\r\n",
+                              "Content-Type: application/x-www-form-urlencoded"
+                              "\r\nContent-Length: ",
+                              SubmitBody("conv-2").size(), "\r\n\r\n",
+                              SubmitBody("conv-2")));
+  ExpectProblem(form, 415, "InvalidArgument", "form body");
+  EXPECT_EQ(form.Header("accept-post"), "application/json");
+
+  // ETag is the version; If-None-Match with it is 304 without a body.
+  const std::string target = absl::StrCat(
+      "/reports/conv-1?min_offset=", receipt->accepted_offset(), "&wait_ms=5000");
+  HttpResponse status = Get(gc.Http(), target);
+  ASSERT_EQ(status.status, 200) << status.body;
+  const std::string etag = status.Header("etag");
+  auto parsed = ParseJson<api::ReportStatus>(status.body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(etag, absl::StrCat("W/\"", parsed->version(), "\""));
+  HttpResponse unchanged = Exchange(
+      gc.Http(), RawRequest("GET", target, "", {"If-None-Match: " + etag}));
+  EXPECT_EQ(unchanged.status, 304);
+  EXPECT_EQ(unchanged.body, "");
+  EXPECT_EQ(unchanged.Header("etag"), etag);
+
+  // HEAD: the headers and length of the GET, no body.
+  for (const std::string& path : {target, std::string("/openapi.yaml"),
+                                  std::string("/healthz")}) {
+    HttpResponse get = Get(gc.Http(), path);
+    HttpResponse head = Exchange(gc.Http(), RawRequest("HEAD", path, ""));
+    EXPECT_EQ(head.status, 200) << path;
+    EXPECT_EQ(head.Header("content-length"),
+              absl::StrCat(get.body.size()))
+        << path;
+    EXPECT_EQ(head.Header("content-type"), get.Header("content-type")) << path;
+    EXPECT_EQ(head.body, "") << path;
+  }
+
+  // Problems name their instance (RFC 9457).
+  HttpResponse missing = Get(gc.Http(), "/reports/conv-none?min_offset=1");
+  ExpectProblem(missing, 404, "NotFound", "unknown id");
+  auto problem = ParseJson<api::Problem>(missing.body);
+  ASSERT_TRUE(problem.ok());
+  EXPECT_EQ(problem->instance(), "/reports/conv-none");
+
+  // The gateway serves docs/openapi.yaml as built.
+  HttpResponse document = Get(gc.Http(), "/openapi.yaml");
+  EXPECT_EQ(document.status, 200);
+  EXPECT_EQ(document.Header("content-type"), "application/yaml");
+  EXPECT_EQ(document.body, ReadFile(SourceDir() + "/docs/openapi.yaml"));
 }
 
 TEST(GatewayApiTest, IngressFromDisallowedDomainFailsWithDomainUnavailable) {
