@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
       "this gateway's name in the cluster file (default: the gateway entry "
       "whose grpc_address is --grpc-listen); picks NAME.pem with --tls-dir")(
       "domain", po::value<std::string>(&domain)->required(),
-      "this gateway's failure domain; must be an allowed ingress domain")(
+      "this gateway's failure domain; outside the profile's ingress domains "
+      "it serves reads and answers submits DomainUnavailable")(
       "cluster", po::value<std::string>(&cluster_path)->required(),
       "cluster file")("http-listen",
                       po::value<std::string>(&http_listen)->required(),
@@ -134,11 +135,10 @@ int main(int argc, char** argv) {
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
-  // Placement is authorization: a gateway outside the ingress set refuses to
-  // start.
-  if (absl::Status allowed = placement->CheckIngress(domain); !allowed.ok()) {
-    return Fail(std::string(allowed.message()));
-  }
+  // Placement is authorization: a gateway outside the ingress set serves reads
+  // and answers every submit DomainUnavailable (the front door asks the
+  // placement for each one, and so do the replicas).
+  const bool read_only = !placement->CheckIngress(domain).ok();
   const report::ClusterConfig cluster = *placement->cluster();
   if (name.empty()) {
     for (const report::GatewayEndpoint& gateway : cluster.gateways()) {
@@ -205,7 +205,11 @@ int main(int argc, char** argv) {
     return Fail("cannot listen on " + grpc_listen);
   (*endpoints)->FollowWithGrpcHealth(server.get());
   LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen
-            << " grpc " << grpc_listen;
+            << " grpc " << grpc_listen
+            << (read_only ? "; read-only: " + domain +
+                                " is not an ingress domain, submits are "
+                                "answered DomainUnavailable"
+                          : "");
   int signal_number = report::WaitForTerminationSignal(
       [&security] { report::LogCertificateReload(**security); });
   LOG(INFO) << "signal " << signal_number << ": shutting down";

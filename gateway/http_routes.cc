@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -30,6 +31,7 @@ constexpr char kReportsPath[] = "/reports";
 constexpr char kReportPathPrefix[] = "/reports/";
 constexpr char kOpenApiPath[] = "/openapi.yaml";
 constexpr char kGetOrHead[] = "GET, HEAD";
+constexpr char kCancelSuffix[] = ":cancel";
 
 bool IsGetOrHead(absl::string_view method) {
   return method == "GET" || method == "HEAD";
@@ -53,9 +55,15 @@ std::string InstanceOf(absl::string_view path) {
   static constexpr char kAllowed[] =
       "-._~:/?#[]@!$&'()*+,;=%";
   std::string out;
-  for (unsigned char c : path) {
-    if (absl::ascii_isalnum(c) ||
-        (c != 0 && std::strchr(kAllowed, static_cast<char>(c)) != nullptr)) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(path[i]);
+    // A '%' that starts no escape is itself escaped.
+    const bool escape = c == '%' && i + 2 < path.size() &&
+                        absl::ascii_isxdigit(path[i + 1]) &&
+                        absl::ascii_isxdigit(path[i + 2]);
+    if ((c == '%' && escape) || absl::ascii_isalnum(c) ||
+        (c != 0 && c != '%' &&
+         std::strchr(kAllowed, static_cast<char>(c)) != nullptr)) {
       out.push_back(static_cast<char>(c));
     } else {
       absl::StrAppend(&out, absl::StrFormat("%%%02X", c));
@@ -258,10 +266,22 @@ HttpRouting RouteStatus(const ReportFrontDoor* front_door,
   }
   bool seen_min_offset = false;
   bool seen_wait = false;
+  bool seen_consistency = false;
   for (absl::string_view param :
        absl::StrSplit(query, '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(param, absl::MaxSplits('=', 1));
+    if (kv.first == "consistency" && !seen_consistency) {
+      seen_consistency = true;
+      if (kv.second == "linearizable") {
+        get.set_consistency(report::LINEARIZABLE);
+      } else if (kv.second != "at_least_offset") {
+        return Answer(InvalidArgument(
+            "consistency must be at_least_offset or linearizable",
+            kRouteStatus));
+      }
+      continue;
+    }
     uint64_t value = 0;
     if (!ParseUnsigned(kv.second, &value)) {
       return Answer(
@@ -278,7 +298,7 @@ HttpRouting RouteStatus(const ReportFrontDoor* front_door,
     } else {
       return Answer(InvalidArgument(
           absl::StrCat("unknown or repeated query parameter ", kv.first,
-                       "; allowed: min_offset, wait_ms"),
+                       "; allowed: min_offset, wait_ms, consistency"),
           kRouteStatus));
     }
   }
@@ -291,6 +311,118 @@ HttpRouting RouteStatus(const ReportFrontDoor* front_door,
     HttpReply reply = status.ok() ? StatusReply(*status, if_none_match)
                                   : ProblemReply(status.status(), kRouteStatus);
     reply.request_id = get.request_id();
+    return reply;
+  };
+  return routing;
+}
+
+// GET /reports?account_id=A[&state=S][&page_size=N][&page_token=T]
+// [&min_offset=O][&wait_ms=W].
+HttpRouting RouteList(const ReportFrontDoor* front_door,
+                      absl::string_view query,
+                      const std::string& authorization) {
+  report::api::ListReportsRequest list;
+  std::set<std::string> seen;
+  for (absl::string_view param :
+       absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(param, absl::MaxSplits('=', 1));
+    const std::string name(kv.first);
+    if (!seen.insert(name).second) {
+      return Answer(InvalidArgument(
+          absl::StrCat("query parameter ", name, " is repeated"), kRouteList));
+    }
+    std::string value;
+    if (!PercentDecode(kv.second, &value)) {
+      return Answer(InvalidArgument(
+          absl::StrCat("malformed percent-encoding in ", name), kRouteList));
+    }
+    uint64_t number = 0;
+    const bool numeric = ParseUnsigned(value, &number);
+    if (name == "account_id") {
+      list.set_account_id(value);
+    } else if (name == "state") {
+      report::RequestState state;
+      if (!report::RequestState_Parse(absl::AsciiStrToUpper(value), &state) ||
+          state == report::REQUEST_STATE_UNSPECIFIED) {
+        return Answer(InvalidArgument(
+            "state must be ACCEPTED, RUNNING, COMPLETED, FAILED or CANCELLED",
+            kRouteList));
+      }
+      list.set_state(state);
+    } else if (name == "page_token") {
+      list.set_page_token(value);
+    } else if (name == "page_size" || name == "min_offset" ||
+               name == "wait_ms") {
+      if (!numeric || (name == "page_size" && number > 0xffffffffu)) {
+        return Answer(InvalidArgument(
+            absl::StrCat("query parameter ", name,
+                         " must be an unsigned decimal integer"),
+            kRouteList));
+      }
+      if (name == "page_size") list.set_page_size(static_cast<uint32_t>(number));
+      if (name == "min_offset") list.set_min_offset(number);
+      if (name == "wait_ms") list.set_wait_ms(number);
+    } else {
+      return Answer(InvalidArgument(
+          absl::StrCat("unknown query parameter ", name,
+                       "; allowed: account_id, state, page_size, page_token, "
+                       "min_offset, wait_ms"),
+          kRouteList));
+    }
+  }
+  if (list.account_id().empty()) {
+    return Answer(InvalidArgument("account_id is required", kRouteList));
+  }
+  if (absl::Status s = ValidateListReportsRequest(list); !s.ok()) {
+    return Answer(ProblemReply(s, kRouteList));
+  }
+  HttpRouting routing;
+  routing.route = kRouteList;
+  routing.cluster_call = [front_door, list = std::move(list), authorization] {
+    absl::StatusOr<report::api::ListReportsResponse> page =
+        front_door->ListReports(list, authorization);
+    return page.ok() ? JsonReply(200, *page, kRouteList)
+                     : ProblemReply(page.status(), kRouteList);
+  };
+  return routing;
+}
+
+// POST /reports/{id}:cancel with an empty body or {}.
+HttpRouting RouteCancel(const ReportFrontDoor* front_door,
+                        absl::string_view escaped_id,
+                        const HttpRequest& request) {
+  const absl::string_view body = absl::StripAsciiWhitespace(request.body);
+  if (!body.empty()) {
+    if (!IsJsonMediaType(request.content_type)) {
+      return Answer(UnsupportedMediaType(request.content_type, kRouteCancel));
+    }
+    google::protobuf::Struct object;
+    if (!google::protobuf::util::JsonStringToMessage(std::string(body),
+                                                     &object)
+             .ok() ||
+        object.fields_size() != 0) {
+      return Answer(
+          InvalidArgument("a cancel's body must be empty or {}", kRouteCancel));
+    }
+  }
+  report::api::CancelReportRequest cancel;
+  if (!PercentDecode(escaped_id, cancel.mutable_request_id())) {
+    return Answer(InvalidArgument("malformed percent-encoding in request id",
+                                  kRouteCancel));
+  }
+  if (absl::Status s = ValidateCancelReportRequest(cancel); !s.ok()) {
+    return Answer(ProblemReply(s, kRouteCancel));
+  }
+  HttpRouting routing;
+  routing.route = kRouteCancel;
+  routing.cluster_call = [front_door, cancel = std::move(cancel),
+                          authorization = request.authorization] {
+    absl::StatusOr<report::api::ReportStatus> status =
+        front_door->CancelReport(cancel, authorization);
+    HttpReply reply = status.ok() ? JsonReply(200, *status, kRouteCancel)
+                                  : ProblemReply(status.status(), kRouteCancel);
+    reply.request_id = cancel.request_id();
     return reply;
   };
   return routing;
@@ -363,7 +495,11 @@ std::string RouteNameOf(absl::string_view target) {
   if (absl::StartsWith(path, kReportPathPrefix) &&
       path.find('/', sizeof(kReportPathPrefix) - 1) ==
           absl::string_view::npos) {
-    return kRouteStatus;
+    return absl::EndsWith(path, kCancelSuffix) &&
+                   path.size() > sizeof(kReportPathPrefix) - 1 +
+                                     sizeof(kCancelSuffix) - 1
+               ? kRouteCancel
+               : kRouteStatus;
   }
   if (path == "/healthz") return kRouteHealth;
   if (path == "/metrics") return kRouteMetrics;
@@ -481,7 +617,7 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
   const std::string route = RouteNameOf(request.target);
 
   // With API keys, the report routes need a valid key before anything else.
-  if (route == kRouteSubmit || route == kRouteStatus) {
+  if (route == kRouteSubmit || route == kRouteStatus || route == kRouteCancel) {
     if (absl::Status key = front_door->CheckApiKey(request.authorization);
         !key.ok()) {
       HttpReply reply = ProblemReply(key, route);
@@ -490,10 +626,24 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
     }
   }
   if (route == kRouteSubmit) {
+    if (IsGetOrHead(request.method)) {
+      return RouteList(front_door, query, request.authorization);
+    }
+    if (request.method != "POST") {
+      return Answer(
+          MethodNotAllowed(request.method, path, "GET, HEAD, POST", route));
+    }
+    return RouteSubmit(front_door, request);
+  }
+  if (route == kRouteCancel) {
     if (request.method != "POST") {
       return Answer(MethodNotAllowed(request.method, path, "POST", route));
     }
-    return RouteSubmit(front_door, request);
+    const absl::string_view id = path.substr(
+        sizeof(kReportPathPrefix) - 1,
+        path.size() - (sizeof(kReportPathPrefix) - 1) -
+            (sizeof(kCancelSuffix) - 1));
+    return RouteCancel(front_door, id, request);
   }
   if (route == kRouteStatus) {
     if (!IsGetOrHead(request.method)) {

@@ -22,6 +22,8 @@ namespace report::gateway {
 // Route names used as metric labels.
 inline constexpr char kRouteSubmit[] = "submit";
 inline constexpr char kRouteStatus[] = "status";
+inline constexpr char kRouteList[] = "list";
+inline constexpr char kRouteCancel[] = "cancel";
 inline constexpr char kRouteHealth[] = "healthz";
 inline constexpr char kRouteReady[] = "readyz";
 inline constexpr char kRouteMetrics[] = "metrics";

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 #include "gateway/fake_report_backend.h"
 #include "gtest/gtest.h"
@@ -208,9 +209,92 @@ TEST_F(HttpRoutesTest, GetRoutesAnswerHeadAndProblemsNameTheirInstance) {
   EXPECT_NE(missing.body.find(R"("instance":"/reports/nope")"),
             std::string::npos)
       << missing.body;
+  EXPECT_NE(Handle("GET", "/reports/a%2").body.find(
+                R"("instance":"/reports/a%252")"),
+            std::string::npos);
+  EXPECT_NE(Handle("GET", "/reports/a%20b").body.find(
+                R"("instance":"/reports/a%20b")"),
+            std::string::npos);
   HttpReply odd = Handle("GET", "/x\xff y");
   EXPECT_NE(odd.body.find(R"("instance":"/x%FF%20y")"), std::string::npos)
       << odd.body;
+}
+
+TEST_F(HttpRoutesTest, ConsistencyLinearizableIsPassedToTheCluster) {
+  Handle("POST", "/reports",
+         R"({"request_id":"l1","account_id":"a","month":"2026-04"})");
+  EXPECT_EQ(Handle("GET", "/reports/l1?consistency=linearizable").status, 200);
+  EXPECT_EQ(backend_.last_read_consistency(), report::LINEARIZABLE);
+  EXPECT_EQ(Handle("GET", "/reports/l1?consistency=at_least_offset").status,
+            200);
+  EXPECT_EQ(backend_.last_read_consistency(), report::AT_LEAST_OFFSET);
+  for (const char* bad : {"/reports/l1?consistency=LINEARIZABLE",
+                          "/reports/l1?consistency=",
+                          "/reports/l1?consistency=linearizable&consistency="
+                          "linearizable"}) {
+    EXPECT_EQ(Handle("GET", bad).status, 400) << bad;
+  }
+}
+
+TEST_F(HttpRoutesTest, ListingAnAccountIsNewestFirstWithAnOpaquePageToken) {
+  for (const char* id : {"a1", "a2", "a3"}) {
+    Handle("POST", "/reports",
+           absl::StrCat(R"({"request_id":")", id,
+                        R"(","account_id":"acct-7","month":"2026-04"})"));
+  }
+  Handle("POST", "/reports",
+         R"({"request_id":"b1","account_id":"other","month":"2026-04"})");
+  HttpReply first = Handle("GET", "/reports?account_id=acct-7&page_size=2");
+  ASSERT_EQ(first.status, 200) << first.body;
+  report::api::ListReportsResponse page;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(first.body, &page).ok());
+  ASSERT_EQ(page.reports_size(), 2);
+  EXPECT_EQ(page.reports(0).request_id(), "a3");
+  EXPECT_EQ(page.reports(1).request_id(), "a2");
+  ASSERT_FALSE(page.next_page_token().empty());
+  HttpReply second = Handle(
+      "GET", absl::StrCat("/reports?account_id=acct-7&page_size=2&page_token=",
+                          page.next_page_token()));
+  ASSERT_EQ(second.status, 200) << second.body;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(second.body, &page).ok());
+  ASSERT_EQ(page.reports_size(), 1);
+  EXPECT_EQ(page.reports(0).request_id(), "a1");
+  EXPECT_EQ(page.next_page_token(), "");
+  EXPECT_EQ(Handle("GET", "/reports?account_id=acct-7&state=failed").status,
+            200);
+  EXPECT_EQ(backend_.last_list().state(), report::FAILED);
+  EXPECT_EQ(backend_.last_list().page_size(), 50u);
+  for (const char* bad :
+       {"/reports", "/reports?account_id=", "/reports?account_id=a%20b",
+        "/reports?account_id=a&state=DONE", "/reports?account_id=a&page_size=501",
+        "/reports?account_id=a&page_token=garbage",
+        "/reports?account_id=a&account_id=b", "/reports?account_id=a&x=1",
+        "/reports?account_id=a&page_size=-1"}) {
+    HttpReply reply = Handle("GET", bad);
+    EXPECT_EQ(reply.status, 400) << bad << ": " << reply.body;
+  }
+}
+
+TEST_F(HttpRoutesTest, CancelAnswersTheStatusAfterTheCancel) {
+  Handle("POST", "/reports",
+         R"({"request_id":"c1","account_id":"a","month":"2026-04"})");
+  HttpReply cancelled = Handle("POST", "/reports/c1:cancel");
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_NE(cancelled.body.find(R"("state":"CANCELLED")"), std::string::npos)
+      << cancelled.body;
+  EXPECT_EQ(Handle("POST", "/reports/c1:cancel", "{}").status, 200);
+  EXPECT_EQ(Handle("POST", "/reports/nobody:cancel").status, 404);
+  EXPECT_EQ(Handle("POST", "/reports/c1:cancel", R"({"why":"x"})").status,
+            400);
+  EXPECT_EQ(
+      Handle("POST", "/reports/c1:cancel", "{}", "", "text/plain").status,
+      415);
+  EXPECT_EQ(Handle("POST", "/reports/:cancel").status, 405);
+  // .../{id}:cancel is the cancel route whatever the method (an id ending in
+  // ":cancel" is read as .../x%3Acancel).
+  EXPECT_EQ(Handle("GET", "/reports/c1:cancel").status, 405);
 }
 
 TEST_F(HttpRoutesTest, TheOpenApiDocumentIsServed) {
@@ -291,9 +375,10 @@ TEST_F(HttpRoutesTest, StatusReadsParseTheQueryStrictly) {
 TEST_F(HttpRoutesTest, UnknownRoutesAre404AndWrongMethodsAre405WithAllow) {
   EXPECT_EQ(Handle("GET", "/nothing").status, 404);
   EXPECT_EQ(Handle("GET", "/reports/a/b").status, 404);
-  HttpReply get_reports = Handle("GET", "/reports");
-  EXPECT_EQ(get_reports.status, 405);
-  EXPECT_EQ(Header(get_reports, "Allow"), "POST");
+  HttpReply put_reports = Handle("PUT", "/reports");
+  EXPECT_EQ(put_reports.status, 405);
+  EXPECT_EQ(Header(put_reports, "Allow"), "GET, HEAD, POST");
+  EXPECT_EQ(Header(Handle("GET", "/reports/r1:cancel"), "Allow"), "POST");
   HttpReply delete_report = Handle("DELETE", "/reports/r1");
   EXPECT_EQ(delete_report.status, 405);
   EXPECT_EQ(Header(delete_report, "Allow"), "GET, HEAD");
