@@ -2,10 +2,11 @@
 # deploy/cluster.sh — the one way to run a local cluster (docs/OPERATIONS.md).
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
-#      [--gateway-args "..."] [--replica-args "..."] [--insecure]
+#      [--gateway-args "..."] [--replica-args "..."] [--insecure] [--https]
 #      [--monitoring [--scrape-interval DUR] [--alert-for DUR]]   also run Prometheus
 #      (mutual TLS by default: a cluster CA and one certificate per process in DIR/tls;
-#       --insecure runs plaintext, for development only)
+#       --insecure runs plaintext, for development only; --https serves the gateways'
+#       public API as HTTPS with their certificates, valid for 127.0.0.1 and localhost)
 #   down [--dir DIR] [--wipe]
 #   status [--dir DIR]            human table
 #   endpoints [--dir DIR]         NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR PID
@@ -53,6 +54,7 @@ REPLICA_ARGS=""
 SIGNAL=KILL
 WIPE=0
 INSECURE=0
+HTTPS=0
 CERT_KIND=""
 CERT_DOMAIN=""
 CERT_CLUSTER_ID=""
@@ -71,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
     --wipe) WIPE=1; shift ;;
     --insecure) INSECURE=1; shift ;;
+    --https) HTTPS=1; shift ;;
     --kind) CERT_KIND=${2:?--kind needs a value}; shift 2 ;;
     --domain) CERT_DOMAIN=${2:?--domain needs a value}; shift 2 ;;
     --cluster-id) CERT_CLUSTER_ID=${2:?--cluster-id needs a value}; shift 2 ;;
@@ -193,13 +196,15 @@ issue_cert() {
   case $kind in replica|gateway|worker|operator) ;; *) die "unknown kind '$kind'" ;; esac
   [[ $domain =~ ^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$ ]] ||
     die "certificate domain '$domain' must be PROVIDER/REGION/ZONE"
-  local key=$TLS_DIR/$name.key.new pem=$TLS_DIR/$name.pem.new
+  local key=$TLS_DIR/$name.key.new pem=$TLS_DIR/$name.pem.new hosts=""
+  # A gateway's certificate may also serve HTTPS to clients that check host names.
+  [[ $kind == gateway ]] && hosts=",DNS:localhost,IP:127.0.0.1"
   (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$key" 2>/dev/null) || die "openssl could not make a key for $name"
   openssl req -new -key "$key" -subj "/CN=$name" 2>/dev/null |
     openssl x509 -req -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
       -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 \
-      -extfile <(printf '%s\n' "subjectAltName=URI:spiffe://$cid/$kind/$domain/$name" \
+      -extfile <(printf '%s\n' "subjectAltName=URI:spiffe://$cid/$kind/$domain/$name$hosts" \
         "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
         "extendedKeyUsage=serverAuth,clientAuth") \
       -out "$pem" 2>/dev/null || die "openssl could not sign a certificate for $name"
@@ -240,9 +245,14 @@ wait_ready() {
       local ok=1
       while read -r name kind _ _ http; do
         [[ $http == - ]] && continue
-        local path=/healthz
+        local path=/healthz url="http://$http"
         [[ $kind == prometheus ]] && path=/-/ready
-        curl -fsS -m 1 "http://$http$path" >/dev/null 2>&1 || ok=0
+        local -a ca=()
+        if grep -qs -- '--http-tls-cert' "$DIR/$name/cmd"; then
+          url="https://$http"
+          ca=(--cacert "$TLS_DIR/ca.pem")
+        fi
+        curl -fsS -m 1 "${ca[@]}" "$url$path" >/dev/null 2>&1 || ok=0
       done <"$TABLE"
       ((ok)) && return 0
     fi
@@ -287,8 +297,9 @@ cmd_up() {
   cid="local-$(basename "$DIR" | tr -c 'A-Za-z0-9._\n-' '-')-$RANDOM$RANDOM"
   rm -rf "$TLS_DIR"
   ((INSECURE)) || make_ca "$cid"
-  local -a tls
+  local -a tls https=()
   mapfile -t tls < <(tls_args)
+  ((HTTPS && INSECURE)) && die "--https needs the cluster's certificates (drop --insecure)"
   {
     echo "# Written by deploy/cluster.sh up --profile $PROFILE"
     echo "cluster_id: \"$cid\""
@@ -347,13 +358,14 @@ cmd_up() {
     d=${gateways[$i]}
     free_port; gport=$PORT
     free_port; hport=$PORT
+    ((HTTPS)) && https=(--http-tls-cert "$TLS_DIR/$gname.pem" --http-tls-key "$TLS_DIR/$gname.key")
     echo "gateways { name: \"$gname\" domain: \"$d\" grpc_address: \"127.0.0.1:$gport\" http_address: \"127.0.0.1:$hport\" }" >>"$CLUSTER_FILE.tmp"
     if [[ -x $BIN/report-gateway ]]; then
       # shellcheck disable=SC2086
       add_process "$gname" gateway "$d" "127.0.0.1:$gport" "127.0.0.1:$hport" \
         "$BIN/report-gateway" --name "$gname" --domain "$d" --cluster "$CLUSTER_FILE" \
         --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" "${tls[@]}" \
-        $GATEWAY_ARGS
+        "${https[@]}" $GATEWAY_ARGS
     fi
   done
   mv "$CLUSTER_FILE.tmp" "$CLUSTER_FILE"
@@ -410,6 +422,10 @@ add_prometheus() {
     echo "scrape_configs:"
     for kind in replica gateway worker; do
       echo "  - job_name: $kind"
+      if [[ $kind == gateway ]] && grep -qs -- '--http-tls-cert' "$DIR"/gateway-*/cmd; then
+        echo "    scheme: https"
+        echo "    tls_config: {ca_file: \"$TLS_DIR/ca.pem\"}"
+      fi
       echo "    static_configs:"
       while read -r name _ domain _ http; do
         [[ $http == - ]] && continue

@@ -95,7 +95,12 @@ int main(int argc, char** argv) {
       "api-keys", po::value<std::string>(&api_keys_path),
       "text ApiKeyFile (proto/report_api.proto): SHA-256 of each key and the "
       "accounts it may use; every report call then needs Authorization: "
-      "Bearer KEY (docs/API.md#api-keys)");
+      "Bearer KEY (docs/API.md#api-keys)")(
+      "http-tls-cert", po::value<std::string>(&http_options.tls_cert_path),
+      "serve the public HTTP API as HTTPS with this PEM certificate (chain); "
+      "re-read on SIGHUP")(
+      "http-tls-key", po::value<std::string>(&http_options.tls_key_path),
+      "the PEM key of --http-tls-cert");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -113,6 +118,10 @@ int main(int argc, char** argv) {
       front_door_options.max_long_polls > 4096 || grpc_max_in_flight < 1 ||
       batching.max_queued < 1) {
     return Fail("a limit flag is out of range", 2);
+  }
+  if (http_options.tls_cert_path.empty() !=
+      http_options.tls_key_path.empty()) {
+    return Fail("--http-tls-cert and --http-tls-key go together", 2);
   }
   http_options.max_body_bytes = static_cast<size_t>(max_body);
   report::InitProcessLogging(argv[0]);
@@ -204,14 +213,26 @@ int main(int argc, char** argv) {
   if (server == nullptr || port == 0)
     return Fail("cannot listen on " + grpc_listen);
   (*endpoints)->FollowWithGrpcHealth(server.get());
-  LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen
-            << " grpc " << grpc_listen
+  LOG(INFO) << "report-gateway (" << domain << ") "
+            << (http_options.tls_cert_path.empty() ? "http " : "https ")
+            << http_listen << " grpc " << grpc_listen
             << (read_only ? "; read-only: " + domain +
                                 " is not an ingress domain, submits are "
                                 "answered DomainUnavailable"
                           : "");
-  int signal_number = report::WaitForTerminationSignal(
-      [&security] { report::LogCertificateReload(**security); });
+  const bool https = !http_options.tls_cert_path.empty();
+  int signal_number =
+      report::WaitForTerminationSignal([&security, &http, https] {
+        report::LogCertificateReload(**security);
+        if (!https) return;
+        absl::StatusOr<std::string> reloaded = (*http)->ReloadTls();
+        if (reloaded.ok()) {
+          LOG(INFO) << "SIGHUP: " << *reloaded;
+        } else {
+          LOG(ERROR) << "SIGHUP: keeping the old HTTPS certificate: "
+                     << reloaded.status().message();
+        }
+      });
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   // HTTP drains first (no new connections; requests in progress answered);
   // gRPC keeps serving meanwhile.

@@ -636,6 +636,75 @@ TEST(TrustApiKeysTest, KeysDecideWhoMaySubmitAndReadWhichAccounts) {
   EXPECT_TRUE(absl::StrContains(output, "Unauthenticated")) << output;
 }
 
+// The serial number of the certificate an HTTPS server presents, "" when the
+// handshake fails.
+std::string PresentedSerial(const std::string& address, const std::string& ca) {
+  std::string output;
+  if (RunCommand("openssl s_client -connect " + address + " -CAfile " + ca +
+                     " -verify_return_error </dev/null 2>/dev/null | "
+                     "openssl x509 -noout -serial",
+                 &output) != 0) {
+    return "";
+  }
+  return output;
+}
+
+TEST(TrustHttpsTest, GatewayServesHttpsAndRotatesItsCertificateOnSighup) {
+  LocalCluster cluster("single-az", "--workers 1 --https");
+  std::string error;
+  ASSERT_TRUE(cluster.Up(&error)) << error;
+  const std::string http = cluster.Process("gateway-1").http_address;
+  const std::string ca = cluster.dir() + "/tls/ca.pem";
+  const std::string post =
+      "-X POST -H 'Content-Type: application/json' -d "
+      "'{\"request_id\":\"tls-1\",\"account_id\":\"acct-1\","
+      "\"month\":\"2026-04\"}' ";
+  // A client that trusts the cluster CA submits and reads over HTTPS.
+  std::string answer =
+      Curl("--cacert " + ca + " " + post + "https://" + http + "/reports");
+  EXPECT_TRUE(absl::EndsWith(answer, " 202")) << answer;
+  answer = Curl("--cacert " + ca + " 'https://" + http +
+                "/reports/tls-1?min_offset=1&wait_ms=2000'");
+  EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
+  // One that does not trust it, and plain HTTP, get no answer at all.
+  answer = Curl(post + "https://" + http + "/reports");
+  EXPECT_TRUE(absl::EndsWith(answer, " 000")) << answer;
+  answer = Curl(post + "http://" + http + "/reports");
+  EXPECT_TRUE(absl::EndsWith(answer, " 000")) << answer;
+
+  // Rotation: new files, SIGHUP, and new connections present the new
+  // certificate.
+  const std::string before = PresentedSerial(http, ca);
+  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(cluster.Script("cert gateway-1"), 0);
+  cluster.Kill("gateway-1", "HUP");
+  std::string after = before;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (after == before && absl::Now() < deadline) {
+    after = PresentedSerial(http, ca);
+  }
+  EXPECT_NE(after, before) << "the gateway still presents " << before;
+  EXPECT_FALSE(after.empty());
+  answer = Curl("--cacert " + ca + " 'https://" + http + "/reports/tls-1'");
+  EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
+
+  // A key that does not load is refused and the served certificate kept.
+  const std::string log_path = cluster.dir() + "/gateway-1/log";
+  std::ofstream(cluster.dir() + "/tls/gateway-1.key") << "not a key\n";
+  cluster.Kill("gateway-1", "HUP");
+  const absl::Time refused_by = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(ReadFile(log_path),
+                            "keeping the old HTTPS certificate") &&
+         absl::Now() < refused_by) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(absl::StrContains(ReadFile(log_path),
+                                "keeping the old HTTPS certificate"));
+  EXPECT_EQ(PresentedSerial(http, ca), after);
+  answer = Curl("--cacert " + ca + " 'https://" + http + "/reports/tls-1'");
+  EXPECT_TRUE(absl::EndsWith(answer, " 200")) << answer;
+}
+
 TEST(TrustInsecureTest, UpInsecureRunsPlaintextAndEveryProcessSaysSo) {
   LocalCluster cluster("single-az", "--insecure --workers 1");
   std::string error;
