@@ -312,10 +312,9 @@ absl::StatusOr<ListRequestsResponse> ClusterClient::ListRequests(
 absl::StatusOr<EffectResponse> ClusterClient::Cancel(
     const CancelRequest& request, absl::Duration timeout) {
   return CallLeader<EffectResponse>(
-      timeout, [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
-                   EffectResponse* out) {
-        return stub->Cancel(context, request, out);
-      });
+      timeout,
+      [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+          EffectResponse* out) { return stub->Cancel(context, request, out); });
 }
 
 absl::StatusOr<EffectResponse> ClusterClient::ReserveEffect(

@@ -307,7 +307,8 @@ absl::Status ValidateListFields(absl::string_view account_id,
 }  // namespace
 
 absl::Status ValidateListRequestsRequest(const ListRequestsRequest& request) {
-  if (absl::Status s = ValidateListFields(request.account_id(), request.state());
+  if (absl::Status s =
+          ValidateListFields(request.account_id(), request.state());
       !s.ok()) {
     return s;
   }
@@ -327,8 +328,10 @@ absl::Status ValidateCancelReportRequest(
   return ValidateRequestId(request.request_id());
 }
 
-absl::Status ValidateListReportsRequest(const api::ListReportsRequest& request) {
-  if (absl::Status s = ValidateListFields(request.account_id(), request.state());
+absl::Status ValidateListReportsRequest(
+    const api::ListReportsRequest& request) {
+  if (absl::Status s =
+          ValidateListFields(request.account_id(), request.state());
       !s.ok()) {
     return s;
   }

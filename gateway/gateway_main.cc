@@ -1,5 +1,5 @@
-// report-gateway: the stateless front door in one ingress domain (docs/API.md,
-// §12).
+// report-gateway: the stateless front door in any domain of the cluster (reads
+// everywhere, submits and cancels in ingress domains only; docs/API.md).
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 

@@ -52,8 +52,7 @@ bool IsJsonMediaType(absl::string_view content_type) {
 // The path as an RFC 3986 URI reference: bytes outside its character set are
 // percent-encoded (RFC 9457's instance must be a URI reference).
 std::string InstanceOf(absl::string_view path) {
-  static constexpr char kAllowed[] =
-      "-._~:/?#[]@!$&'()*+,;=%";
+  static constexpr char kAllowed[] = "-._~:/?#[]@!$&'()*+,;=%";
   std::string out;
   for (size_t i = 0; i < path.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(path[i]);
@@ -166,10 +165,10 @@ HttpReply ReceiptReply(const absl::StatusOr<report::Receipt>& receipt) {
 // RFC 5789's sibling for POST).
 HttpReply UnsupportedMediaType(absl::string_view content_type,
                                absl::string_view route) {
-  HttpReply reply = InvalidArgument(
-      absl::StrCat("Content-Type ", content_type,
-                   " is not JSON; send application/json"),
-      route, 415);
+  HttpReply reply =
+      InvalidArgument(absl::StrCat("Content-Type ", content_type,
+                                   " is not JSON; send application/json"),
+                      route, 415);
   reply.headers.emplace_back("Accept-Post", kJson);
   return reply;
 }
@@ -360,7 +359,8 @@ HttpRouting RouteList(const ReportFrontDoor* front_door,
                          " must be an unsigned decimal integer"),
             kRouteList));
       }
-      if (name == "page_size") list.set_page_size(static_cast<uint32_t>(number));
+      if (name == "page_size")
+        list.set_page_size(static_cast<uint32_t>(number));
       if (name == "min_offset") list.set_min_offset(number);
       if (name == "wait_ms") list.set_wait_ms(number);
     } else {
@@ -398,8 +398,7 @@ HttpRouting RouteCancel(const ReportFrontDoor* front_door,
       return Answer(UnsupportedMediaType(request.content_type, kRouteCancel));
     }
     google::protobuf::Struct object;
-    if (!google::protobuf::util::JsonStringToMessage(std::string(body),
-                                                     &object)
+    if (!google::protobuf::util::JsonStringToMessage(std::string(body), &object)
              .ok() ||
         object.fields_size() != 0) {
       return Answer(
@@ -496,8 +495,8 @@ std::string RouteNameOf(absl::string_view target) {
       path.find('/', sizeof(kReportPathPrefix) - 1) ==
           absl::string_view::npos) {
     return absl::EndsWith(path, kCancelSuffix) &&
-                   path.size() > sizeof(kReportPathPrefix) - 1 +
-                                     sizeof(kCancelSuffix) - 1
+                   path.size() >
+                       sizeof(kReportPathPrefix) - 1 + sizeof(kCancelSuffix) - 1
                ? kRouteCancel
                : kRouteStatus;
   }
@@ -639,10 +638,10 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
     if (request.method != "POST") {
       return Answer(MethodNotAllowed(request.method, path, "POST", route));
     }
-    const absl::string_view id = path.substr(
-        sizeof(kReportPathPrefix) - 1,
-        path.size() - (sizeof(kReportPathPrefix) - 1) -
-            (sizeof(kCancelSuffix) - 1));
+    const absl::string_view id =
+        path.substr(sizeof(kReportPathPrefix) - 1,
+                    path.size() - (sizeof(kReportPathPrefix) - 1) -
+                        (sizeof(kCancelSuffix) - 1));
     return RouteCancel(front_door, id, request);
   }
   if (route == kRouteStatus) {

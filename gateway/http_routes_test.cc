@@ -152,8 +152,9 @@ TEST_F(HttpRoutesTest, IdempotencyKeyIsAStructuredFieldString) {
   EXPECT_EQ(Header(quoted, "Location"), "/reports/key-q");
   EXPECT_EQ(*ParseIdempotencyKey(R"( "k-1" )"), "k-1");
   const int calls = backend_.submit_calls();
-  for (const char* bad : {R"("unterminated)", R"("a"b")", R"("a\x")",
-                          R"("has space")", R"("")", "two words", R"("a";p=1)"}) {
+  for (const char* bad :
+       {R"("unterminated)", R"("a"b")", R"("a\x")", R"("has space")", R"("")",
+        "two words", R"("a";p=1)"}) {
     HttpReply reply = Handle("POST", "/reports",
                              R"({"account_id":"a","month":"2026-04"})", bad);
     EXPECT_EQ(reply.status, 400) << bad;
@@ -173,8 +174,9 @@ TEST_F(HttpRoutesTest, ABodyThatIsNotJsonIs415) {
     EXPECT_EQ(Header(reply, "Accept-Post"), "application/json");
   }
   EXPECT_EQ(backend_.submit_calls(), 0);
-  for (const char* type : {"application/json", "Application/JSON; charset=utf-8",
-                           "application/merge-patch+json", ""}) {
+  for (const char* type :
+       {"application/json", "Application/JSON; charset=utf-8",
+        "application/merge-patch+json", ""}) {
     EXPECT_NE(Handle("POST", "/reports", body, "", type).status, 415) << type;
   }
 }
@@ -192,9 +194,8 @@ TEST_F(HttpRoutesTest, StatusHasAVersionETagAndIfNoneMatchAnswers304) {
   EXPECT_EQ(Header(same, "ETag"), etag);
   EXPECT_EQ(Handle("GET", "/reports/e1", "", "", "", "\"1\"").status, 304);
   EXPECT_EQ(Handle("GET", "/reports/e1", "", "", "", "*").status, 304);
-  EXPECT_EQ(
-      Handle("GET", "/reports/e1", "", "", "", "W/\"0\", W/\"7\"").status,
-      200);
+  EXPECT_EQ(Handle("GET", "/reports/e1", "", "", "", "W/\"0\", W/\"7\"").status,
+            200);
 }
 
 TEST_F(HttpRoutesTest, GetRoutesAnswerHeadAndProblemsNameTheirInstance) {
@@ -209,11 +210,11 @@ TEST_F(HttpRoutesTest, GetRoutesAnswerHeadAndProblemsNameTheirInstance) {
   EXPECT_NE(missing.body.find(R"("instance":"/reports/nope")"),
             std::string::npos)
       << missing.body;
-  EXPECT_NE(Handle("GET", "/reports/a%2").body.find(
-                R"("instance":"/reports/a%252")"),
-            std::string::npos);
-  EXPECT_NE(Handle("GET", "/reports/a%20b").body.find(
-                R"("instance":"/reports/a%20b")"),
+  EXPECT_NE(
+      Handle("GET", "/reports/a%2").body.find(R"("instance":"/reports/a%252")"),
+      std::string::npos);
+  EXPECT_NE(Handle("GET", "/reports/a%20b")
+                .body.find(R"("instance":"/reports/a%20b")"),
             std::string::npos);
   HttpReply odd = Handle("GET", "/x\xff y");
   EXPECT_NE(odd.body.find(R"("instance":"/x%FF%20y")"), std::string::npos)
@@ -228,10 +229,10 @@ TEST_F(HttpRoutesTest, ConsistencyLinearizableIsPassedToTheCluster) {
   EXPECT_EQ(Handle("GET", "/reports/l1?consistency=at_least_offset").status,
             200);
   EXPECT_EQ(backend_.last_read_consistency(), report::AT_LEAST_OFFSET);
-  for (const char* bad : {"/reports/l1?consistency=LINEARIZABLE",
-                          "/reports/l1?consistency=",
-                          "/reports/l1?consistency=linearizable&consistency="
-                          "linearizable"}) {
+  for (const char* bad :
+       {"/reports/l1?consistency=LINEARIZABLE", "/reports/l1?consistency=",
+        "/reports/l1?consistency=linearizable&consistency="
+        "linearizable"}) {
     EXPECT_EQ(Handle("GET", bad).status, 400) << bad;
   }
 }
@@ -268,7 +269,8 @@ TEST_F(HttpRoutesTest, ListingAnAccountIsNewestFirstWithAnOpaquePageToken) {
   EXPECT_EQ(backend_.last_list().page_size(), 50u);
   for (const char* bad :
        {"/reports", "/reports?account_id=", "/reports?account_id=a%20b",
-        "/reports?account_id=a&state=DONE", "/reports?account_id=a&page_size=501",
+        "/reports?account_id=a&state=DONE",
+        "/reports?account_id=a&page_size=501",
         "/reports?account_id=a&page_token=garbage",
         "/reports?account_id=a&account_id=b", "/reports?account_id=a&x=1",
         "/reports?account_id=a&page_size=-1"}) {
@@ -286,11 +288,9 @@ TEST_F(HttpRoutesTest, CancelAnswersTheStatusAfterTheCancel) {
       << cancelled.body;
   EXPECT_EQ(Handle("POST", "/reports/c1:cancel", "{}").status, 200);
   EXPECT_EQ(Handle("POST", "/reports/nobody:cancel").status, 404);
-  EXPECT_EQ(Handle("POST", "/reports/c1:cancel", R"({"why":"x"})").status,
-            400);
-  EXPECT_EQ(
-      Handle("POST", "/reports/c1:cancel", "{}", "", "text/plain").status,
-      415);
+  EXPECT_EQ(Handle("POST", "/reports/c1:cancel", R"({"why":"x"})").status, 400);
+  EXPECT_EQ(Handle("POST", "/reports/c1:cancel", "{}", "", "text/plain").status,
+            415);
   EXPECT_EQ(Handle("POST", "/reports/:cancel").status, 405);
   // .../{id}:cancel is the cancel route whatever the method (an id ending in
   // ":cancel" is read as .../x%3Acancel).
@@ -301,7 +301,8 @@ TEST_F(HttpRoutesTest, TheOpenApiDocumentIsServed) {
   HttpReply reply = Handle("GET", "/openapi.yaml");
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.content_type, "application/yaml");
-  EXPECT_EQ(reply.body.rfind("openapi: 3.1", 0), 0u) << reply.body.substr(0, 40);
+  EXPECT_EQ(reply.body.rfind("openapi: 3.1", 0), 0u)
+      << reply.body.substr(0, 40);
   EXPECT_NE(reply.body.find("/reports/{request_id}:"), std::string::npos);
 }
 

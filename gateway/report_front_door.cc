@@ -146,10 +146,10 @@ absl::StatusOr<std::optional<AccountGrant>> ReportFrontDoor::Grant(
 }
 
 absl::Status ReportFrontDoor::CheckIngress() const {
-  absl::Status allowed =
-      ingress_check_ ? ingress_check_()
-                     : MakeError(ErrorCode::kDomainUnavailable,
-                                 "no placement check configured");
+  absl::Status allowed = ingress_check_
+                             ? ingress_check_()
+                             : MakeError(ErrorCode::kDomainUnavailable,
+                                         "no placement check configured");
   if (allowed.ok()) return allowed;
   return MakeError(ErrorCode::kDomainUnavailable, ErrorDetail(allowed));
 }
@@ -184,10 +184,11 @@ std::string ReportFrontDoor::PageTokenOf(uint64_t before_offset) {
 
 absl::StatusOr<uint64_t> ReportFrontDoor::BeforeOffsetOf(
     absl::string_view token) {
-  std::string text;
+  std::string decoded;
   uint64_t offset = 0;
-  if (!absl::WebSafeBase64Unescape(token, &text) ||
-      !absl::ConsumePrefix(&text, "v1:") || !absl::SimpleAtoi(text, &offset) ||
+  absl::string_view text;
+  if (absl::WebSafeBase64Unescape(token, &decoded)) text = decoded;
+  if (!absl::ConsumePrefix(&text, "v1:") || !absl::SimpleAtoi(text, &offset) ||
       offset == 0) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "page_token is not one this API returned");
@@ -266,9 +267,8 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
     } while (!long_polls_.compare_exchange_weak(current, current + 1));
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<report::ReadStatusResponse> read =
-      backend_->ReadStatus(request.request_id(), request.min_offset(), wait,
-                           request.consistency());
+  absl::StatusOr<report::ReadStatusResponse> read = backend_->ReadStatus(
+      request.request_id(), request.min_offset(), wait, request.consistency());
   metrics_->ObserveStatusLatency(absl::Now() - start);
   if (long_poll) long_polls_.fetch_sub(1);
   if (!read.ok()) {

@@ -590,7 +590,8 @@ TEST(GatewayApiTest, HttpConventionsHoldOnARealGateway) {
   // The IETF Idempotency-Key header, a quoted sf-string; the replay names its
   // status as the first answer did.
   const std::string body = R"({"account_id":"acct-1","month":"2026-04"})";
-  HttpResponse created = Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
+  HttpResponse created =
+      Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
   ASSERT_EQ(created.status, 202) << created.body;
   EXPECT_EQ(created.Header("location"), "/reports/conv-1");
   HttpResponse replay = Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
@@ -610,8 +611,9 @@ TEST(GatewayApiTest, HttpConventionsHoldOnARealGateway) {
   EXPECT_EQ(form.Header("accept-post"), "application/json");
 
   // ETag is the version; If-None-Match with it is 304 without a body.
-  const std::string target = absl::StrCat(
-      "/reports/conv-1?min_offset=", receipt->accepted_offset(), "&wait_ms=5000");
+  const std::string target =
+      absl::StrCat("/reports/conv-1?min_offset=", receipt->accepted_offset(),
+                   "&wait_ms=5000");
   HttpResponse status = Get(gc.Http(), target);
   ASSERT_EQ(status.status, 200) << status.body;
   const std::string etag = status.Header("etag");
@@ -625,13 +627,12 @@ TEST(GatewayApiTest, HttpConventionsHoldOnARealGateway) {
   EXPECT_EQ(unchanged.Header("etag"), etag);
 
   // HEAD: the headers and length of the GET, no body.
-  for (const std::string& path : {target, std::string("/openapi.yaml"),
-                                  std::string("/healthz")}) {
+  for (const std::string& path :
+       {target, std::string("/openapi.yaml"), std::string("/healthz")}) {
     HttpResponse get = Get(gc.Http(), path);
     HttpResponse head = Exchange(gc.Http(), RawRequest("HEAD", path, ""));
     EXPECT_EQ(head.status, 200) << path;
-    EXPECT_EQ(head.Header("content-length"),
-              absl::StrCat(get.body.size()))
+    EXPECT_EQ(head.Header("content-length"), absl::StrCat(get.body.size()))
         << path;
     EXPECT_EQ(head.Header("content-type"), get.Header("content-type")) << path;
     EXPECT_EQ(head.body, "") << path;
@@ -674,8 +675,8 @@ TEST(GatewayApiTest, ListingAcrossPagesWhileSubmitsArriveAndTheLeaderIsKilled) {
   std::atomic<int> arrived{0};
   std::thread submitter([&] {
     for (int i = 0; !stop.load(); ++i) {
-      HttpResponse response =
-          Post(gc.Http(), SubmitBody(absl::StrCat("list-new-", i), "acct-list"));
+      HttpResponse response = Post(
+          gc.Http(), SubmitBody(absl::StrCat("list-new-", i), "acct-list"));
       if (response.status == 202) arrived.fetch_add(1);
       absl::SleepFor(absl::Milliseconds(20));
     }
@@ -686,9 +687,9 @@ TEST(GatewayApiTest, ListingAcrossPagesWhileSubmitsArriveAndTheLeaderIsKilled) {
   bool killed = false;
   int pages = 0;
   for (; pages < 50; ++pages) {
-    std::string target =
-        absl::StrCat("/reports?account_id=acct-list&page_size=5&min_offset=",
-                     last_offset, "&wait_ms=5000");
+    std::string target = absl::StrCat(
+        "/reports?account_id=acct-list&page_size=5&min_offset=", last_offset,
+        "&wait_ms=5000");
     if (!token.empty()) absl::StrAppend(&target, "&page_token=", token);
     // After the leader is gone, read through the read gateway in another
     // domain: the token is not tied to a gateway or a leader.
@@ -740,9 +741,9 @@ TEST(GatewayApiTest, ListingAcrossPagesWhileSubmitsArriveAndTheLeaderIsKilled) {
       absl::StrSplit(out, '\n', absl::SkipEmpty());
   EXPECT_GE(lines.size(), before_ids.size()) << out;
   EXPECT_GT(arrived.load(), 0);
-  HttpResponse accepted = Get(
-      gc.Http(1 % gc.gateways.size()),
-      "/reports?account_id=acct-list&state=COMPLETED&page_size=500");
+  HttpResponse accepted =
+      Get(gc.Http(1 % gc.gateways.size()),
+          "/reports?account_id=acct-list&state=COMPLETED&page_size=500");
   ASSERT_EQ(accepted.status, 200) << accepted.body;
   auto none = ParseJson<api::ListReportsResponse>(accepted.body);
   ASSERT_TRUE(none.ok());
@@ -806,9 +807,9 @@ TEST(GatewayApiTest, IngressFromDisallowedDomainFailsWithDomainUnavailable) {
   auto parsed = ParseJson<api::ReportStatus>(linearizable.body);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_GE(parsed->served_offset(), second.accepted_offset());
-  ExpectProblem(Get(reader.http_address,
-                    "/reports/ingress-lin?consistency=sometimes"),
-                400, "InvalidArgument", "unknown consistency");
+  ExpectProblem(
+      Get(reader.http_address, "/reports/ingress-lin?consistency=sometimes"),
+      400, "InvalidArgument", "unknown consistency");
 
   // Whoever bypasses the gateway meets the same check in the replicas, even
   // with a valid gateway certificate for that domain.

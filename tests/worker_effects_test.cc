@@ -334,9 +334,9 @@ TEST(WorkerEffectsTest, CancelInEachStateAndWhileAWorkerRuns) {
   ASSERT_UP(ec);
   auto running = ec.Submit("cancel-running");
   ASSERT_TRUE(running.ok()) << running.status();
-  ASSERT_TRUE(ec.WaitForState("cancel-running", running->accepted_offset(),
-                              RUNNING)
-                  .ok());
+  ASSERT_TRUE(
+      ec.WaitForState("cancel-running", running->accepted_offset(), RUNNING)
+          .ok());
   // The worker is busy: this one waits ACCEPTED.
   auto queued = ec.Submit("cancel-queued");
   ASSERT_TRUE(queued.ok()) << queued.status();

@@ -215,9 +215,9 @@ std::vector<Violation> CheckCancels(const History& history,
     auto it = final_state.records.find(cancel.request_id);
     if (it == final_state.records.end()) {
       violations.push_back(
-          {"cancels", absl::StrCat("client ", cancel.client, " cancelled ",
-                                   cancel.request_id,
-                                   ", which is gone afterwards")});
+          {"cancels",
+           absl::StrCat("client ", cancel.client, " cancelled ",
+                        cancel.request_id, ", which is gone afterwards")});
       continue;
     }
     // Cancelled before any worker held it: nobody can have produced or
@@ -244,11 +244,11 @@ std::vector<Violation> CheckCancels(const History& history,
 std::vector<Violation> CheckHistory(const History& history,
                                     const FinalState& final_state) {
   std::vector<Violation> all;
-  for (auto part : {CheckDurability(history, final_state),
-                    CheckUniqueness(history, final_state),
-                    CheckMonotonicReads(history), CheckEffects(final_state),
-                    CheckUnknownOutcomes(history, final_state),
-                    CheckCancels(history, final_state)}) {
+  for (auto part :
+       {CheckDurability(history, final_state),
+        CheckUniqueness(history, final_state), CheckMonotonicReads(history),
+        CheckEffects(final_state), CheckUnknownOutcomes(history, final_state),
+        CheckCancels(history, final_state)}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;

@@ -140,7 +140,8 @@ TEST(HistoryCheckerTest, UnknownOutcomeMayBeAbsentButNeverAnotherPayload) {
   EXPECT_EQ(CheckUnknownOutcomes(run.history, run.final_state).size(), 1u);
 }
 
-TEST(HistoryCheckerTest, ACancelAnsweredBeforeAnyWorkMustEndCancelledAndEffectFree) {
+TEST(HistoryCheckerTest,
+     ACancelAnsweredBeforeAnyWorkMustEndCancelledAndEffectFree) {
   GoodRun run;
   run.final_state.records["x"] = Record("x", 7, "fx", COMPLETED);
   run.final_state.effect_request_ids.push_back("x");

@@ -485,13 +485,12 @@ int RunList(const std::vector<std::string>& args) {
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
-  auto parsed = Parse(args, "list", kListUsage, options, positional, hidden,
-                      &exit_code);
+  auto parsed =
+      Parse(args, "list", kListUsage, options, positional, hidden, &exit_code);
   if (!parsed) return exit_code;
   RequestState state = REQUEST_STATE_UNSPECIFIED;
-  if (!state_text.empty() &&
-      (!RequestState_Parse(state_text, &state) ||
-       state == REQUEST_STATE_UNSPECIFIED)) {
+  if (!state_text.empty() && (!RequestState_Parse(state_text, &state) ||
+                              state == REQUEST_STATE_UNSPECIFIED)) {
     return UsageError(
         "--state must be ACCEPTED, RUNNING, COMPLETED, FAILED or CANCELLED",
         "list");

@@ -311,7 +311,8 @@ class Replica::Impl {
 
   absl::StatusOr<EffectResponse> Cancel(const CancelRequest& request,
                                         absl::Time deadline) {
-    if (absl::Status allowed = placement_->CheckIngress(request.ingress_domain());
+    if (absl::Status allowed =
+            placement_->CheckIngress(request.ingress_domain());
         !allowed.ok()) {
       return allowed;
     }

@@ -54,9 +54,9 @@ std::string AccountPrefixOf(absl::string_view account_id) {
   return absl::StrCat(kAccountPrefix, account_id, "/");
 }
 std::string AccountKey(absl::string_view account_id, uint64_t accepted_offset) {
-  return storage::NumberedKey(AccountPrefixOf(account_id),
-                              std::numeric_limits<uint64_t>::max() -
-                                  accepted_offset);
+  return storage::NumberedKey(
+      AccountPrefixOf(account_id),
+      std::numeric_limits<uint64_t>::max() - accepted_offset);
 }
 
 // Lease expiries never wrap around, whatever lease a command asks for.

@@ -601,7 +601,8 @@ TEST_F(ReportStateMachineTest, AnEffectMadeBeforeTheCancelIsStillRecorded) {
   EXPECT_EQ(late.record().state(), COMPLETED);
 }
 
-TEST_F(ReportStateMachineTest, AFailingWorkerOfACancelledRequestEndsItCancelled) {
+TEST_F(ReportStateMachineTest,
+       AFailingWorkerOfACancelledRequestEndsItCancelled) {
   Run(SubmitCommandAt(1000, "a"));
   Run(ReserveAt(1000, "a", "w1", 3000));
   Run(CancelAt(1100, "a"));
@@ -624,8 +625,8 @@ TEST_F(ReportStateMachineTest, AnAccountListsNewestFirstInPages) {
     for (const RequestRecord& r : page.records) out.push_back(r.request_id());
     return out;
   };
-  auto first = machine_->ListAccount("odd", REQUEST_STATE_UNSPECIFIED, 0, 2,
-                                     100);
+  auto first =
+      machine_->ListAccount("odd", REQUEST_STATE_UNSPECIFIED, 0, 2, 100);
   EXPECT_EQ(ids(first), (std::vector<std::string>{"r7", "r5"}));
   ASSERT_EQ(first.next_before_offset, 4u);  // r3, the next, is at offset 3
   auto second = machine_->ListAccount("odd", REQUEST_STATE_UNSPECIFIED,
@@ -638,12 +639,12 @@ TEST_F(ReportStateMachineTest, AnAccountListsNewestFirstInPages) {
   auto bounded = machine_->ListAccount("odd", CANCELLED, 0, 10, 1);
   EXPECT_TRUE(bounded.records.empty());
   EXPECT_EQ(bounded.next_before_offset, 6u);
-  EXPECT_EQ(ids(machine_->ListAccount("even", REQUEST_STATE_UNSPECIFIED, 0, 10,
-                                      100)),
-            (std::vector<std::string>{"r6", "r4", "r2"}));
-  EXPECT_TRUE(machine_->ListAccount("nobody", REQUEST_STATE_UNSPECIFIED, 0, 10,
-                                    100)
-                  .records.empty());
+  EXPECT_EQ(
+      ids(machine_->ListAccount("even", REQUEST_STATE_UNSPECIFIED, 0, 10, 100)),
+      (std::vector<std::string>{"r6", "r4", "r2"}));
+  EXPECT_TRUE(
+      machine_->ListAccount("nobody", REQUEST_STATE_UNSPECIFIED, 0, 10, 100)
+          .records.empty());
 }
 
 TEST(ReportStateMachineDeterminismTest, TheSameLogGivesTheSameDigest) {
