@@ -507,6 +507,12 @@ std::string RouteNameOf(absl::string_view target) {
   return kRouteUnmatched;
 }
 
+std::string RouteNameOf(absl::string_view method, absl::string_view target) {
+  std::string route = RouteNameOf(target);
+  if (route == kRouteSubmit && IsGetOrHead(method)) return kRouteList;
+  return route;
+}
+
 absl::StatusOr<std::string> ParseIdempotencyKey(absl::string_view header) {
   header = absl::StripAsciiWhitespace(header);
   if (header.empty() || header.front() != '"') {
@@ -613,10 +619,11 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
       question == std::string::npos
           ? absl::string_view()
           : absl::string_view(request.target).substr(question + 1);
-  const std::string route = RouteNameOf(request.target);
+  const std::string route = RouteNameOf(request.method, request.target);
 
   // With API keys, the report routes need a valid key before anything else.
-  if (route == kRouteSubmit || route == kRouteStatus || route == kRouteCancel) {
+  if (route == kRouteSubmit || route == kRouteStatus || route == kRouteCancel ||
+      route == kRouteList) {
     if (absl::Status key = front_door->CheckApiKey(request.authorization);
         !key.ok()) {
       HttpReply reply = ProblemReply(key, route);
@@ -624,10 +631,10 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
       return Answer(std::move(reply));
     }
   }
+  if (route == kRouteList) {
+    return RouteList(front_door, query, request.authorization);
+  }
   if (route == kRouteSubmit) {
-    if (IsGetOrHead(request.method)) {
-      return RouteList(front_door, query, request.authorization);
-    }
     if (request.method != "POST") {
       return Answer(
           MethodNotAllowed(request.method, path, "GET, HEAD, POST", route));

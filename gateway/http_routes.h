@@ -33,6 +33,9 @@ inline constexpr char kRouteUnmatched[] = "unmatched";
 // The fixed route name of a target, for requests refused before they are
 // routed.
 std::string RouteNameOf(absl::string_view target);
+// The route a request takes: as above, except that GET and HEAD of /reports
+// list an account's reports.
+std::string RouteNameOf(absl::string_view method, absl::string_view target);
 
 // application/problem+json for `error`. `http_status` overrides the status of
 // the error table for transport-level refusals (405, 413, 415, 431) that share
