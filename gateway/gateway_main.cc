@@ -181,6 +181,13 @@ int main(int argc, char** argv) {
   report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching,
                                           (*security)->ChannelCredentials());
   front_door_options.domain = domain;
+  // Reports are read where the workers store them: the sink of the cluster
+  // file (docs/API.md, "GET /reports/{id}/content").
+  if (!cluster.sink().directory().empty()) {
+    front_door_options.report_store =
+        std::make_shared<report::gateway::FileReportStore>(
+            cluster.sink().directory());
+  }
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
   // On SIGTERM every submit in progress is answered before its connection
   // closes: by then its commit is confirmed or it has timed out.

@@ -32,6 +32,7 @@ constexpr char kReportPathPrefix[] = "/reports/";
 constexpr char kOpenApiPath[] = "/openapi.yaml";
 constexpr char kGetOrHead[] = "GET, HEAD";
 constexpr char kCancelSuffix[] = ":cancel";
+constexpr char kContentSuffix[] = "/content";
 
 bool IsGetOrHead(absl::string_view method) {
   return method == "GET" || method == "HEAD";
@@ -250,10 +251,29 @@ HttpReply StatusReply(const report::api::ReportStatus& status,
   return reply;
 }
 
+// The report document and its strong ETag; 304 when If-None-Match names it.
+HttpReply ContentReply(const ReportFrontDoor::ReportContent& content,
+                       absl::string_view if_none_match) {
+  HttpReply reply;
+  reply.route = kRouteContent;
+  reply.code = std::string(ErrorCodeName(ErrorCode::kOk));
+  if (!if_none_match.empty() &&
+      IfNoneMatchMatches(if_none_match, content.etag)) {
+    reply.status = 304;
+  } else {
+    reply.status = 200;
+    reply.content_type = kJson;
+    reply.body = content.document;
+  }
+  reply.headers.emplace_back("ETag", content.etag);
+  return reply;
+}
+
 HttpRouting RouteStatus(const ReportFrontDoor* front_door,
                         absl::string_view escaped_id, absl::string_view query,
                         const std::string& authorization,
-                        const std::string& if_none_match) {
+                        const std::string& if_none_match,
+                        const char* route_name = kRouteStatus) {
   report::api::GetReportRequest get;
   if (!PercentDecode(escaped_id, get.mutable_request_id())) {
     return Answer(InvalidArgument("malformed percent-encoding in request id",
@@ -302,7 +322,20 @@ HttpRouting RouteStatus(const ReportFrontDoor* front_door,
     }
   }
   HttpRouting routing;
-  routing.route = kRouteStatus;
+  routing.route = route_name;
+  if (absl::string_view(route_name) == kRouteContent) {
+    routing.cluster_call = [front_door, get = std::move(get), authorization,
+                            if_none_match] {
+      absl::StatusOr<ReportFrontDoor::ReportContent> content =
+          front_door->GetReportContent(get, authorization);
+      HttpReply reply = content.ok()
+                            ? ContentReply(*content, if_none_match)
+                            : ProblemReply(content.status(), kRouteContent);
+      reply.request_id = get.request_id();
+      return reply;
+    };
+    return routing;
+  }
   routing.cluster_call = [front_door, get = std::move(get), authorization,
                           if_none_match] {
     absl::StatusOr<report::api::ReportStatus> status =
@@ -492,6 +525,13 @@ std::string RouteNameOf(absl::string_view target) {
   absl::string_view path = target.substr(0, target.find('?'));
   if (path == kReportsPath) return kRouteSubmit;
   if (absl::StartsWith(path, kReportPathPrefix) &&
+      absl::EndsWith(path, kContentSuffix) &&
+      path.find('/', sizeof(kReportPathPrefix) - 1) ==
+          path.size() - (sizeof(kContentSuffix) - 1) &&
+      path.size() > sizeof(kReportPathPrefix) - 1 + sizeof(kContentSuffix) - 1) {
+    return kRouteContent;
+  }
+  if (absl::StartsWith(path, kReportPathPrefix) &&
       path.find('/', sizeof(kReportPathPrefix) - 1) ==
           absl::string_view::npos) {
     return absl::EndsWith(path, kCancelSuffix) &&
@@ -623,7 +663,7 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
 
   // With API keys, the report routes need a valid key before anything else.
   if (route == kRouteSubmit || route == kRouteStatus || route == kRouteCancel ||
-      route == kRouteList) {
+      route == kRouteList || route == kRouteContent) {
     if (absl::Status key = front_door->CheckApiKey(request.authorization);
         !key.ok()) {
       HttpReply reply = ProblemReply(key, route);
@@ -633,6 +673,17 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
   }
   if (route == kRouteList) {
     return RouteList(front_door, query, request.authorization);
+  }
+  if (route == kRouteContent) {
+    if (!IsGetOrHead(request.method)) {
+      return Answer(MethodNotAllowed(request.method, path, kGetOrHead, route));
+    }
+    const absl::string_view id = path.substr(
+        sizeof(kReportPathPrefix) - 1, path.size() -
+                                           (sizeof(kReportPathPrefix) - 1) -
+                                           (sizeof(kContentSuffix) - 1));
+    return RouteStatus(front_door, id, query, request.authorization,
+                       request.if_none_match, kRouteContent);
   }
   if (route == kRouteSubmit) {
     if (request.method != "POST") {

@@ -24,6 +24,7 @@ inline constexpr char kRouteSubmit[] = "submit";
 inline constexpr char kRouteStatus[] = "status";
 inline constexpr char kRouteList[] = "list";
 inline constexpr char kRouteCancel[] = "cancel";
+inline constexpr char kRouteContent[] = "content";
 inline constexpr char kRouteHealth[] = "healthz";
 inline constexpr char kRouteReady[] = "readyz";
 inline constexpr char kRouteMetrics[] = "metrics";

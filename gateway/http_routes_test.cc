@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <map>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -12,12 +14,36 @@
 namespace report::gateway {
 namespace {
 
+// Reports by effect key, in memory.
+class MapReportStore : public ReportStore {
+ public:
+  absl::StatusOr<std::string> Read(absl::string_view effect_key,
+                                   size_t max_bytes) const override {
+    auto it = documents.find(std::string(effect_key));
+    if (it == documents.end()) {
+      return MakeError(ErrorCode::kNotFound, "no such report");
+    }
+    if (it->second.size() > max_bytes) {
+      return MakeError(ErrorCode::kInternal, "too large");
+    }
+    return it->second;
+  }
+  std::map<std::string, std::string> documents;
+};
+
+FrontDoorOptions OptionsWithStore(std::shared_ptr<const ReportStore> store) {
+  FrontDoorOptions options{"aws/us-east-1/use1-az1"};
+  options.report_store = std::move(store);
+  return options;
+}
+
 class HttpRoutesTest : public ::testing::Test {
  protected:
   HttpRoutesTest()
-      : door_(
+      : store_(std::make_shared<MapReportStore>()),
+        door_(
             &backend_, [] { return absl::OkStatus(); }, &metrics_,
-            FrontDoorOptions{"aws/us-east-1/use1-az1"}) {}
+            OptionsWithStore(store_)) {}
 
   // Routes and, when the route needs the cluster, makes the call inline.
   HttpReply Handle(std::string method, std::string target,
@@ -51,6 +77,7 @@ class HttpRoutesTest : public ::testing::Test {
 
   FakeReportBackend backend_;
   GatewayMetrics metrics_;
+  std::shared_ptr<MapReportStore> store_;
   ReportFrontDoor door_;
 };
 
@@ -295,6 +322,40 @@ TEST_F(HttpRoutesTest, CancelAnswersTheStatusAfterTheCancel) {
   // .../{id}:cancel is the cancel route whatever the method (an id ending in
   // ":cancel" is read as .../x%3Acancel).
   EXPECT_EQ(Handle("GET", "/reports/c1:cancel").status, 405);
+}
+
+TEST_F(HttpRoutesTest, TheReportOfACompletedRequestIsServedWithAnETag) {
+  Handle("POST", "/reports",
+         R"({"request_id":"d1","account_id":"a","month":"2026-04"})");
+  HttpReply early = Handle("GET", "/reports/d1/content");
+  EXPECT_EQ(early.status, 404) << early.body;
+  EXPECT_NE(early.body.find("ACCEPTED"), std::string::npos) << early.body;
+
+  report::RequestRecord done;
+  done.set_request_id("d1");
+  done.set_account_id("a");
+  done.set_month("2026-04");
+  done.set_state(report::COMPLETED);
+  done.set_accepted_offset(1);
+  done.set_version(2);
+  done.mutable_result()->set_effect_key("file-sink:d1");
+  backend_.PutRecord(done);
+  HttpReply missing = Handle("GET", "/reports/d1/content");
+  EXPECT_EQ(missing.status, 404) << "no document stored yet";
+
+  store_->documents["file-sink:d1"] = R"({"request_id":"d1"})";
+  HttpReply content = Handle("GET", "/reports/d1/content");
+  ASSERT_EQ(content.status, 200) << content.body;
+  EXPECT_EQ(content.content_type, "application/json");
+  EXPECT_EQ(content.body, R"({"request_id":"d1"})");
+  const std::string etag = Header(content, "ETag");
+  EXPECT_EQ(etag.rfind("\"file-sink:d1:", 0), 0u) << etag;
+  EXPECT_EQ(Handle("GET", "/reports/d1/content", "", "", "", etag).status,
+            304);
+  EXPECT_EQ(Handle("HEAD", "/reports/d1/content").status, 200);
+  EXPECT_EQ(Handle("POST", "/reports/d1/content").status, 405);
+  EXPECT_EQ(Handle("GET", "/reports//content").status, 404);
+  EXPECT_EQ(Handle("GET", "/reports/a/b/content").status, 404);
 }
 
 TEST_F(HttpRoutesTest, TheOpenApiDocumentIsServed) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/error_code.h"
+#include "common/sha256.h"
 #include "common/receipt.h"
 #include "common/validation.h"
 
@@ -176,6 +177,35 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::CancelReport(
       backend_->Cancel(request.request_id(), options_.submit_timeout);
   if (!cancelled.ok()) return cancelled.status();
   return ToReportStatus(cancelled->record(), cancelled->offset());
+}
+
+absl::StatusOr<ReportFrontDoor::ReportContent>
+ReportFrontDoor::GetReportContent(const report::api::GetReportRequest& request,
+                                  absl::string_view authorization) const {
+  absl::StatusOr<report::api::ReportStatus> status =
+      GetReport(request, authorization);
+  if (!status.ok()) return status.status();
+  if (status->state() != report::COMPLETED) {
+    return MakeError(
+        ErrorCode::kNotFound,
+        absl::StrCat("request '", request.request_id(), "' is ",
+                     report::RequestState_Name(status->state()),
+                     " at served offset ", status->served_offset(),
+                     ": its report exists once it is COMPLETED"));
+  }
+  if (options_.report_store == nullptr) {
+    return MakeError(ErrorCode::kNotFound,
+                     "this gateway has no report store configured");
+  }
+  absl::StatusOr<std::string> document =
+      options_.report_store->Read(status->effect_key(), kMaxReportBytes);
+  if (!document.ok()) return document.status();
+  ReportContent content;
+  content.etag =
+      absl::StrCat("\"", status->effect_key(), ":",
+                   Sha256Hex(*document).substr(0, 16), "\"");
+  content.document = *std::move(document);
+  return content;
 }
 
 std::string ReportFrontDoor::PageTokenOf(uint64_t before_offset) {

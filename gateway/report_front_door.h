@@ -24,6 +24,7 @@
 #include "gateway/api_keys.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/report_backend.h"
+#include "gateway/report_store.h"
 #include "proto/report_api.pb.h"
 
 namespace report::gateway {
@@ -43,6 +44,9 @@ struct FrontDoorOptions {
   // With keys (--api-keys), every call needs a valid one (Authorization:
   // Bearer KEY) and sees only the accounts it covers; without, the API is open.
   std::shared_ptr<const ApiKeys> api_keys = nullptr;
+  // Where COMPLETED reports are read from (GET /reports/{id}/content); none:
+  // every content read is NotFound.
+  std::shared_ptr<const ReportStore> report_store = nullptr;
 };
 
 // Maps a replicated record, served at `served_offset`, to the public status
@@ -118,6 +122,19 @@ class ReportFrontDoor {
   // (InvalidArgument for a token this gateway did not make).
   static std::string PageTokenOf(uint64_t before_offset);
   static absl::StatusOr<uint64_t> BeforeOffsetOf(absl::string_view token);
+
+  // The report document of a COMPLETED request, read through the report store
+  // (freshness, keys and long polls as GetReport), and its strong ETag
+  // ("<effect key>:<SHA-256 of the document, 16 hex>"). NotFound while the
+  // request is not COMPLETED.
+  struct ReportContent {
+    std::string document;
+    std::string etag;
+  };
+  static constexpr size_t kMaxReportBytes = 16 << 20;
+  absl::StatusOr<ReportContent> GetReportContent(
+      const report::api::GetReportRequest& request,
+      absl::string_view authorization = {}) const;
 
   // InvalidArgument unless `request_id` is 1..128 characters of
   // [A-Za-z0-9._:-].

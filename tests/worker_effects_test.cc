@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -386,6 +387,64 @@ TEST(WorkerEffectsTest, CancelInEachStateAndWhileAWorkerRuns) {
   ASSERT_TRUE(queued_after.ok());
   EXPECT_EQ(queued_after->state(), CANCELLED);
   EXPECT_EQ(queued_after->attempts(), 0u);
+}
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// GET /reports/{id}/content from the read gateway in GCP (the request entered
+// through AWS): the document the worker stored, byte for byte, with an ETag
+// that If-None-Match answers 304.
+TEST(WorkerEffectsTest, TheReportIsDownloadedFromAGatewayInAnotherDomain) {
+  EffectCluster ec("cross-provider", 1, "--work-ms 0");
+  ASSERT_UP(ec);
+  ProcessInfo reader;
+  for (const ProcessInfo& p : ec.cluster.Processes()) {
+    if (absl::StartsWith(p.name, "gateway-read")) reader = p;
+  }
+  ASSERT_FALSE(reader.name.empty());
+  auto receipt = ec.Submit("content-1");
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  auto status = ec.WaitForState("content-1", receipt->accepted_offset(),
+                                COMPLETED);
+  ASSERT_TRUE(status.ok()) << status.status();
+  const std::string dir = ec.cluster.dir();
+  const std::string url =
+      absl::StrCat("http://", reader.http_address, "/reports/content-1/content",
+                   "?min_offset=", status->completed_offset(), "&wait_ms=5000");
+  std::string out;
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -D ", dir, "/h.txt -o ", dir,
+                                    "/body.json -w '%{http_code}' '", url, "'"),
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "200");
+  EXPECT_EQ(ReadWhole(dir + "/body.json"), ReadWhole(ec.SinkPath("content-1")));
+  const std::string headers = ReadWhole(dir + "/h.txt");
+  EXPECT_TRUE(absl::StrContains(headers, "application/json")) << headers;
+  std::string etag;
+  for (absl::string_view line : absl::StrSplit(headers, "\r\n")) {
+    if (absl::StartsWithIgnoreCase(line, "etag: ")) {
+      etag = std::string(line.substr(6));
+    }
+  }
+  EXPECT_TRUE(absl::StartsWith(etag, "\"file-sink:content-1:")) << headers;
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",
+                                    "-H 'If-None-Match: ", etag, "' '", url,
+                                    "'"),
+                       &out),
+            0);
+  EXPECT_EQ(out, "304");
+  // Not COMPLETED (unknown here): no content.
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",
+                                    "'http://", reader.http_address,
+                                    "/reports/nobody/content'"),
+                       &out),
+            0);
+  EXPECT_EQ(out, "404");
 }
 
 TEST(WorkerEffectsTest, WorkerInAnUnauthorizedDomainIsRefused) {
