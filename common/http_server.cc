@@ -72,9 +72,9 @@ absl::StatusOr<std::shared_ptr<ssl::context>> LoadTlsContext(
   }
   context->use_private_key_file(key_path, ssl::context::pem, ec);
   if (ec) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     absl::StrCat("cannot use HTTPS key ", key_path, ": ",
-                                  ec.message()));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat("cannot use HTTPS key ", key_path, ": ", ec.message()));
   }
   if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -247,8 +247,7 @@ class Connection : public HttpServer::Impl::Drainable,
   // fails it (plain HTTP on the HTTPS port, an unknown CA) is closed.
   void Handshake() {
     if constexpr (kTls) {
-      tcp_stream().expires_after(
-          ToChrono(server_->options().request_timeout));
+      tcp_stream().expires_after(ToChrono(server_->options().request_timeout));
       stream_.async_handshake(
           ssl::stream_base::server, buffer_.data(),
           [self = shared_from_this()](beast::error_code ec, size_t used) {

@@ -98,9 +98,9 @@ int main(int argc, char** argv) {
       "Bearer KEY (docs/API.md#api-keys)")(
       "http-tls-cert", po::value<std::string>(&http_options.tls_cert_path),
       "serve the public HTTP API as HTTPS with this PEM certificate (chain); "
-      "re-read on SIGHUP")(
-      "http-tls-key", po::value<std::string>(&http_options.tls_key_path),
-      "the PEM key of --http-tls-cert");
+      "re-read on SIGHUP")("http-tls-key",
+                           po::value<std::string>(&http_options.tls_key_path),
+                           "the PEM key of --http-tls-cert");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -119,8 +119,7 @@ int main(int argc, char** argv) {
       batching.max_queued < 1) {
     return Fail("a limit flag is out of range", 2);
   }
-  if (http_options.tls_cert_path.empty() !=
-      http_options.tls_key_path.empty()) {
+  if (http_options.tls_cert_path.empty() != http_options.tls_key_path.empty()) {
     return Fail("--http-tls-cert and --http-tls-key go together", 2);
   }
   http_options.max_body_bytes = static_cast<size_t>(max_body);

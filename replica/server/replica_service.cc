@@ -334,7 +334,10 @@ class AsyncCalls::SubmitBatchCall {
   }
 
   // Only a gateway in an ingress domain submits, and only for its own domain
-  // (a gateway never sends another; a call that does is refused whole).
+  // (a gateway never sends another; a call that does is refused whole). A
+  // request that is malformed is not judged here: it gets its own
+  // InvalidArgument outcome, as a single Submit is validated before it is
+  // authorized.
   absl::Status Authorize() {
     const Authorizer& authorizer = owner_->replica_service_->authorizer();
     if (authorizer.allows_all()) return absl::OkStatus();
@@ -346,6 +349,7 @@ class AsyncCalls::SubmitBatchCall {
       return allowed;
     }
     for (const SubmitRequest& submit : request_.requests()) {
+      if (!ValidateSubmitRequest(submit).ok()) continue;
       if (submit.ingress_domain() != caller->domain()) {
         return authorizer.Check(*caller, ReplicaOperation::kSubmit,
                                 submit.ingress_domain());
