@@ -59,16 +59,18 @@ bool IsTransportFailure(const grpc::Status& status) {
 
 }  // namespace
 
-ClusterClient::ClusterClient(const ClusterConfig& cluster, std::string domain)
+ClusterClient::ClusterClient(
+    const ClusterConfig& cluster, std::string domain,
+    std::shared_ptr<grpc::ChannelCredentials> credentials)
     : cluster_(cluster), domain_(std::move(domain)) {
+  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   for (int i = 0; i < cluster_.members_size(); ++i) {
-    stubs_.push_back(ReplicaService::NewStub(
-        grpc::CreateCustomChannel(cluster_.members(i).grpc_address(),
-                                  grpc::InsecureChannelCredentials(), args)));
+    stubs_.push_back(ReplicaService::NewStub(grpc::CreateCustomChannel(
+        cluster_.members(i).grpc_address(), credentials, args)));
     nearest_.push_back(i);
   }
   unanswered_until_.assign(stubs_.size(), absl::InfinitePast());

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
 #include "proto/cluster.pb.h"
 #include "proto/replica_service.grpc.pb.h"
 
@@ -25,8 +26,11 @@ namespace report {
 class ClusterClient {
  public:
   // `domain` is the caller's own failure domain (reads prefer replicas near
-  // it).
-  ClusterClient(const ClusterConfig& cluster, std::string domain);
+  // it). Channels use `credentials` (mutual TLS,
+  // TransportSecurity::ChannelCredentials()); plaintext when null.
+  ClusterClient(
+      const ClusterConfig& cluster, std::string domain,
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // A receipt's `duplicate` is true only when the request was accepted before
   // this call: when an attempt of this very call was committed but its answer

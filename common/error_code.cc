@@ -35,6 +35,10 @@ constexpr CodeInfo kCodes[] = {
      absl::StatusCode::kDeadlineExceeded, 504},
     {ErrorCode::kOverloaded, "Overloaded", absl::StatusCode::kResourceExhausted,
      429},
+    {ErrorCode::kUnauthenticated, "Unauthenticated",
+     absl::StatusCode::kUnauthenticated, 401},
+    {ErrorCode::kPermissionDenied, "PermissionDenied",
+     absl::StatusCode::kPermissionDenied, 403},
     {ErrorCode::kNotLeader, "NotLeader", absl::StatusCode::kUnavailable, 503},
     {ErrorCode::kInternal, "Internal", absl::StatusCode::kInternal, 500},
 };
@@ -75,8 +79,11 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
     case absl::StatusCode::kNotFound:
       return ErrorCode::kNotFound;
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kPermissionDenied:
       return ErrorCode::kDomainUnavailable;
+    case absl::StatusCode::kPermissionDenied:
+      return ErrorCode::kPermissionDenied;
+    case absl::StatusCode::kUnauthenticated:
+      return ErrorCode::kUnauthenticated;
     case absl::StatusCode::kUnavailable:
       return ErrorCode::kNoQuorum;
     case absl::StatusCode::kDeadlineExceeded:

@@ -32,6 +32,10 @@ enum class ErrorCode {
   // A bound of the gateway (or of a replica's streams) is reached: nothing was
   // accepted; retry after the Retry-After delay.
   kOverloaded,
+  // The caller proved no identity (no valid certificate or API key).
+  kUnauthenticated,
+  // The caller's identity may not do this (docs/SECURITY.md).
+  kPermissionDenied,
   // Internal to the cluster: a follower answered; the message carries
   // "leader=ID@ADDR".
   kNotLeader,

@@ -9,16 +9,19 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -35,8 +38,12 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
+namespace ssl = boost::asio::ssl;
 
 namespace {
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // How long a connection that is being closed after an error keeps reading (and
 // dropping) what the client still sends, so that the kernel does not reset the
@@ -45,6 +52,36 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 
 std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
   return absl::ToChronoNanoseconds(d);
+}
+
+// A server TLS context from PEM files: TLS 1.2 or later, the key checked
+// against the certificate.
+absl::StatusOr<std::shared_ptr<ssl::context>> LoadTlsContext(
+    const std::string& cert_path, const std::string& key_path) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  context->set_options(ssl::context::default_workarounds |
+                       ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use);
+  beast::error_code ec;
+  context->use_certificate_chain_file(cert_path, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("cannot use HTTPS certificate ", cert_path,
+                                  ": ", ec.message()));
+  }
+  context->use_private_key_file(key_path, ssl::context::pem, ec);
+  if (ec) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat("cannot use HTTPS key ", key_path, ": ", ec.message()));
+  }
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("HTTPS key ", key_path,
+                                  " does not match certificate ", cert_path));
+  }
+  return context;
 }
 
 }  // namespace
@@ -63,6 +100,7 @@ class HttpServer::Impl {
   ~Impl() { Stop(); }
 
   absl::Status Listen();
+  absl::StatusOr<std::string> ReloadTls();
   void Run();
   void Stop();
   uint16_t port() const { return port_; }
@@ -118,6 +156,11 @@ class HttpServer::Impl {
   net::thread_pool& blocking_pool() { return blocking_pool_; }
 
  private:
+  std::shared_ptr<ssl::context> tls_context() {
+    absl::MutexLock lock(&tls_mu_);
+    return tls_context_;
+  }
+
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
 
@@ -152,19 +195,32 @@ class HttpServer::Impl {
   uint64_t next_connection_id_ ABSL_GUARDED_BY(connections_mu_) = 0;
   std::map<uint64_t, std::weak_ptr<Drainable>> connections_
       ABSL_GUARDED_BY(connections_mu_);
+  // HTTPS: what new connections present; null for plain HTTP.
+  absl::Mutex tls_mu_;
+  std::shared_ptr<ssl::context> tls_context_ ABSL_GUARDED_BY(tls_mu_);
 };
 
 namespace {
 
-// One client connection. Everything it does runs on its strand, so it needs no
-// lock; the cluster call runs on the blocking pool and posts its reply back to
-// the strand. It serves requests one at a time, in order, which is what
-// HTTP/1.1 pipelining requires.
+// One client connection, over plain TCP (PlainStream) or TLS (TlsStream).
+// Everything it does runs on its strand, so it needs no lock; the cluster call
+// runs on the blocking pool and posts its reply back to the strand. It serves
+// requests one at a time, in order, which is what HTTP/1.1 pipelining requires.
+template <class Stream>
 class Connection : public HttpServer::Impl::Drainable,
-                   public std::enable_shared_from_this<Connection> {
+                   public std::enable_shared_from_this<Connection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<Connection<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<Connection<Stream>>::weak_from_this;
+
  public:
   Connection(tcp::socket socket, HttpServer::Impl* server)
       : stream_(std::move(socket)), server_(server) {}
+  Connection(tcp::socket socket, std::shared_ptr<ssl::context> tls,
+             HttpServer::Impl* server)
+      : tls_(std::move(tls)),
+        stream_(std::move(socket), *tls_),
+        server_(server) {}
   ~Connection() override {
     if (registered_) server_->Unregister(id_);
   }
@@ -172,12 +228,12 @@ class Connection : public HttpServer::Impl::Drainable,
   void Start() {
     id_ = server_->Register(weak_from_this(), &over_limit_);
     registered_ = true;
-    net::dispatch(stream_.get_executor(),
-                  [self = shared_from_this()] { self->ReadHeader(); });
+    net::dispatch(tcp_stream().get_executor(),
+                  [self = shared_from_this()] { self->Handshake(); });
   }
 
   void BeginDrain() override {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(tcp_stream().get_executor(), [self = shared_from_this()] {
       // A request not yet whole never reached the cluster: closing loses
       // nothing. One being served is answered first (Send closes after it).
       if (!self->serving_) self->Close();
@@ -185,13 +241,32 @@ class Connection : public HttpServer::Impl::Drainable,
   }
 
  private:
+  beast::tcp_stream& tcp_stream() { return beast::get_lowest_layer(stream_); }
+
+  // HTTPS: the TLS handshake must finish within request_timeout. A client that
+  // fails it (plain HTTP on the HTTPS port, an unknown CA) is closed.
+  void Handshake() {
+    if constexpr (kTls) {
+      tcp_stream().expires_after(ToChrono(server_->options().request_timeout));
+      stream_.async_handshake(
+          ssl::stream_base::server, buffer_.data(),
+          [self = shared_from_this()](beast::error_code ec, size_t used) {
+            if (ec) return self->Close();
+            self->buffer_.consume(used);
+            self->ReadHeader();
+          });
+    } else {
+      ReadHeader();
+    }
+  }
+
   void ReadHeader() {
     if (server_->draining()) return Shutdown();
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(server_->options().max_header_bytes));
     parser_->body_limit(server_->options().max_body_bytes);
-    stream_.expires_after(ToChrono(server_->options().request_timeout));
+    tcp_stream().expires_after(ToChrono(server_->options().request_timeout));
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -265,7 +340,7 @@ class Connection : public HttpServer::Impl::Drainable,
 
   void OnRequest() {
     serving_ = true;
-    stream_.expires_never();  // the cluster call has its own deadline
+    tcp_stream().expires_never();  // the cluster call has its own deadline
     http::request<http::string_body> message = parser_->release();
     keep_alive_ = message.keep_alive();
     version_ = message.version();
@@ -275,6 +350,7 @@ class Connection : public HttpServer::Impl::Drainable,
     request_start_ = absl::Now();
     request.target = std::string(message.target());
     request.idempotency_key = std::string(message["Idempotency-Key"]);
+    request.authorization = std::string(message[http::field::authorization]);
     request.body = std::move(message.body());
 
     if (over_limit_) {
@@ -321,7 +397,7 @@ class Connection : public HttpServer::Impl::Drainable,
   static void PostReply(std::shared_ptr<Connection> self, HttpReply reply) {
     HttpServer::Impl* server = self->server_;
     server->CountAnswered();
-    auto executor = self->stream_.get_executor();
+    auto executor = self->tcp_stream().get_executor();
     net::post(executor,
               [self = std::move(self), reply = std::move(reply)]() mutable {
                 self->Send(std::move(reply));
@@ -348,7 +424,7 @@ class Connection : public HttpServer::Impl::Drainable,
     response_->body() = std::move(reply.body);
     response_->keep_alive(keep_alive_);
     response_->prepare_payload();
-    stream_.expires_after(ToChrono(server_->options().write_timeout));
+    tcp_stream().expires_after(ToChrono(server_->options().write_timeout));
     http::async_write(
         stream_, *response_,
         [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -382,16 +458,31 @@ class Connection : public HttpServer::Impl::Drainable,
   }
 
   void Shutdown() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    Close();
+    if constexpr (kTls) {
+      // close_notify, then wait (briefly) for the client's.
+      tcp_stream().expires_after(ToChrono(server_->options().write_timeout));
+      stream_.async_shutdown(
+          [self = shared_from_this()](beast::error_code) { self->Close(); });
+    } else {
+      beast::error_code ignored;
+      tcp_stream().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Close();
+    }
   }
 
   // After an error answer to a request that may still be arriving: stop
-  // sending, drop what arrives for a while, then close.
+  // sending, drop what arrives for a while, then close. Over TLS the close
+  // itself is a message: send close_notify and let what arrives meanwhile
+  // be dropped by the TLS shutdown, for as long.
   void Linger() {
+    if constexpr (kTls) {
+      tcp_stream().expires_after(kLingerTime);
+      stream_.async_shutdown(
+          [self = shared_from_this()](beast::error_code) { self->Close(); });
+      return;
+    }
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_send, ignored);
     linger_deadline_ = std::chrono::steady_clock::now() + kLingerTime;
     Drain();
   }
@@ -399,8 +490,8 @@ class Connection : public HttpServer::Impl::Drainable,
   void Drain() {
     const auto now = std::chrono::steady_clock::now();
     if (now >= linger_deadline_) return Close();
-    stream_.expires_after(linger_deadline_ - now);
-    stream_.async_read_some(
+    tcp_stream().expires_after(linger_deadline_ - now);
+    tcp_stream().async_read_some(
         net::buffer(drain_buffer_),
         [self = shared_from_this()](beast::error_code ec, size_t) {
           if (ec) return self->Close();
@@ -408,9 +499,10 @@ class Connection : public HttpServer::Impl::Drainable,
         });
   }
 
-  void Close() { stream_.close(); }
+  void Close() { tcp_stream().close(); }
 
-  beast::tcp_stream stream_;
+  const std::shared_ptr<ssl::context> tls_;  // kept alive for stream_
+  Stream stream_;
   HttpServer::Impl* const server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -450,7 +542,25 @@ absl::Status HttpServer::Impl::Listen() {
                                   options_.port, ": ", ec.message()));
   }
   port_ = io_->acceptor.local_endpoint().port();
+  if (!options_.tls_cert_path.empty() || !options_.tls_key_path.empty()) {
+    if (absl::StatusOr<std::string> loaded = ReloadTls(); !loaded.ok()) {
+      return loaded.status();
+    }
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> HttpServer::Impl::ReloadTls() {
+  if (options_.tls_cert_path.empty() || options_.tls_key_path.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "HTTPS needs both a certificate and a key file");
+  }
+  absl::StatusOr<std::shared_ptr<ssl::context>> context =
+      LoadTlsContext(options_.tls_cert_path, options_.tls_key_path);
+  if (!context.ok()) return context.status();
+  absl::MutexLock lock(&tls_mu_);
+  tls_context_ = *std::move(context);
+  return absl::StrCat("HTTPS serves ", options_.tls_cert_path);
 }
 
 void HttpServer::Impl::Run() {
@@ -483,7 +593,13 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  std::make_shared<Connection>(std::move(socket), this)->Start();
+  if (std::shared_ptr<ssl::context> tls = tls_context()) {
+    std::make_shared<Connection<TlsStream>>(std::move(socket), std::move(tls),
+                                            this)
+        ->Start();
+  } else {
+    std::make_shared<Connection<PlainStream>>(std::move(socket), this)->Start();
+  }
   Accept();
 }
 
@@ -570,5 +686,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 void HttpServer::Stop() { impl_->Stop(); }
 
 uint16_t HttpServer::port() const { return impl_->port(); }
+
+absl::StatusOr<std::string> HttpServer::ReloadTls() {
+  return impl_->ReloadTls();
+}
 
 }  // namespace report

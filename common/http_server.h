@@ -37,6 +37,7 @@ struct HttpRequest {
   std::string target;           // origin-form: path and optional query
   std::string idempotency_key;  // Idempotency-Key header, "" when absent
   std::string body;
+  std::string authorization = "";  // Authorization header, "" when absent
 };
 
 struct HttpReply {
@@ -101,6 +102,10 @@ struct HttpServerOptions {
   absl::Duration drain_timeout = absl::Seconds(12);
   // One "event=http_access" line per answered request (docs/OPERATIONS.md).
   bool access_log = false;
+  // HTTPS (TLS 1.2 or later) with this PEM certificate chain and key; both
+  // empty for plain HTTP. HttpServer::ReloadTls re-reads them.
+  std::string tls_cert_path;
+  std::string tls_key_path;
 };
 
 // "HOST:PORT" with a numeric port into options.host and options.port; false
@@ -126,6 +131,12 @@ class HttpServer {
 
   // The bound port (the OS's choice when options.port was 0).
   uint16_t port() const;
+
+  // HTTPS only: re-reads the certificate and key files. Connections accepted
+  // from now on present them; open ones keep what they had. When the files do
+  // not load (or the key does not match) the error says why and the old ones
+  // stay in use. Returns a line saying what is now served.
+  absl::StatusOr<std::string> ReloadTls();
 
   // Use Start(); Impl is private to http_server.cc.
   class Impl;

@@ -3,6 +3,7 @@
 #ifndef REPORT_COMMON_PROCESS_H_
 #define REPORT_COMMON_PROCESS_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -29,12 +30,14 @@ int FailStartup(const char* program, const std::string& line,
 // file).
 void InitProcessLogging(const char* argv0);
 
-// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
-// afterwards. Call first in main(), before any thread exists.
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and every thread it
+// starts afterwards. Call first in main(), before any thread exists.
 void BlockTerminationSignals();
 
-// Waits until SIGINT or SIGTERM arrives; returns the signal number.
-int WaitForTerminationSignal();
+// Waits until SIGINT or SIGTERM arrives; returns the signal number. Each SIGHUP
+// meanwhile calls `on_hangup` (e.g. to check rotated certificates) and waits
+// on.
+int WaitForTerminationSignal(const std::function<void()>& on_hangup = {});
 
 }  // namespace report
 

@@ -2,8 +2,15 @@
 # deploy/cluster.sh — the one way to run a local cluster (docs/OPERATIONS.md).
 #
 #   up [--profile NAME] [--dir DIR] [--workers N] [--worker-args "..."]
-#      [--gateway-args "..."] [--replica-args "..."]
+#      [--gateway-args "..."] [--replica-args "..."] [--insecure] [--https]
 #      [--monitoring [--scrape-interval DUR] [--alert-for DUR]]   also run Prometheus
+#      [--hosts]                  every process on a host of its own: a network namespace
+#                                 with its own address on a bridge (root)
+#      [--wan]                    (with --hosts) one-way delays between hosts from the
+#                                 profile's latency table, through report-wan-relay
+#      (mutual TLS by default: a cluster CA and one certificate per process in DIR/tls;
+#       --insecure runs plaintext, for development only; --https serves the gateways'
+#       public API as HTTPS with their certificates, valid for 127.0.0.1 and localhost)
 #   down [--dir DIR] [--wipe]
 #   status [--dir DIR]            human table
 #   endpoints [--dir DIR]         NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR PID
@@ -11,7 +18,14 @@
 #   start NAME [--dir DIR]        (re)start one process on its existing data
 #   kill-domain DOMAIN [--dir DIR]
 #   partition NAME... [--dir DIR] cut replicas/gateways off with real packet drops (root)
+#   partition A B --pair|--oneway (--hosts) cut only A<->B, or only what A sends to B
 #   heal [--dir DIR]              remove every rule partition added (down also heals)
+#   cert NAME [--kind K --domain D] [--cluster-id ID] [--san SANS] [--dir DIR]
+#                                 (re)issue DIR/tls/NAME.pem and NAME.key from the cluster CA
+#                                 (kind and domain of a process in the table by default;
+#                                 --san adds names for HTTPS, e.g. DNS:api.example.com,IP:10.0.0.5)
+#   cert ca --cluster-id ID [--dir DIR]
+#                                 make DIR/tls/ca.pem and ca.key (certificates for real hosts)
 #
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
@@ -19,7 +33,7 @@
 # public HTTP address, replicas and workers on --admin-listen). --monitoring also starts
 # Prometheus (kind prometheus) scraping them all with deploy/monitoring/alerts.yml loaded;
 # --alert-for overrides every alert's `for:` (tests and demos).
-# Everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
+# Without --hosts everything listens on 127.0.0.1, so partitions tell packets apart by port: each replica
 # also listens on one peer-link port per other replica (cluster.proto PeerLink, table in
 # DIR/links), and partition drops the ports of the links it cuts.
 set -euo pipefail
@@ -27,6 +41,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BIN=${REPORT_BIN_DIR:-$ROOT/build/bin}
+# Installed (cmake --install): this script is PREFIX/share/report/deploy/cluster.sh.
+if [[ -z ${REPORT_BIN_DIR:-} && ! -d $ROOT/build/bin && -x $ROOT/../../bin/report-replica ]]; then
+  BIN=$(cd "$ROOT/../../bin" && pwd)
+fi
 [[ $BIN = /* ]] || BIN="$PWD/$BIN"
 
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
@@ -44,7 +62,16 @@ GATEWAY_ARGS=""
 REPLICA_ARGS=""
 SIGNAL=KILL
 WIPE=0
+INSECURE=0
+HTTPS=0
+CERT_KIND=""
+CERT_DOMAIN=""
+CERT_CLUSTER_ID=""
+CERT_SANS=""
 MONITORING=0
+HOSTS=0
+WAN=0
+PARTITION_MODE=""
 SCRAPE_INTERVAL=5s
 ALERT_FOR=""
 ARGS=()
@@ -58,7 +85,17 @@ while [[ $# -gt 0 ]]; do
     --replica-args) REPLICA_ARGS=${2-}; shift 2 ;;
     --signal) SIGNAL=${2:?--signal needs a value}; shift 2 ;;
     --wipe) WIPE=1; shift ;;
+    --insecure) INSECURE=1; shift ;;
+    --https) HTTPS=1; shift ;;
+    --kind) CERT_KIND=${2:?--kind needs a value}; shift 2 ;;
+    --domain) CERT_DOMAIN=${2:?--domain needs a value}; shift 2 ;;
+    --cluster-id) CERT_CLUSTER_ID=${2:?--cluster-id needs a value}; shift 2 ;;
+    --san) CERT_SANS=${2:?--san needs a value}; shift 2 ;;
     --monitoring) MONITORING=1; shift ;;
+    --hosts) HOSTS=1; shift ;;
+    --wan) WAN=1; shift ;;
+    --pair) PARTITION_MODE=pair; shift ;;
+    --oneway) PARTITION_MODE=oneway; shift ;;
     --scrape-interval) SCRAPE_INTERVAL=${2:?--scrape-interval needs a value}; shift 2 ;;
     --alert-for) ALERT_FOR=${2:?--alert-for needs a value}; shift 2 ;;
     -h|--help) usage ;;
@@ -76,6 +113,7 @@ CLUSTER_FILE=$DIR/cluster.textproto
 TABLE=$DIR/processes   # NAME KIND DOMAIN GRPC_ADDR HTTP_ADDR
 LINKS=$DIR/links       # TO_NAME FROM_NAME ADDR: where replica TO listens for replica FROM
 RULES=$DIR/partition.rules
+TLS_DIR=$DIR/tls       # ca.pem ca.key NAME.pem NAME.key (docs/SECURITY.md)
 # One iptables chain per cluster directory, so clusters never touch each other's rules.
 CHAIN="REPORT-$(printf '%s' "$DIR" | md5sum | cut -c1-12)"
 
@@ -125,7 +163,7 @@ pid_running() {
   [[ ${stat%% *} != Z ]]
 }
 alive() { local p; p=$(pid_of "$1"); [[ -n $p ]] && pid_running "$p"; }
-row_of() { awk -v n="$1" '$1==n' "$TABLE"; }
+row_of() { [[ -f $TABLE ]] || return 0; awk -v n="$1" '$1==n' "$TABLE"; }
 
 start_process() {
   local name=$1
@@ -146,11 +184,82 @@ stop_pid() {
   for _ in $(seq 1 100); do pid_running "$pid" || return 0; sleep 0.05; done
 }
 
+# --- Certificates (docs/SECURITY.md) ------------------------------------------------
+# A cluster made by `up` without --insecure has DIR/tls/ca.pem; every process then gets
+# --tls-dir DIR/tls and a certificate whose URI SAN is
+# spiffe://CLUSTER_ID/KIND/PROVIDER/REGION/ZONE/NAME. Keys are EC P-256, mode 0600.
+tls_on() { [[ -f $TLS_DIR/ca.pem ]]; }
+cluster_id() { sed -n 's/^cluster_id: *"\([^"]*\)".*/\1/p' "$1" | head -n 1; }
+
+make_ca() {  # cluster_id
+  command -v openssl >/dev/null 2>&1 || die "TLS needs openssl (or run up --insecure)"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$TLS_DIR/ca.key" 2>/dev/null) || die "openssl could not make the CA key"
+  openssl req -x509 -new -key "$TLS_DIR/ca.key" -sha256 -days 3650 \
+    -subj "/CN=report cluster CA $1" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$TLS_DIR/ca.pem" 2>/dev/null || die "openssl could not make the CA certificate"
+}
+
+# issue_cert NAME KIND DOMAIN [CLUSTER_ID [SANS]]: a new key and certificate, written beside
+# the old ones and renamed over them (a running process never reads half a file). SANS are
+# more subjectAltName entries ("DNS:name,IP:addr") for clients that check host names.
+issue_cert() {
+  local name=$1 kind=$2 domain=$3 cid=${4:-} sans=${5:-}
+  [[ -n $cid ]] || cid=$(cluster_id "$CLUSTER_FILE")
+  [[ -n $cid ]] || die "no cluster_id in $CLUSTER_FILE"
+  [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "certificate name '$name' must be [A-Za-z0-9._-]"
+  case $kind in replica|gateway|worker|operator) ;; *) die "unknown kind '$kind'" ;; esac
+  [[ $domain =~ ^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$ ]] ||
+    die "certificate domain '$domain' must be PROVIDER/REGION/ZONE"
+  local key=$TLS_DIR/$name.key.new pem=$TLS_DIR/$name.pem.new hosts=""
+  # A gateway's certificate may also serve HTTPS to clients that check host names.
+  [[ $kind == gateway ]] && hosts=",DNS:localhost,IP:127.0.0.1"
+  if [[ -n $sans ]]; then
+    [[ $sans =~ ^((DNS:[A-Za-z0-9.*-]+|IP:[0-9A-Fa-f.:]+),?)+$ ]] ||
+      die "--san '$sans' must be a comma-separated list of DNS:NAME and IP:ADDRESS"
+    hosts+=",${sans%,}"
+  fi
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$key" 2>/dev/null) || die "openssl could not make a key for $name"
+  openssl req -new -key "$key" -subj "/CN=$name" 2>/dev/null |
+    openssl x509 -req -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+      -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 \
+      -extfile <(printf '%s\n' "subjectAltName=URI:spiffe://$cid/$kind/$domain/$name$hosts" \
+        "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth,clientAuth") \
+      -out "$pem" 2>/dev/null || die "openssl could not sign a certificate for $name"
+  chmod 600 "$key"
+  chmod 644 "$pem"
+  mv -f "$key" "$TLS_DIR/$name.key"
+  mv -f "$pem" "$TLS_DIR/$name.pem"
+}
+
+# Certificates for every process in the table (and the operator) that has none yet.
+issue_missing_certs() {
+  tls_on || return 0
+  local name kind domain
+  while read -r name kind domain _; do
+    case $kind in replica|gateway|worker) ;; *) continue ;; esac
+    local sans=""
+    [[ $kind == gateway ]] && hosts_on && sans="IP:$(hosts_addr_of "$name")"
+    [[ -f $TLS_DIR/$name.pem && -f $TLS_DIR/$name.key ]] || issue_cert "$name" "$kind" "$domain" "" "$sans"
+  done <"$TABLE"
+  [[ -f $TLS_DIR/operator.pem ]] || issue_cert operator operator -/-/-
+}
+
+tls_args() {  # the flags a process's command line gets
+  if ((INSECURE)); then echo --insecure; else echo --tls-dir; echo "$TLS_DIR"; fi
+}
+
 add_process() {  # name kind domain grpc http cmd...
   local name=$1 kind=$2 domain=$3 grpc=$4 http=$5
   shift 5
   mkdir -p "$DIR/$name"
-  printf '%s\n' "$@" >"$DIR/$name/cmd"
+  { host_exec_prefix "$name"; printf '%s\n' "$@"; } >"$DIR/$name/cmd"
   echo "$name $kind $domain $grpc $http" >>"$TABLE"
 }
 
@@ -162,9 +271,14 @@ wait_ready() {
       local ok=1
       while read -r name kind _ _ http; do
         [[ $http == - ]] && continue
-        local path=/healthz
+        local path=/healthz url="http://$http"
         [[ $kind == prometheus ]] && path=/-/ready
-        curl -fsS -m 1 "http://$http$path" >/dev/null 2>&1 || ok=0
+        local -a ca=()
+        if grep -qs -- '--http-tls-cert' "$DIR/$name/cmd"; then
+          url="https://$http"
+          ca=(--cacert "$TLS_DIR/ca.pem")
+        fi
+        curl -fsS -m 1 "${ca[@]}" "$url$path" >/dev/null 2>&1 || ok=0
       done <"$TABLE"
       ((ok)) && return 0
     fi
@@ -188,6 +302,10 @@ cmd_up() {
     if [[ $PROFILE_SET == 1 && $(cat "$DIR/profile") != "$PROFILE" ]]; then
       die "$DIR holds a $(cat "$DIR/profile") cluster; run: $0 down --dir $DIR --wipe"
     fi
+    ((HOSTS)) && ! hosts_on && die "$DIR holds a cluster on 127.0.0.1; --hosts needs a new one (down --wipe first)"
+    hosts_on && hosts_setup
+    wan_on && wan_start_relays
+    issue_missing_certs
     for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
     wait_ready
     echo "cluster restarted in $DIR (profile $(cat "$DIR/profile"))"
@@ -204,8 +322,18 @@ cmd_up() {
   [[ ${#gateways[@]} -gt 0 ]] || mapfile -t gateways < <(field_values ingress_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
   [[ ${#workers[@]} -gt 0 ]] || mapfile -t workers < <(field_values worker_domains "$pf" | grep -E '^[^/]+/[^/]+/[^/]+$' || true)
   : >"$TABLE"
+  rm -f "$HOSTS_TABLE" "$HOSTS_NET" "$WAN_FILE"
+  ((WAN && !HOSTS)) && die "--wan needs --hosts (delays are between hosts)"
+  ((HOSTS)) && { hosts_teardown >/dev/null; hosts_init; }
+  # shellcheck disable=SC2046
+  ((WAN)) && wan_init "$pf" $(printf '%s\n' "${replicas[@]}" "${gateways[@]}" "${workers[@]}" | sort -u)
   local cid
-  cid="local-$(basename "$DIR")-$RANDOM$RANDOM"
+  cid="local-$(basename "$DIR" | tr -c 'A-Za-z0-9._\n-' '-')-$RANDOM$RANDOM"
+  rm -rf "$TLS_DIR"
+  ((INSECURE)) || make_ca "$cid"
+  local -a tls https=()
+  mapfile -t tls < <(tls_args)
+  ((HTTPS && INSECURE)) && die "--https needs the cluster's certificates (drop --insecure)"
   {
     echo "# Written by deploy/cluster.sh up --profile $PROFILE"
     echo "cluster_id: \"$cid\""
@@ -215,40 +343,52 @@ cmd_up() {
     # The cluster's one sink: every worker's effect keys and files come from here.
     echo "sink { name: \"file-sink\" directory: \"$DIR/sink\" }"
   } >"$CLUSTER_FILE.tmp"
-  local i=0 j d port aport links
-  local -a grpc_ports=()
+  local i=0 j d grpc admin links
+  local -a grpc_addrs=()
   : >"$LINKS"
-  for d in "${replicas[@]}"; do free_port; grpc_ports+=("$PORT"); done
   for d in "${replicas[@]}"; do
     i=$((i + 1))
-    port=${grpc_ports[$((i - 1))]}
+    listen_at "replica-$i" grpc
+    grpc_addrs+=("$ADDR")
+  done
+  i=0
+  for d in "${replicas[@]}"; do
+    i=$((i + 1))
+    grpc=${grpc_addrs[$((i - 1))]}
     links=""
-    for j in $(seq 1 ${#replicas[@]}); do
+    # Peer links only on 127.0.0.1, where partitions tell links apart by port; hosts have
+    # addresses of their own.
+    hosts_on || for j in $(seq 1 ${#replicas[@]}); do
       ((j == i)) && continue
       local lport
       free_port; lport=$PORT
       links+=" peer_links { from_id: $j address: \"127.0.0.1:$lport\" }"
       echo "replica-$i replica-$j 127.0.0.1:$lport" >>"$LINKS"
     done
-    echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$port\"$links }" >>"$CLUSTER_FILE.tmp"
-    free_port; aport=$PORT
+    echo "members { id: $i name: \"replica-$i\" domain: \"$d\" grpc_address: \"$grpc\"$links }" >>"$CLUSTER_FILE.tmp"
+    listen_at "replica-$i" admin; admin=$ADDR
+    local -a wan_args
+    mapfile -t wan_args < <(wan_replica_args)
     # shellcheck disable=SC2086
-    add_process "replica-$i" replica "$d" "127.0.0.1:$port" "127.0.0.1:$aport" \
+    add_process "replica-$i" replica "$d" "$grpc" "$admin" \
       "$BIN/report-replica" --id "$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-      --data-dir "$DIR/replica-$i/data" --admin-listen "127.0.0.1:$aport" $REPLICA_ARGS
+      --data-dir "$DIR/replica-$i/data" --admin-listen "$admin" "${tls[@]}" \
+      "${wan_args[@]}" $REPLICA_ARGS
   done
   i=0
   for d in "${gateways[@]}"; do
     i=$((i + 1))
     local gport hport
-    free_port; gport=$PORT
-    free_port; hport=$PORT
-    echo "gateways { name: \"gateway-$i\" domain: \"$d\" grpc_address: \"127.0.0.1:$gport\" http_address: \"127.0.0.1:$hport\" }" >>"$CLUSTER_FILE.tmp"
+    listen_at "gateway-$i" gateway-grpc; gport=$ADDR
+    listen_at "gateway-$i" http; hport=$ADDR
+    ((HTTPS)) && https=(--http-tls-cert "$TLS_DIR/gateway-$i.pem" --http-tls-key "$TLS_DIR/gateway-$i.key")
+    echo "gateways { name: \"gateway-$i\" domain: \"$d\" grpc_address: \"$gport\" http_address: \"$hport\" }" >>"$CLUSTER_FILE.tmp"
     if [[ -x $BIN/report-gateway ]]; then
       # shellcheck disable=SC2086
-      add_process "gateway-$i" gateway "$d" "127.0.0.1:$gport" "127.0.0.1:$hport" \
-        "$BIN/report-gateway" --domain "$d" --cluster "$CLUSTER_FILE" \
-        --grpc-listen "127.0.0.1:$gport" --http-listen "127.0.0.1:$hport" $GATEWAY_ARGS
+      add_process "gateway-$i" gateway "$d" "$gport" "$hport" \
+        "$BIN/report-gateway" --name "gateway-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
+        --grpc-listen "$gport" --http-listen "$hport" "${tls[@]}" \
+        "${https[@]}" $GATEWAY_ARGS
     fi
   done
   mv "$CLUSTER_FILE.tmp" "$CLUSTER_FILE"
@@ -258,18 +398,25 @@ cmd_up() {
     for d in "${workers[@]}"; do
       for _ in $(seq 1 "$WORKERS"); do
         i=$((i + 1))
-        free_port; aport=$PORT
+        listen_at "worker-$i" admin; admin=$ADDR
         # shellcheck disable=SC2086
-        add_process "worker-$i" worker "$d" - "127.0.0.1:$aport" \
+        add_process "worker-$i" worker "$d" - "$admin" \
           "$BIN/report-worker" --id "worker-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
-          --admin-listen "127.0.0.1:$aport" $WORKER_ARGS
+          --admin-listen "$admin" "${tls[@]}" $WORKER_ARGS
       done
     done
   fi
   ((MONITORING)) && add_prometheus
+  hosts_on && hosts_setup
+  wan_on && { wan_write_relays; wan_start_relays; }
+  issue_missing_certs
   for n in $(awk '{print $1}' "$TABLE"); do start_process "$n"; done
   wait_ready
-  echo "cluster up in $DIR (profile $PROFILE)"
+  if ((INSECURE)); then
+    echo "cluster up in $DIR (profile $PROFILE) -- INSECURE: plaintext, no authentication"
+  else
+    echo "cluster up in $DIR (profile $PROFILE), mutual TLS (certificates in $TLS_DIR)"
+  fi
   cmd_endpoints
 }
 
@@ -300,6 +447,10 @@ add_prometheus() {
     echo "scrape_configs:"
     for kind in replica gateway worker; do
       echo "  - job_name: $kind"
+      if [[ $kind == gateway ]] && grep -qs -- '--http-tls-cert' "$DIR"/gateway-*/cmd; then
+        echo "    scheme: https"
+        echo "    tls_config: {ca_file: \"$TLS_DIR/ca.pem\"}"
+      fi
       echo "    static_configs:"
       while read -r name _ domain _ http; do
         [[ $http == - ]] && continue
@@ -340,6 +491,8 @@ cmd_down() {
       for p in "${pids[@]}"; do stop_pid "$p" TERM "$grace"; done
     done
   fi
+  wan_stop_relays
+  hosts_on && hosts_teardown
   if ((WIPE)); then
     rm -rf "$DIR"
     echo "cluster in $DIR stopped and wiped"
@@ -392,7 +545,34 @@ cmd_start() {
   local name=${ARGS[0]:-}
   [[ -n $name ]] || die "start needs a process NAME"
   [[ -n $(row_of "$name") ]] || die "no process named '$name' in $DIR"
+  issue_missing_certs
   start_process "$name"
+}
+
+cmd_cert() {
+  local name=${ARGS[0]:-}
+  [[ -n $name ]] || die "cert needs a NAME"
+  if [[ $name == ca ]]; then
+    [[ -n $CERT_CLUSTER_ID ]] || die "cert ca needs --cluster-id ID (the cluster file's cluster_id)"
+    [[ $CERT_CLUSTER_ID =~ ^[A-Za-z0-9._-]+$ ]] || die "--cluster-id must be [A-Za-z0-9._-]"
+    tls_on && die "$TLS_DIR/ca.pem exists: a cluster has one CA (remove it by hand to start over)"
+    make_ca "$CERT_CLUSTER_ID"
+    echo "$TLS_DIR/ca.pem"
+    return 0
+  fi
+  tls_on || die "$DIR has no cluster CA (started with --insecure? or make one: $0 cert ca --cluster-id ID --dir $DIR)"
+  local kind=$CERT_KIND domain=$CERT_DOMAIN row
+  row=$(row_of "$name")
+  if [[ -n $row ]]; then
+    [[ -n $kind ]] || kind=$(awk '{print $2}' <<<"$row")
+    [[ -n $domain ]] || domain=$(awk '{print $3}' <<<"$row")
+  fi
+  [[ $name == operator && -z $kind ]] && kind=operator
+  [[ $kind == operator && -z $domain ]] && domain=-/-/-
+  [[ -n $kind && -n $domain ]] || die "'$name' is not a process of $DIR: give --kind and --domain"
+  [[ -n $CERT_CLUSTER_ID || -f $CLUSTER_FILE ]] || die "no $CLUSTER_FILE here: give --cluster-id"
+  issue_cert "$name" "$kind" "$domain" "$CERT_CLUSTER_ID" "$CERT_SANS"
+  echo "$TLS_DIR/$name.pem"
 }
 
 cmd_kill_domain() {
@@ -452,6 +632,8 @@ partition_ports() {
 cmd_partition() {
   ((${#ARGS[@]} > 0)) || die "partition needs at least one process NAME"
   [[ -f $TABLE ]] || die "no cluster in $DIR"
+  if hosts_on; then hosts_partition; return; fi
+  [[ -z $PARTITION_MODE ]] || die "partition --$PARTITION_MODE needs a cluster made with up --hosts"
   local -a ports
   local listed
   listed=$(partition_ports "${ARGS[@]}")  # exits here (set -e) on an unknown or worker name
@@ -480,6 +662,7 @@ cmd_partition() {
 # Removes the cluster's chain and the jumps to it; quiet when there is nothing to remove.
 heal_rules() {
   [[ -f $RULES ]] || return 0
+  if hosts_on; then hosts_heal; return; fi
   if command -v iptables >/dev/null 2>&1; then
     local hook
     for hook in "INPUT -i lo" "OUTPUT -o lo"; do
@@ -503,6 +686,288 @@ cmd_heal() {
   heal_rules
 }
 
+# --- Hosts (up --hosts; docs/OPERATIONS.md "Hosts and WANs") ---------------------------
+# Every process of the cluster gets a network namespace of its own (a "host") with one
+# address on a bridge that this script creates, so nothing shares 127.0.0.1: the cluster
+# file and `endpoints` name those addresses, each process listens on fixed ports of its own
+# address, partitions drop packets by address inside the hosts' own namespaces, and `down`
+# removes every namespace, link and rule. The root namespace holds the bridge's first
+# address, so tests, reportctl and Prometheus reach every host. Needs root and iproute2.
+#   DIR/hosts.net   BRIDGE PREFIX (the /24 is PREFIX.0/24; the root namespace is PREFIX.1)
+#   DIR/hosts       NAME NETNS ADDRESS HOST_SIDE_LINK
+HOSTS_NET=$DIR/hosts.net
+HOSTS_TABLE=$DIR/hosts
+HOSTS_ID=$(printf '%s' "$DIR" | md5sum | cut -c1-8)
+HOSTS_BRIDGE=rb-$HOSTS_ID
+HOSTS_CHAIN=REPORT-PARTITION
+hosts_on() { [[ -f $HOSTS_TABLE ]]; }
+hosts_require() {
+  [[ $(id -u) -eq 0 ]] || die "--hosts needs root (network namespaces, a bridge, veth links)"
+  command -v ip >/dev/null 2>&1 || die "--hosts needs iproute2 (ip)"
+  command -v iptables >/dev/null 2>&1 || die "--hosts needs iptables (partitions)"
+}
+hosts_prefix() { awk '{print $2}' "$HOSTS_NET"; }
+
+# A /24 of 10.77.0.0/16 that no interface or route of the root namespace uses yet, drawn
+# from the directory's digest so that two clusters rarely even try the same one.
+hosts_init() {
+  hosts_require
+  local start=$((16#${HOSTS_ID:0:2})) k x
+  for k in $(seq 0 255); do
+    x=$(((start + k) % 256))
+    [[ -z $(ip -4 route show to match "10.77.$x.1" | grep -v '^default') ]] || continue
+    ip -4 -o addr show | grep -q " 10\.77\.$x\." && continue
+    echo "$HOSTS_BRIDGE 10.77.$x" >"$HOSTS_NET"
+    : >"$HOSTS_TABLE"
+    return 0
+  done
+  die "no free /24 in 10.77.0.0/16 for the hosts' bridge"
+}
+
+# Sets HOST_ADDR to NAME's address, giving it the next one if it has none yet.
+hosts_add() {
+  local name=$1 row n
+  row=$(awk -v n="$name" '$1==n' "$HOSTS_TABLE")
+  if [[ -z $row ]]; then
+    n=$(($(wc -l <"$HOSTS_TABLE") + 1))
+    ((n <= 240)) || die "more than 240 hosts"
+    row="$name rp-$HOSTS_ID-$name $(hosts_prefix).$((n + 10)) rv$HOSTS_ID$n"
+    echo "$row" >>"$HOSTS_TABLE"
+  fi
+  HOST_ADDR=$(awk '{print $3}' <<<"$row")
+}
+hosts_ns_of() { awk -v n="$1" '$1==n {print $2}' "$HOSTS_TABLE"; }
+hosts_addr_of() { awk -v n="$1" '$1==n {print $3}' "$HOSTS_TABLE"; }
+
+# The fixed port of each listening role on a host (every host has its own address).
+hosts_port() {
+  case $1 in
+    grpc) echo 7001 ;; gateway-grpc) echo 7100 ;; http) echo 8080 ;; admin) echo 9100 ;;
+    *) die "no port for role $1" ;;
+  esac
+}
+
+# Sets ADDR to HOST:PORT where process NAME listens in ROLE: its host's address and the
+# role's port under --hosts, else 127.0.0.1 and a free port.
+listen_at() {
+  local name=$1 role=$2
+  if hosts_on; then
+    hosts_add "$name"
+    ADDR="$HOST_ADDR:$(hosts_port "$role")"
+  else
+    free_port
+    ADDR="127.0.0.1:$PORT"
+  fi
+}
+
+# The command prefix that runs a process on its host (nothing without --hosts).
+host_exec_prefix() {
+  local ns
+  hosts_on || return 0
+  ns=$(hosts_ns_of "$1")
+  [[ -n $ns ]] || return 0
+  printf '%s\n' ip netns exec "$ns"
+}
+
+# Creates the bridge and every host of the table that does not exist yet (fresh `up`, and
+# `up` of a stopped cluster, which comes back on the same addresses).
+hosts_setup() {
+  hosts_require
+  local bridge prefix name ns addr link
+  read -r bridge prefix <"$HOSTS_NET"
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge || die "cannot create bridge $bridge"
+    ip addr add "$prefix.1/24" dev "$bridge"
+    ip link set "$bridge" up
+  fi
+  while read -r name ns addr link; do
+    ip netns list | awk '{print $1}' | grep -qx "$ns" && continue
+    ip netns add "$ns" || die "cannot create network namespace $ns"
+    ip link add "$link" type veth peer name "${link/rv/rp}" || die "cannot create veth $link"
+    ip link set "${link/rv/rp}" netns "$ns"
+    ip -n "$ns" link set "${link/rv/rp}" name eth0
+    ip -n "$ns" addr add "$addr/24" dev eth0
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    ip link set "$link" master "$bridge"
+    ip link set "$link" up
+  done <"$HOSTS_TABLE"
+}
+
+# Removes every host and the bridge. Everything named after this directory's digest goes,
+# whether or not the table lists it (a crashed `up` may have made more than it wrote).
+hosts_teardown() {
+  local ns link left=0
+  command -v ip >/dev/null 2>&1 || return 0
+  for ns in $(ip netns list | awk '{print $1}' | grep "^rp-$HOSTS_ID-" || true); do
+    if [[ -n $(ip netns pids "$ns" 2>/dev/null) ]]; then
+      echo "cluster.sh: warning: processes still run in $ns: $(ip netns pids "$ns" | tr '\n' ' ')" >&2
+      left=1
+    fi
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for link in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' |
+      grep -E "^(rv$HOSTS_ID[0-9]+|$HOSTS_BRIDGE)$" || true); do
+    ip link del "$link" 2>/dev/null || true
+  done
+  ((left == 0)) && echo "removed the hosts' namespaces, links and bridge $HOSTS_BRIDGE"
+}
+
+# In NAME's namespace: drop what it sends to ADDR (out), receives from ADDR (in), or both.
+hosts_drop() {
+  local ns=$1 addr=$2 dir=$3
+  ip netns exec "$ns" iptables -w -N "$HOSTS_CHAIN" 2>/dev/null || true
+  local hook
+  for hook in INPUT OUTPUT; do
+    ip netns exec "$ns" iptables -w -C "$hook" -j "$HOSTS_CHAIN" 2>/dev/null ||
+      ip netns exec "$ns" iptables -w -I "$hook" -j "$HOSTS_CHAIN"
+  done
+  if [[ $dir == out || $dir == both ]]; then
+    ip netns exec "$ns" iptables -w -A "$HOSTS_CHAIN" -d "$addr" -j DROP
+    echo "$ns -d $addr -j DROP" >>"$RULES"
+  fi
+  if [[ $dir == in || $dir == both ]]; then
+    ip netns exec "$ns" iptables -w -A "$HOSTS_CHAIN" -s "$addr" -j DROP
+    echo "$ns -s $addr -j DROP" >>"$RULES"
+  fi
+}
+
+# partition NAME...: the named hosts lose every other host and the root namespace (the
+# clients); --pair A B cuts only A<->B; --oneway A B drops only what A sends to B.
+hosts_partition() {
+  local -a names=("${ARGS[@]}")
+  local name
+  for name in "${names[@]}"; do
+    [[ -n $(hosts_ns_of "$name") ]] || die "no process named '$name' in $DIR"
+  done
+  if [[ -n $PARTITION_MODE ]]; then
+    ((${#names[@]} == 2)) || die "partition --$PARTITION_MODE takes two names: A B"
+    [[ ${names[0]} != "${names[1]}" ]] || die "partition --$PARTITION_MODE needs two different hosts"
+  fi
+  [[ -f $RULES ]] || echo "# rules in the hosts' namespaces, chain $HOSTS_CHAIN" >"$RULES"
+  local a b
+  a=${names[0]}
+  b=${names[1]:-}
+  case $PARTITION_MODE in
+    pair)
+      echo "# partition ${a}<->${b}" >>"$RULES"
+      hosts_drop "$(hosts_ns_of "$a")" "$(hosts_addr_of "$b")" both
+      hosts_drop "$(hosts_ns_of "$b")" "$(hosts_addr_of "$a")" both
+      echo "partitioned $a <-> $b; undo with: $0 heal --dir $DIR" ;;
+    oneway)
+      echo "# partition ${a}->${b}" >>"$RULES"
+      hosts_drop "$(hosts_ns_of "$a")" "$(hosts_addr_of "$b")" out
+      echo "partitioned $a -> $b (packets from $a to $b are dropped; $b -> $a still flows); undo with: $0 heal --dir $DIR" ;;
+    *)
+      echo "# partition ${names[*]}" >>"$RULES"
+      local -A named=()
+      for name in "${names[@]}"; do named[$name]=1; done
+      local other others=("$(hosts_prefix).1")
+      while read -r other _; do
+        [[ -z ${named[$other]:-} ]] && others+=("$(hosts_addr_of "$other")")
+      done <"$HOSTS_TABLE"
+      for name in "${names[@]}"; do
+        for other in "${others[@]}"; do hosts_drop "$(hosts_ns_of "$name")" "$other" both; done
+      done
+      echo "partitioned ${names[*]} (from the other hosts and the root namespace); undo with: $0 heal --dir $DIR" ;;
+  esac
+}
+
+hosts_heal() {
+  local name ns
+  while read -r name ns _; do
+    ip netns list | awk '{print $1}' | grep -qx "$ns" || continue
+    local hook
+    for hook in INPUT OUTPUT; do
+      while ip netns exec "$ns" iptables -w -C "$hook" -j "$HOSTS_CHAIN" 2>/dev/null; do
+        ip netns exec "$ns" iptables -w -D "$hook" -j "$HOSTS_CHAIN"
+      done
+    done
+    ip netns exec "$ns" iptables -w -F "$HOSTS_CHAIN" 2>/dev/null || true
+    ip netns exec "$ns" iptables -w -X "$HOSTS_CHAIN" 2>/dev/null || true
+  done <"$HOSTS_TABLE"
+  rm -f "$RULES"
+  echo "healed: removed the partition rules in every host"
+}
+
+# --- WAN (up --hosts --wan) -------------------------------------------------------------
+# One-way delays between hosts from the profile's latency table (proto/cluster.proto
+# LatencyTable; `reportctl placement latency` turns it into round trips per domain pair),
+# made by report-wan-relay: in each replica's host the relay listens on the host's gRPC
+# address and the replica on 127.0.0.1 behind it, and every byte of a connection from
+# another host waits half that pair's round trip, in each direction. The root namespace
+# (clients, reportctl) gets no delay: a client sits next to the gateway it uses. Replicas also
+# get the consensus timing that fits the slowest replica pair (--tick-ms, --heartbeat-ticks,
+# --election-ticks), unless --replica-args sets it.
+#   DIR/wan          the `reportctl placement latency` lines for the cluster's domains
+#   DIR/NAME/relay.cmd, relay.pid, relay.log   per replica host
+WAN_FILE=$DIR/wan
+wan_on() { [[ -f $WAN_FILE ]]; }
+
+# wan_init PROFILE_FILE DOMAIN...: the round trips and timing of this placement.
+wan_init() {
+  local pf=$1
+  shift
+  [[ -x $BIN/report-wan-relay ]] || die "--wan needs $BIN/report-wan-relay (build it)"
+  "$BIN/reportctl" placement latency "$pf" "$@" >"$WAN_FILE.tmp" ||
+    { rm -f "$WAN_FILE.tmp"; die "no usable latency table in $pf"; }
+  mv "$WAN_FILE.tmp" "$WAN_FILE"
+}
+
+# The replica flags --wan adds: listen behind the relay, and the placement's timing.
+wan_replica_args() {
+  wan_on || return 0
+  printf '%s\n' --listen "127.0.0.1:$(hosts_port grpc)"
+  if [[ ! $REPLICA_ARGS =~ --(tick-ms|heartbeat-ticks|election-ticks) ]]; then
+    sed -n 's/^timing //p' "$WAN_FILE" | tr ' ' '\n'
+  fi
+}
+
+wan_rtt() { awk -v a="$1" -v b="$2" '$1=="rtt" && $2==a && $3==b {print $4; exit}' "$WAN_FILE"; }
+
+# Writes each replica host's relay command: one --delay per other host, by domain pair.
+wan_write_relays() {
+  local name kind domain grpc other okind odomain jitter delays rtt
+  jitter=$(awk '$1=="jitter" {print $2}' "$WAN_FILE")
+  while read -r name kind domain grpc _; do
+    [[ $kind == replica ]] || continue
+    delays=()
+    while read -r other okind odomain _; do
+      [[ $other == "$name" || $okind == prometheus ]] && continue
+      rtt=$(wan_rtt "$odomain" "$domain")
+      [[ -n $rtt ]] || die "no round trip for $odomain - $domain in $WAN_FILE"
+      delays+=(--delay "$(hosts_addr_of "$other")=$(awk -v r="$rtt" 'BEGIN {print r / 2}')")
+    done <"$TABLE"
+    printf '%s\n' ip netns exec "$(hosts_ns_of "$name")" "$BIN/report-wan-relay" \
+      --route "$grpc=127.0.0.1:${grpc##*:}" --jitter-ms "${jitter:-0}" "${delays[@]}" \
+      >"$DIR/$name/relay.cmd"
+  done <"$TABLE"
+}
+
+wan_start_relays() {
+  local f name pid
+  for f in "$DIR"/*/relay.cmd; do
+    [[ -f $f ]] || continue
+    name=$(basename "$(dirname "$f")")
+    pid=$(cat "$DIR/$name/relay.pid" 2>/dev/null || true)
+    [[ -n $pid ]] && pid_running "$pid" && continue
+    local -a cmd
+    mapfile -t cmd <"$f"
+    setsid "${cmd[@]}" >>"$DIR/$name/relay.log" 2>&1 </dev/null &
+    echo $! >"$DIR/$name/relay.pid"
+  done
+}
+
+wan_stop_relays() {
+  local f pid
+  for f in "$DIR"/*/relay.pid; do
+    [[ -f $f ]] || continue
+    pid=$(cat "$f")
+    [[ -n $pid ]] && stop_pid "$pid" TERM 2
+    rm -f "$f"
+  done
+}
+
 case "$VERB" in
   up) cmd_up ;;
   down) cmd_down ;;
@@ -513,6 +978,7 @@ case "$VERB" in
   kill-domain) cmd_kill_domain ;;
   partition) cmd_partition ;;
   heal) cmd_heal ;;
+  cert) cmd_cert ;;
   -h|--help|help) usage ;;
-  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal)" ;;
+  *) die "unknown verb '$VERB' (up, down, status, endpoints, kill, start, kill-domain, partition, heal, cert)" ;;
 esac

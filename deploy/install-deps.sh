@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libboost-program-options-dev libboost-dev libssl-dev
   etcd-server etcd-client iptables iproute2 curl procps openssl
   prometheus
+  systemd  # systemd-analyze: tests/install_test.sh verifies the unit templates
   clang libclang-rt-14-dev
 )
 missing=()

@@ -22,6 +22,8 @@ if [[ -f $DIR/processes ]] && deploy/cluster.sh endpoints --dir "$DIR" | awk '$6
 else
   deploy/cluster.sh up --dir "$DIR"
 fi
+# reportctl presents the operator's certificate (mutual TLS, docs/SECURITY.md).
+[[ -f $DIR/tls/operator.pem ]] && export REPORT_TLS_DIR=$DIR/tls
 read -r _ _ GW_DOMAIN GW_GRPC GW_HTTP _ < <(deploy/cluster.sh endpoints --dir "$DIR" | awk '$2=="gateway"' | head -n 1)
 
 ID=req-2026-04-acct-1
@@ -47,7 +49,7 @@ echo "..."
 cat <<MSG
 
 == your turn
-  export REPORT_GATEWAY=$GW_GRPC
+  export REPORT_GATEWAY=$GW_GRPC REPORT_TLS_DIR=$DIR/tls
   build/bin/reportctl submit --request-id my-first --account acct-42 --month 2026-05
   build/bin/reportctl status my-first --wait 30s
   curl -X POST http://$GW_HTTP/reports -d '{"request_id":"my-second","account_id":"acct-7","month":"2026-06"}'

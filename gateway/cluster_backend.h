@@ -19,10 +19,12 @@ namespace report::gateway {
 class ClusterBackend final : public ReportBackend {
  public:
   // `metrics` must outlive the backend.
-  ClusterBackend(const ClusterConfig& cluster, std::string ingress_domain,
-                 GatewayMetrics* metrics, SubmitBatcherOptions batching = {})
+  ClusterBackend(
+      const ClusterConfig& cluster, std::string ingress_domain,
+      GatewayMetrics* metrics, SubmitBatcherOptions batching = {},
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr)
       : ingress_domain_(std::move(ingress_domain)),
-        client_(cluster, ingress_domain_),
+        client_(cluster, ingress_domain_, std::move(credentials)),
         batcher_(
             [this, metrics](const SubmitBatchRequest& request,
                             absl::Duration timeout) {

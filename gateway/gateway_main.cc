@@ -11,6 +11,7 @@
 #include "common/placement.h"
 #include "common/process.h"
 #include "common/process_endpoints.h"
+#include "common/transport_security.h"
 #include "gateway/cluster_backend.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http_server.h"
@@ -30,7 +31,9 @@ int Fail(const std::string& line, int code = 1) {
 
 int main(int argc, char** argv) {
   report::BlockTerminationSignals();
-  std::string domain, cluster_path, http_listen, grpc_listen;
+  std::string domain, cluster_path, http_listen, grpc_listen, name;
+  report::TlsFlags tls_flags;
+  std::string api_keys_path;
   report::HttpServerOptions http_options;
   report::gateway::FrontDoorOptions front_door_options;
   int submit_timeout_ms = 10000;
@@ -44,6 +47,9 @@ int main(int argc, char** argv) {
       "HOST:PORT "
       "--grpc-listen HOST:PORT\nflags");
   flags.add_options()("help", "print this help")(
+      "name", po::value<std::string>(&name),
+      "this gateway's name in the cluster file (default: the gateway entry "
+      "whose grpc_address is --grpc-listen); picks NAME.pem with --tls-dir")(
       "domain", po::value<std::string>(&domain)->required(),
       "this gateway's failure domain; must be an allowed ingress domain")(
       "cluster", po::value<std::string>(&cluster_path)->required(),
@@ -83,6 +89,17 @@ int main(int argc, char** argv) {
       "access-log", po::bool_switch(&http_options.access_log),
       "log one event=http_access line per answered HTTP request (method, "
       "route, status, code, latency, request id)");
+  report::AddTlsFlags(&flags, &tls_flags);
+  flags.add_options()(
+      "api-keys", po::value<std::string>(&api_keys_path),
+      "text ApiKeyFile (proto/report_api.proto): SHA-256 of each key and the "
+      "accounts it may use; every report call then needs Authorization: "
+      "Bearer KEY (docs/API.md#api-keys)")(
+      "http-tls-cert", po::value<std::string>(&http_options.tls_cert_path),
+      "serve the public HTTP API as HTTPS with this PEM certificate (chain); "
+      "re-read on SIGHUP")("http-tls-key",
+                           po::value<std::string>(&http_options.tls_key_path),
+                           "the PEM key of --http-tls-cert");
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-gateway",
                                                 flags, &vars)) {
@@ -100,6 +117,9 @@ int main(int argc, char** argv) {
       front_door_options.max_long_polls > 4096 || grpc_max_in_flight < 1 ||
       batching.max_queued < 1) {
     return Fail("a limit flag is out of range", 2);
+  }
+  if (http_options.tls_cert_path.empty() != http_options.tls_key_path.empty()) {
+    return Fail("--http-tls-cert and --http-tls-key go together", 2);
   }
   http_options.max_body_bytes = static_cast<size_t>(max_body);
   report::InitProcessLogging(argv[0]);
@@ -128,10 +148,37 @@ int main(int argc, char** argv) {
     return Fail(std::string(allowed.message()));
   }
   const report::ClusterConfig cluster = *placement->cluster();
+  if (name.empty()) {
+    for (const report::GatewayEndpoint& gateway : cluster.gateways()) {
+      if (gateway.grpc_address() == grpc_listen) name = gateway.name();
+    }
+  }
+  if (name.empty()) name = "gateway";
+  auto security = report::TransportSecurity::FromFlags(tls_flags, name);
+  if (!security.ok()) return Fail(std::string(security.status().message()), 2);
+  if ((*security)->secure()) {
+    // The certificate, not the flag, says where this gateway is.
+    const report::ProcessIdentity& me = (*security)->identity();
+    if (me.kind != report::ProcessKind::kGateway || me.domain() != domain ||
+        me.cluster_id != cluster.cluster_id()) {
+      return Fail("the certificate names " + me.uri() +
+                  ", not a gateway of cluster " + cluster.cluster_id() +
+                  " in " + domain);
+    }
+  }
+  (*security)->LogAtStart("report-gateway");
+  if (!api_keys_path.empty()) {
+    auto keys = report::gateway::ApiKeys::LoadFile(api_keys_path);
+    if (!keys.ok()) return Fail(std::string(keys.status().message()), 2);
+    front_door_options.api_keys = *keys;
+    LOG(INFO) << "API keys required: " << (*keys)->size() << " key(s) from "
+              << api_keys_path;
+  }
   report::metrics::Registry registry;
   report::metrics::AddProcessMetrics(&registry);
   report::gateway::GatewayMetrics metrics(&registry);
-  report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching);
+  report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching,
+                                          (*security)->ChannelCredentials());
   front_door_options.domain = domain;
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
   // On SIGTERM every submit in progress is answered before its connection
@@ -158,16 +205,29 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   report::AddGrpcServerMetrics(&builder, &registry);
   int port = 0;
-  builder.AddListeningPort(grpc_listen, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(grpc_listen, (*security)->ServerCredentials(),
                            &port);
   builder.RegisterService(&api_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0)
     return Fail("cannot listen on " + grpc_listen);
   (*endpoints)->FollowWithGrpcHealth(server.get());
-  LOG(INFO) << "report-gateway (" << domain << ") http " << http_listen
-            << " grpc " << grpc_listen;
-  int signal_number = report::WaitForTerminationSignal();
+  LOG(INFO) << "report-gateway (" << domain << ") "
+            << (http_options.tls_cert_path.empty() ? "http " : "https ")
+            << http_listen << " grpc " << grpc_listen;
+  const bool https = !http_options.tls_cert_path.empty();
+  int signal_number =
+      report::WaitForTerminationSignal([&security, &http, https] {
+        report::LogCertificateReload(**security);
+        if (!https) return;
+        absl::StatusOr<std::string> reloaded = (*http)->ReloadTls();
+        if (reloaded.ok()) {
+          LOG(INFO) << "SIGHUP: " << *reloaded;
+        } else {
+          LOG(ERROR) << "SIGHUP: keeping the old HTTPS certificate: "
+                     << reloaded.status().message();
+        }
+      });
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   // HTTP drains first (no new connections; requests in progress answered);
   // gRPC keeps serving meanwhile.

@@ -143,26 +143,31 @@ HttpRouting RouteSubmit(const ReportFrontDoor* front_door,
           "Idempotency-Key header and request_id differ", kRouteSubmit));
     }
   }
-  if (absl::Status admitted = front_door->Admit(submit); !admitted.ok()) {
+  if (absl::Status admitted = front_door->Admit(submit, request.authorization);
+      !admitted.ok()) {
     return Answer(ProblemReply(admitted, kRouteSubmit));
   }
   HttpRouting routing;
   routing.route = kRouteSubmit;
-  routing.async_call = [front_door,
-                        submit = std::move(submit)](HttpRouting::ReplyFn done) {
-    front_door->SubmitAsync(submit,
-                            [done = std::move(done), id = submit.request_id()](
-                                absl::StatusOr<report::Receipt> receipt) {
-                              HttpReply reply = ReceiptReply(receipt);
-                              reply.request_id = id;
-                              done(std::move(reply));
-                            });
+  routing.async_call = [front_door, submit = std::move(submit),
+                        authorization =
+                            request.authorization](HttpRouting::ReplyFn done) {
+    front_door->SubmitAsync(
+        submit,
+        [done = std::move(done),
+         id = submit.request_id()](absl::StatusOr<report::Receipt> receipt) {
+          HttpReply reply = ReceiptReply(receipt);
+          reply.request_id = id;
+          done(std::move(reply));
+        },
+        authorization);
   };
   return routing;
 }
 
 HttpRouting RouteStatus(const ReportFrontDoor* front_door,
-                        absl::string_view escaped_id, absl::string_view query) {
+                        absl::string_view escaped_id, absl::string_view query,
+                        const std::string& authorization) {
   report::api::GetReportRequest get;
   if (!PercentDecode(escaped_id, get.mutable_request_id())) {
     return Answer(InvalidArgument("malformed percent-encoding in request id",
@@ -200,9 +205,9 @@ HttpRouting RouteStatus(const ReportFrontDoor* front_door,
   }
   HttpRouting routing;
   routing.route = kRouteStatus;
-  routing.cluster_call = [front_door, get = std::move(get)] {
+  routing.cluster_call = [front_door, get = std::move(get), authorization] {
     absl::StatusOr<report::api::ReportStatus> status =
-        front_door->GetReport(get);
+        front_door->GetReport(get, authorization);
     HttpReply reply = status.ok() ? JsonReply(200, *status, kRouteStatus)
                                   : ProblemReply(status.status(), kRouteStatus);
     reply.request_id = get.request_id();
@@ -306,6 +311,15 @@ HttpRouting RouteRequest(const ReportFrontDoor* front_door,
           : absl::string_view(request.target).substr(question + 1);
   const std::string route = RouteNameOf(request.target);
 
+  // With API keys, the report routes need a valid key before anything else.
+  if (route == kRouteSubmit || route == kRouteStatus) {
+    if (absl::Status key = front_door->CheckApiKey(request.authorization);
+        !key.ok()) {
+      HttpReply reply = ProblemReply(key, route);
+      reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return Answer(std::move(reply));
+    }
+  }
   if (route == kRouteSubmit) {
     if (request.method != "POST") {
       return Answer(MethodNotAllowed(request.method, path, "POST", route));
@@ -317,7 +331,7 @@ HttpRouting RouteRequest(const ReportFrontDoor* front_door,
       return Answer(MethodNotAllowed(request.method, path, "GET", route));
     }
     return RouteStatus(front_door, path.substr(sizeof(kReportPathPrefix) - 1),
-                       query);
+                       query, request.authorization);
   }
   if (route == kRouteHealth || route == kRouteMetrics || route == kRouteReady) {
     if (request.method != "GET") {

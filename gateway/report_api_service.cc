@@ -33,6 +33,17 @@ absl::Status ReportApiService::OverloadedError() const {
                                 "retry later"));
 }
 
+namespace {
+// The "authorization" metadata ("Bearer KEY"): the API key, as HTTP's
+// Authorization header carries it.
+std::string AuthorizationOf(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  auto found = metadata.find("authorization");
+  if (found == metadata.end()) return "";
+  return std::string(found->second.data(), found->second.size());
+}
+}  // namespace
+
 grpc::ServerUnaryReactor* ReportApiService::SubmitReport(
     grpc::CallbackServerContext* context,
     const report::api::SubmitReportRequest* request, report::Receipt* receipt) {
@@ -45,14 +56,16 @@ grpc::ServerUnaryReactor* ReportApiService::SubmitReport(
   metrics->AddInFlight(1);
   // `request` and `receipt` live until Finish.
   front_door_->SubmitAsync(
-      *request, [this, metrics, reactor,
-                 receipt](absl::StatusOr<report::Receipt> result) {
+      *request,
+      [this, metrics, reactor,
+       receipt](absl::StatusOr<report::Receipt> result) {
         if (result.ok()) *receipt = *std::move(result);
         grpc::Status status = Answer(metrics, "submit", result.status());
         metrics->AddInFlight(-1);
         in_flight_.fetch_sub(1);
         reactor->Finish(status);
-      });
+      },
+      AuthorizationOf(*context));
   return reactor;
 }
 
@@ -63,7 +76,7 @@ grpc::Status ReportApiService::GetReport(
   if (!TryAcquireSlot()) return Answer(metrics, "status", OverloadedError());
   InFlightScope in_flight(metrics);
   absl::StatusOr<report::api::ReportStatus> result =
-      front_door_->GetReport(*request);
+      front_door_->GetReport(*request, AuthorizationOf(*context));
   in_flight_.fetch_sub(1);
   if (result.ok()) *status = *std::move(result);
   return Answer(metrics, "status", result.status());

@@ -1,6 +1,7 @@
 #include "gateway/report_front_door.h"
 
 #include <future>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -61,8 +62,24 @@ absl::Status ReportFrontDoor::ValidateRequestId(absl::string_view request_id) {
   return report::ValidateRequestId(request_id);
 }
 
+absl::Status ReportFrontDoor::CheckApiKey(
+    absl::string_view authorization) const {
+  if (options_.api_keys == nullptr) return absl::OkStatus();
+  return options_.api_keys->Authenticate(authorization).status();
+}
+
 absl::Status ReportFrontDoor::Admit(
-    const report::api::SubmitReportRequest& request) const {
+    const report::api::SubmitReportRequest& request,
+    absl::string_view authorization) const {
+  if (options_.api_keys != nullptr) {
+    absl::StatusOr<AccountGrant> grant =
+        options_.api_keys->Authenticate(authorization);
+    if (!grant.ok()) return grant.status();
+    if (!grant->Covers(request.account_id())) {
+      return MakeError(ErrorCode::kPermissionDenied,
+                       "this API key may not submit for that account");
+    }
+  }
   // The field limits are the shared ones the replicas enforce too.
   if (absl::Status s = ValidateSubmitReportRequest(request); !s.ok()) return s;
   if (!ingress_check_) {
@@ -79,17 +96,22 @@ absl::Status ReportFrontDoor::Admit(
 }
 
 absl::StatusOr<report::Receipt> ReportFrontDoor::Submit(
-    const report::api::SubmitReportRequest& request) const {
+    const report::api::SubmitReportRequest& request,
+    absl::string_view authorization) const {
   std::promise<absl::StatusOr<report::Receipt>> answer;
   std::future<absl::StatusOr<report::Receipt>> answered = answer.get_future();
-  SubmitAsync(request, [&answer](absl::StatusOr<report::Receipt> receipt) {
-    answer.set_value(std::move(receipt));
-  });
+  SubmitAsync(
+      request,
+      [&answer](absl::StatusOr<report::Receipt> receipt) {
+        answer.set_value(std::move(receipt));
+      },
+      authorization);
   return answered.get();
 }
 
 void ReportFrontDoor::SubmitAsync(
-    const report::api::SubmitReportRequest& request, SubmitDone done) const {
+    const report::api::SubmitReportRequest& request, SubmitDone done,
+    absl::string_view authorization) const {
   const absl::Time start = absl::Now();
   auto finish = [this, start, done = std::move(done)](
                     absl::StatusOr<report::Receipt> receipt) {
@@ -99,7 +121,7 @@ void ReportFrontDoor::SubmitAsync(
     }
     done(std::move(receipt));
   };
-  if (absl::Status s = Admit(request); !s.ok()) {
+  if (absl::Status s = Admit(request, authorization); !s.ok()) {
     finish(s);
     return;
   }
@@ -111,7 +133,15 @@ void ReportFrontDoor::SubmitAsync(
 }
 
 absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
-    const report::api::GetReportRequest& request) const {
+    const report::api::GetReportRequest& request,
+    absl::string_view authorization) const {
+  std::optional<AccountGrant> grant;
+  if (options_.api_keys != nullptr) {
+    absl::StatusOr<AccountGrant> granted =
+        options_.api_keys->Authenticate(authorization);
+    if (!granted.ok()) return granted.status();
+    grant = *std::move(granted);
+  }
   if (absl::Status s = ValidateGetReportRequest(request); !s.ok()) return s;
   const uint64_t max_wait_ms =
       static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.max_read_wait));
@@ -143,6 +173,13 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
       metrics_->CountStaleRead();
     }
     return read.status();
+  }
+  if (grant.has_value() && !grant->Covers(read->record().account_id())) {
+    // Worded as the replicas word an unknown id: no existence leak.
+    return MakeError(
+        ErrorCode::kNotFound,
+        absl::StrCat("no request '", request.request_id(),
+                     "' at served offset ", read->served_offset()));
   }
   return ToReportStatus(read->record(), read->served_offset());
 }

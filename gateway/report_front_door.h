@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "gateway/api_keys.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/report_backend.h"
 #include "proto/report_api.pb.h"
@@ -38,6 +39,9 @@ struct FrontDoorOptions {
   // Status reads that may wait (wait_ms > 0) in progress at once, over both
   // transports; beyond it a long poll is refused at once with Overloaded.
   int max_long_polls = 128;
+  // With keys (--api-keys), every call needs a valid one (Authorization:
+  // Bearer KEY) and sees only the accounts it covers; without, the API is open.
+  std::shared_ptr<const ApiKeys> api_keys = nullptr;
 };
 
 // Maps a replicated record, served at `served_offset`, to the public status
@@ -61,26 +65,37 @@ class ReportFrontDoor {
   // InvalidArgument or DomainUnavailable. Transports call it before queueing
   // work so that malformed or unauthorized requests never take a worker slot;
   // Submit() calls it again.
-  absl::Status Admit(const report::api::SubmitReportRequest& request) const;
+  // `authorization` is the caller's Authorization value ("Bearer KEY"), used
+  // when API keys are configured: Unauthenticated without a valid key,
+  // PermissionDenied for an account the key does not cover.
+  absl::Status Admit(const report::api::SubmitReportRequest& request,
+                     absl::string_view authorization = {}) const;
 
   // Blocks until the submission is quorum-committed (or known to be a
   // duplicate) or fails. The receipt's duplicate flag tells a replay from a new
   // acceptance.
   absl::StatusOr<report::Receipt> Submit(
-      const report::api::SubmitReportRequest& request) const;
+      const report::api::SubmitReportRequest& request,
+      absl::string_view authorization = {}) const;
 
   // Submit without holding the calling thread: `done` gets the same answer,
   // exactly once, possibly on another thread (inline for a refusal).
   using SubmitDone = std::function<void(absl::StatusOr<report::Receipt>)>;
   void SubmitAsync(const report::api::SubmitReportRequest& request,
-                   SubmitDone done) const;
+                   SubmitDone done, absl::string_view authorization = {}) const;
 
   // Validates the request (InvalidArgument) and blocks up to min(wait_ms,
   // max_read_wait) for a replica to reach min_offset: NotFound or StaleRead
   // otherwise. A read that may wait is a long poll: beyond max_long_polls of
   // them in progress it is refused at once with Overloaded.
+  // OK without API keys or with a valid key in `authorization`; else
+  // Unauthenticated. Transports call it first, before parsing a request.
+  absl::Status CheckApiKey(absl::string_view authorization) const;
+  // With API keys, a report of an account the key does not cover reads as
+  // NotFound, exactly as an unknown id does.
   absl::StatusOr<report::api::ReportStatus> GetReport(
-      const report::api::GetReportRequest& request) const;
+      const report::api::GetReportRequest& request,
+      absl::string_view authorization = {}) const;
 
   // InvalidArgument unless `request_id` is 1..128 characters of
   // [A-Za-z0-9._:-].

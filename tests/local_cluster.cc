@@ -12,6 +12,8 @@
 #include "absl/strings/str_split.h"
 #include "common/error_code.h"
 #include "common/placement.h"
+#include "common/transport_security.h"
+#include "gtest/gtest.h"
 
 namespace report::testing {
 
@@ -74,9 +76,58 @@ bool LocalCluster::Up(std::string* error) {
     return false;
   }
   config_ = *placement->cluster();
-  client_ =
-      std::make_unique<ClusterClient>(config_, config_.members(0).domain());
+  credentials_ = CredentialsOf("operator");
+  client_credentials_ = config_.gateways_size() > 0
+                            ? CredentialsOf(config_.gateways(0).name())
+                            : credentials_;
+  client_ = std::make_unique<ClusterClient>(
+      config_, config_.members(0).domain(), client_credentials_);
   return true;
+}
+
+std::string LocalCluster::TlsArgs() const {
+  if (access((tls_dir() + "/ca.pem").c_str(), R_OK) != 0) return "--insecure";
+  return "--tls-dir " + tls_dir();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> LocalCluster::CredentialsOf(
+    const std::string& name) const {
+  if (access((tls_dir() + "/ca.pem").c_str(), R_OK) != 0) {
+    return grpc::InsecureChannelCredentials();
+  }
+  auto security = TransportSecurity::FromFiles(tls_dir() + "/ca.pem",
+                                               CertificatePath(tls_dir(), name),
+                                               KeyPath(tls_dir(), name));
+  if (!security.ok()) {
+    ADD_FAILURE() << "no usable certificate " << name << ": "
+                  << security.status();
+    return grpc::InsecureChannelCredentials();
+  }
+  return (*security)->ChannelCredentials();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> LocalCluster::CredentialsAs(
+    const std::string& name, const std::string& kind,
+    const std::string& domain) const {
+  if (access((tls_dir() + "/ca.pem").c_str(), R_OK) != 0) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (access(CertificatePath(tls_dir(), name).c_str(), R_OK) != 0) {
+    std::string output;
+    if (Script(
+            absl::StrCat("cert ", name, " --kind ", kind, " --domain ", domain),
+            &output) != 0) {
+      ADD_FAILURE() << "cluster.sh cert " << name << ": " << output;
+    }
+  }
+  return CredentialsOf(name);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> LocalCluster::WorkerCredentials(
+    const std::string& domain) const {
+  std::string name = "test-worker-";
+  for (char c : domain) name += (c == '/') ? '.' : c;
+  return CredentialsAs(name, "worker", domain);
 }
 
 void LocalCluster::Down() {

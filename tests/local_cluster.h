@@ -62,7 +62,37 @@ class LocalCluster {
 
   const std::string& dir() const { return dir_; }
   const ClusterConfig& config() const { return config_; }
+  // A cluster client acting as the first gateway (its certificate: the
+  // identity replicas take submits from); reads work as any identity.
   ClusterClient& client() { return *client_; }
+  // The credentials client() presents, for more clients of the same kind.
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials() const {
+    return client_credentials_;
+  }
+  // DIR/tls: the cluster CA and every certificate (up without --insecure).
+  std::string tls_dir() const { return dir_ + "/tls"; }
+  // The flags a process started by hand needs to join: "--tls-dir DIR/tls",
+  // or "--insecure" for a plaintext cluster.
+  std::string TlsArgs() const;
+  // Channel credentials of the operator (what reportctl uses): mutual TLS
+  // unless the cluster is plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials() const {
+    return credentials_;
+  }
+  // Credentials of any certificate in tls_dir() (NAME.pem/NAME.key), e.g. one
+  // issued with Script("cert NAME ...").
+  std::shared_ptr<grpc::ChannelCredentials> CredentialsOf(
+      const std::string& name) const;
+  // Credentials of a certificate for NAME with this kind and domain, issued
+  // from the cluster CA (cluster.sh cert) unless it exists; plaintext for a
+  // plaintext cluster.
+  std::shared_ptr<grpc::ChannelCredentials> CredentialsAs(
+      const std::string& name, const std::string& kind,
+      const std::string& domain) const;
+  // A worker's credentials in `domain` (name "test-worker-" + a digest of the
+  // domain): what a test calling the effect protocol directly presents.
+  std::shared_ptr<grpc::ChannelCredentials> WorkerCredentials(
+      const std::string& domain) const;
 
   // Waits until some live replica reports itself leader; returns its member
   // name.
@@ -78,6 +108,8 @@ class LocalCluster {
   std::string dir_;
   bool up_ = false;
   ClusterConfig config_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials_;
   std::unique_ptr<ClusterClient> client_;
 };
 

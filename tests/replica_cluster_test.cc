@@ -58,9 +58,12 @@ class ReplicaCluster {
     ASSERT_TRUE((rc).cluster.Up(&up_error)) << up_error; \
   } while (0)
 
-std::unique_ptr<ReplicaService::Stub> StubFor(const std::string& address) {
-  return ReplicaService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+// A stub presenting `credentials` (the operator's when none: reads only).
+std::unique_ptr<ReplicaService::Stub> StubFor(
+    const LocalCluster& cluster, const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr) {
+  return ReplicaService::NewStub(grpc::CreateChannel(
+      address, credentials ? credentials : cluster.credentials()));
 }
 
 void SubmitAndCheckOffsets(ReplicaCluster& rc, int count,
@@ -329,12 +332,13 @@ TEST(ReplicaClusterTest, AWatchOpenedRightAfterARestartFollowsTheLog) {
   }
   rc.cluster.Kill(watched.name);
   rc.cluster.Start(watched.name);
-  auto stub = StubFor(watched.grpc_address);
+  WatchRequest request;
+  request.set_worker_domain(rc.cluster.config().placement().worker_domains(0));
+  auto stub = StubFor(rc.cluster, watched.grpc_address,
+                      rc.cluster.WorkerCredentials(request.worker_domain()));
   std::unique_ptr<grpc::ClientContext> context;
   std::unique_ptr<grpc::ClientReader<WatchEvent>> reader;
   WatchEvent event;
-  WatchRequest request;
-  request.set_worker_domain(rc.cluster.config().placement().worker_domains(0));
   for (absl::Time until = absl::Now() + absl::Seconds(20);
        absl::Now() < until;) {
     context = std::make_unique<grpc::ClientContext>();
@@ -383,7 +387,8 @@ TEST(ReplicaClusterTest,
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
-      ClusterClient client(rc.cluster.config(), rc.IngressDomain());
+      ClusterClient client(rc.cluster.config(), rc.IngressDomain(),
+                           rc.cluster.client_credentials());
       results[i] = client.Submit(MakeSubmission("same-id"), rc.IngressDomain(),
                                  kSubmitTimeout);
     });
@@ -471,8 +476,9 @@ TEST(ReplicaClusterTest,
   ASSERT_TRUE(first.ok()) << first.status();
   auto leader = rc.cluster.WaitForLeader(absl::Seconds(10));
   ASSERT_TRUE(leader.ok()) << leader.status();
-  auto stub = StubFor(rc.cluster.Process(*leader).grpc_address);
   const std::string worker_domain = rc.cluster.config().members(0).domain();
+  auto stub = StubFor(rc.cluster, rc.cluster.Process(*leader).grpc_address,
+                      rc.cluster.WorkerCredentials(worker_domain));
   auto call = [](auto method) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
@@ -578,7 +584,8 @@ TEST(ReplicaClusterTest,
                           kSubmitTimeout)
                   .ok());
   std::unique_ptr<ReplicaService::Stub> stub =
-      StubFor(cluster.config().members(0).grpc_address());
+      StubFor(cluster, cluster.config().members(0).grpc_address(),
+              cluster.WorkerCredentials(cluster.config().members(0).domain()));
   WatchRequest request;
   // Watching is for workers in an allowed worker domain.
   request.set_worker_domain(cluster.config().members(0).domain());
@@ -656,7 +663,7 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   const uint64_t offset = receipt->accepted_offset();
 
   // The stopped replica cannot answer at all.
-  auto stub = StubFor(follower.grpc_address);
+  auto stub = StubFor(rc.cluster, follower.grpc_address);
   {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
@@ -674,7 +681,7 @@ TEST(ReplicaClusterTest, StoppedReplicaServesStaleReadUntilItCatchesUp) {
   rc.cluster.Kill(follower.name);
   for (const std::string& name : holders) rc.cluster.Kill(name, "STOP");
   rc.cluster.Start(follower.name);
-  stub = StubFor(follower.grpc_address);
+  stub = StubFor(rc.cluster, follower.grpc_address);
   absl::StatusOr<ClusterStatusResponse> lagging =
       absl::UnavailableError("not asked");
   for (absl::Time until = absl::Now() + absl::Seconds(15);
@@ -752,7 +759,8 @@ TEST(ReplicaClusterTest, AReplicaThatLeftAReadUnansweredIsAskedLast) {
   }
   ASSERT_FALSE(frozen.name.empty());
   // Reads from the frozen follower's own domain ask it first.
-  ClusterClient reader(rc.cluster.config(), frozen.domain);
+  ClusterClient reader(rc.cluster.config(), frozen.domain,
+                       rc.cluster.credentials());
   const absl::Duration wait = absl::Milliseconds(300);
   auto read = reader.ReadStatus("near-1", receipt->accepted_offset(), wait);
   ASSERT_TRUE(read.ok()) << read.status();
@@ -779,7 +787,8 @@ TEST(ReplicaClusterTest, RandomKillsUnderLoadNeverLoseOrMoveAnAnsweredSubmit) {
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&, c] {
-      ClusterClient client(rc.cluster.config(), rc.IngressDomain());
+      ClusterClient client(rc.cluster.config(), rc.IngressDomain(),
+                           rc.cluster.client_credentials());
       for (int i = 0; !stop.load(); ++i) {
         std::string id = absl::StrCat("load-", c, "-", i);
         auto receipt = client.Submit(MakeSubmission(id), rc.IngressDomain(),

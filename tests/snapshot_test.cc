@@ -51,9 +51,8 @@ struct Cluster {
     }
   }
   absl::StatusOr<ClusterStatusResponse> StatusOf(const std::string& name) {
-    auto stub = ReplicaService::NewStub(
-        grpc::CreateChannel(cluster.Process(name).grpc_address,
-                            grpc::InsecureChannelCredentials()));
+    auto stub = ReplicaService::NewStub(grpc::CreateChannel(
+        cluster.Process(name).grpc_address, cluster.credentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(1));
@@ -66,9 +65,8 @@ struct Cluster {
   // Every receipt is readable from `name` itself at its offset.
   void ExpectReceiptsOn(const std::string& name,
                         const std::map<std::string, uint64_t>& receipts) {
-    auto stub = ReplicaService::NewStub(
-        grpc::CreateChannel(cluster.Process(name).grpc_address,
-                            grpc::InsecureChannelCredentials()));
+    auto stub = ReplicaService::NewStub(grpc::CreateChannel(
+        cluster.Process(name).grpc_address, cluster.credentials()));
     for (const auto& [id, offset] : receipts) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() +

@@ -158,7 +158,7 @@ class EffectCluster {
       if (p.kind == "worker") workers.push_back(p);
     }
     api_ = api::ReportApi::NewStub(
-        grpc::CreateChannel(gateway_, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(gateway_, cluster.credentials()));
     return true;
   }
 
@@ -234,13 +234,16 @@ class EffectCluster {
     return absl::UnavailableError("leader did not answer");
   }
 
-  std::unique_ptr<ReplicaService::Stub> LeaderStub() {
+  // The leader, called with `credentials` (the operator's when none).
+  std::unique_ptr<ReplicaService::Stub> LeaderStub(
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr) {
     auto name = cluster.WaitForLeader(absl::Seconds(10));
     if (!name.ok()) return nullptr;
     for (const Member& member : cluster.config().members()) {
       if (member.name() == *name) {
         return ReplicaService::NewStub(grpc::CreateChannel(
-            member.grpc_address(), grpc::InsecureChannelCredentials()));
+            member.grpc_address(),
+            credentials ? credentials : cluster.credentials()));
       }
     }
     return nullptr;
@@ -332,8 +335,10 @@ TEST(WorkerEffectsTest, WorkerInAnUnauthorizedDomainIsRefused) {
   EXPECT_TRUE(absl::StrContains(output, "DomainUnavailable")) << output;
   EXPECT_TRUE(FilesIn(sink).empty());
 
-  // The replicas enforce the same rule for whoever calls them directly.
-  auto leader = ec.LeaderStub();
+  // The replicas enforce the same rule for whoever calls them directly, even
+  // with a valid worker certificate for that domain.
+  auto leader =
+      ec.LeaderStub(ec.cluster.WorkerCredentials("aws/us-east-1/use1-az2"));
   ASSERT_NE(leader, nullptr);
   grpc::ClientContext context;
   ReserveEffectRequest reserve;
@@ -763,12 +768,14 @@ TEST(WorkerEffectsTest, AWorkerWhoseSinkDisagreesWithTheClusterIsRefused) {
 
   // Matching settings (the same directory spelled differently) are accepted:
   // the worker runs until the timeout ends it.
-  EXPECT_EQ(RunCommand(absl::StrCat("timeout 2 ", BinDir(),
-                                    "/report-worker --id checked --domain "
-                                    "aws/us-east-1/use1-az1 --cluster ",
-                                    cluster_file, " --sink-dir ", ec.SinkDir(),
-                                    "/. --sink-name file-sink"),
-                       &output),
+  ec.cluster.CredentialsAs("checked", "worker", "aws/us-east-1/use1-az1");
+  EXPECT_EQ(RunCommand(
+                absl::StrCat("timeout 2 ", BinDir(),
+                             "/report-worker --id checked --domain "
+                             "aws/us-east-1/use1-az1 --cluster ",
+                             cluster_file, " --sink-dir ", ec.SinkDir(),
+                             "/. --sink-name file-sink ", ec.cluster.TlsArgs()),
+                &output),
             124)
       << output;
 }
@@ -842,8 +849,10 @@ TEST(WorkerEffectsTest, ARequestThatCrashesItsWorkerEndsFailedAtMaxAttempts) {
 // also when a test assertion returns early.
 class CompletionWatch {
  public:
-  CompletionWatch(const ClusterConfig& config, const std::string& worker_domain)
-      : client_(config, worker_domain), thread_([this, worker_domain] {
+  CompletionWatch(const ClusterConfig& config, const std::string& worker_domain,
+                  std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : client_(config, worker_domain, std::move(credentials)),
+        thread_([this, worker_domain] {
           while (!cancelled_.load()) {
             WatchRequest request;
             request.set_worker_domain(
@@ -895,7 +904,8 @@ TEST(WorkerEffectsTest, DISABLED_MeasureSubmitToCompletedLatency) {
   EffectCluster ec("single-az", 1, "--work-ms 0");
   ASSERT_UP(ec);
   constexpr int kRequests = 200;
-  CompletionWatch watch(ec.cluster.config(), ec.workers.at(0).domain);
+  CompletionWatch watch(ec.cluster.config(), ec.workers.at(0).domain,
+                        ec.cluster.WorkerCredentials(ec.workers.at(0).domain));
   std::vector<double> latencies_ms;
   for (int i = 0; i < kRequests; ++i) {
     const std::string id = absl::StrCat("latency-", i);

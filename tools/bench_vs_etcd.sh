@@ -18,7 +18,9 @@
 # the directory of the etcd baseline (not part of this repository; docs/PERFORMANCE.md says
 # what it must provide).
 # Extra reportbench flags: $REPORTBENCH_ARGS (e.g. "--mode status", "--http" — then the
-# gateway's HTTP address is used). Profile: $BENCH_PROFILE (default multi-az).
+# gateway's HTTP address is used). Profile: $BENCH_PROFILE (default multi-az). The cluster
+# runs mutual TLS as `up` makes it (reportbench presents the operator's certificate);
+# BENCH_INSECURE=1 runs it plaintext (`up --insecure`), to measure what TLS costs.
 # Exit: 0 when both benches ran, non-zero otherwise; the cluster is stopped on any exit.
 set -euo pipefail
 
@@ -31,6 +33,8 @@ ANCHORS=${ANCHORS:-}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-1}
 PROFILE=${BENCH_PROFILE:-multi-az}
+UP_ARGS=()
+[[ ${BENCH_INSECURE:-0} == 1 ]] && UP_ARGS=(--insecure)
 REPORTBENCH_ARGS=${REPORTBENCH_ARGS:-}
 CONCS=("$@")
 [[ ${#CONCS[@]} -gt 0 ]] || CONCS=(1 16 64)
@@ -63,7 +67,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "# ours: profile $PROFILE, reportbench $REPORTBENCH_ARGS, $SECS s per concurrency"
+echo "# ours: profile $PROFILE${UP_ARGS[*]:+ (insecure)}, reportbench $REPORTBENCH_ARGS, $SECS s per concurrency"
 
 # field(LINE, NAME): the value of NAME=... in a summary line, without a "us" suffix.
 FIELD_AWK='
@@ -107,18 +111,20 @@ for ((round = 1; round <= ROUNDS; round++)); do
   ((ROUNDS == 1)) || echo "# round $round of $ROUNDS"
   CLUSTER_UP=1
   "$ROOT/deploy/cluster.sh" up --profile "$PROFILE" --dir "$CLUSTER_DIR" --workers 0 \
-    >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "cluster did not come up"; }
+    "${UP_ARGS[@]}" >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "cluster did not come up"; }
   FIELD=4  # GRPC_ADDR
   [[ " $REPORTBENCH_ARGS " == *" --http "* ]] && FIELD=5  # HTTP_ADDR
   TARGET=$("$ROOT/deploy/cluster.sh" endpoints --dir "$CLUSTER_DIR" |
     awk -v f="$FIELD" '$2=="gateway" && $f!="-" {print $f; exit}')
   [[ -n $TARGET ]] || die "no gateway in the cluster (endpoints: $("$ROOT/deploy/cluster.sh" endpoints --dir "$CLUSTER_DIR" | tr '\n' ';'))"
 
+  TLS_ENV=()
+  [[ -f $CLUSTER_DIR/tls/operator.pem ]] && TLS_ENV=("REPORT_TLS_DIR=$CLUSTER_DIR/tls")
   : >"$WORK/ours.$round.txt"
   for c in "${CONCS[@]}"; do
     # shellcheck disable=SC2086
-    "$BIN/reportbench" --target "$TARGET" --concurrency "$c" --seconds "$SECS" \
-      $REPORTBENCH_ARGS | tee -a "$WORK/ours.$round.txt"
+    env "${TLS_ENV[@]}" "$BIN/reportbench" --target "$TARGET" --concurrency "$c" \
+      --seconds "$SECS" $REPORTBENCH_ARGS | tee -a "$WORK/ours.$round.txt"
   done
 
   "$ROOT/deploy/cluster.sh" down --dir "$CLUSTER_DIR" --wipe >/dev/null

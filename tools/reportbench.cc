@@ -603,16 +603,16 @@ class AsyncLoop {
 // --- the run -----------------------------------------------------------------
 
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
-    const BenchOptions& options) {
+    const BenchOptions& options,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < options.conns; ++i) {
     grpc::ChannelArguments args;
     // Separate connections, as the etcd client has: one shared subchannel would
     // funnel every loop through one TCP stream.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channels.push_back(
-        grpc::CreateCustomChannel(absl::StrCat(options.host, ":", options.port),
-                                  grpc::InsecureChannelCredentials(), args));
+    channels.push_back(grpc::CreateCustomChannel(
+        absl::StrCat(options.host, ":", options.port), credentials, args));
   }
   return channels;
 }
@@ -827,7 +827,14 @@ int Main(int argc, char** argv) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<api::ReportApi::Stub>> stubs;
   if (!options.http) {
-    channels = MakeChannels(options);
+    auto security =
+        TransportSecurity::ForTool(options.tls, "operator", {".cluster/tls"});
+    if (!security.ok()) {
+      std::cerr << "reportbench: error: " << security.status().message()
+                << "\n";
+      return kExitUsage;
+    }
+    channels = MakeChannels(options, (*security)->ChannelCredentials());
     for (auto& channel : channels)
       stubs.push_back(api::ReportApi::NewStub(channel));
   }

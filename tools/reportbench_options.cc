@@ -64,6 +64,7 @@ absl::StatusOr<BenchOptions> ParseBenchOptions(
       "secs=S ops/s=X p50=Yus p90=..us p99=Zus max=..us\n"
       "Errors by code go to stderr. Exit 0 after a run (even with errors), "
       "1 if the target is unreachable, 2 on bad flags.\nOptions");
+  AddTlsFlags(&desc, &options.tls);
   desc.add_options()("help,h", "this help")(
       "target", po::value(&target),
       "gateway HOST:PORT (its gRPC address, or its HTTP address with --http)")(

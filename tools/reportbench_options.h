@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/transport_security.h"
 
 namespace report {
 namespace bench {
@@ -43,6 +44,9 @@ struct BenchOptions {
   int wait_ms = 100;     // GetReport wait_ms (status, e2e)
   int e2e_timeout_ms =
       60000;  // e2e: an operation not COMPLETED by then is an error
+  // gRPC mutual TLS as the operator: --tls-dir/--tls-*, else $REPORT_TLS_DIR,
+  // else .cluster/tls when it exists, else plaintext.
+  TlsFlags tls;
   bool help = false;
 };
 

@@ -6,6 +6,7 @@
 // exit code; it parses its own flags with Boost.Program_options. Exit codes are
 // shared by all verbs: 0 success, 1 an error reported by the system (one line
 // "error: Code: detail" on stderr, the code from docs/API.md), 2 bad usage.
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <string>
@@ -22,6 +23,7 @@
 #include "glog/logging.h"
 #include "tools/reportctl_output.h"
 #include "tools/reportctl_verbs.h"
+#include "tools/wan_latency.h"
 
 namespace report {
 namespace {
@@ -171,8 +173,55 @@ int RunPlacementCheck(const std::string& file, bool json) {
   return kExitOk;
 }
 
+// Round trips between the domains (the profile's placed ones unless given), the
+// consensus timing and the commit floor per leader domain
+// (tools/wan_latency.h).
+int RunPlacementLatency(const std::string& file,
+                        std::vector<std::string> domains) {
+  absl::StatusOr<Placement> placement = Placement::LoadFile(file);
+  if (!placement.ok()) return ReportError(placement.status());
+  const PlacementProfile& profile = placement->profile();
+  if (absl::Status valid = wan::ValidateLatencyTable(profile.latency());
+      !valid.ok()) {
+    return ReportError(valid);
+  }
+  if (domains.empty()) {
+    for (const auto* list :
+         {&profile.replica_domains(), &profile.gateway_placements(),
+          &profile.worker_placements()}) {
+      for (const std::string& domain : *list) {
+        if (std::find(domains.begin(), domains.end(), domain) == domains.end())
+          domains.push_back(domain);
+      }
+    }
+  }
+  for (const std::string& domain : domains) {
+    if (std::count(domain.begin(), domain.end(), '/') != 2) {
+      return ReportError(absl::InvalidArgumentError(
+          absl::StrCat("'", domain, "' is not a domain provider/region/zone")));
+    }
+  }
+  for (const std::string& a : domains) {
+    for (const std::string& b : domains) {
+      std::cout << "rtt " << a << " " << b << " "
+                << wan::RoundTripMs(profile.latency(), a, b) << "\n";
+    }
+  }
+  const wan::ConsensusTiming timing = wan::DeriveTiming(profile);
+  std::cout << "timing --tick-ms " << timing.tick_ms << " --heartbeat-ticks "
+            << timing.heartbeat_ticks << " --election-ticks "
+            << timing.election_ticks << "\n";
+  std::cout << "jitter " << profile.latency().jitter_ms() << "\n";
+  for (const std::string& domain : profile.replica_domains()) {
+    std::cout << "quorum_rtt " << domain << " "
+              << wan::QuorumRoundTripMs(profile, domain) << "\n";
+  }
+  return kExitOk;
+}
+
 constexpr char kPlacementUsage[] =
     "usage: reportctl placement check FILE [--json]\n"
+    "       reportctl placement latency FILE [DOMAIN...]\n"
     "\n"
     "Validates a placement profile (deploy/profiles/*.textproto) or a cluster "
     "file\n"
@@ -185,6 +234,15 @@ constexpr char kPlacementUsage[] =
     "  reportctl placement check deploy/profiles/cross-provider.textproto\n"
     "  reportctl placement check .cluster/cluster.textproto --json\n"
     "\n"
+    "latency prints, from the profile's latency table, one line per pair of\n"
+    "DOMAINs (default: every domain the profile places) \"rtt A B MS\", then\n"
+    "\"timing --tick-ms T --heartbeat-ticks H --election-ticks E\" (replica "
+    "flags\n"
+    "that fit the slowest replica pair), \"jitter MS\" and, per replica "
+    "domain,\n"
+    "\"quorum_rtt DOMAIN MS\" (a leader there waits at least this per "
+    "commit).\n"
+    "\n"
     "exit status: 0 the placement is safe, 1 it is invalid or unsafe (one "
     "line\n"
     "\"error: InvalidArgument: <reason>\" on stderr), 2 bad usage.\n";
@@ -195,11 +253,12 @@ int RunPlacement(const Args& args) {
       "json", po::bool_switch(), "print the result as JSON on stdout");
   po::options_description hidden;
   hidden.add_options()("action", po::value<std::string>())(
-      "file", po::value<std::string>());
+      "file", po::value<std::string>())("domains",
+                                        po::value<std::vector<std::string>>());
   po::options_description all;
   all.add(options).add(hidden);
   po::positional_options_description positional;
-  positional.add("action", 1).add("file", 1);
+  positional.add("action", 1).add("file", 1).add("domains", -1);
   po::variables_map vars;
   try {
     po::store(
@@ -214,10 +273,20 @@ int RunPlacement(const Args& args) {
     return kExitOk;
   }
   if (!vars.count("action")) {
-    return UsageError("placement needs an action: check",
+    return UsageError("placement needs an action: check or latency",
                       "reportctl placement --help");
   }
   const std::string action = vars["action"].as<std::string>();
+  if (action == "latency" && vars.count("file")) {
+    return RunPlacementLatency(
+        vars["file"].as<std::string>(),
+        vars.count("domains") ? vars["domains"].as<std::vector<std::string>>()
+                              : std::vector<std::string>{});
+  }
+  if (vars.count("domains")) {
+    return UsageError("placement check takes one FILE",
+                      "reportctl placement --help");
+  }
   if (action != "check") {
     return UsageError(absl::StrCat("unknown placement action '", action, "'"),
                       "reportctl placement --help");

@@ -15,6 +15,7 @@
 #include "common/error_code.h"
 #include "common/json_writer.h"
 #include "common/placement.h"
+#include "common/transport_security.h"
 #include "proto/report_api.grpc.pb.h"
 #include "tools/reportctl_output.h"
 
@@ -60,9 +61,39 @@ absl::StatusOr<std::string> ResolveGateway(const std::string& flag,
   return cluster->gateways(0).grpc_address();
 }
 
-std::unique_ptr<api::ReportApi::Stub> GatewayStub(const std::string& address) {
-  return api::ReportApi::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+// Mutual TLS as the operator (docs/SECURITY.md): --tls-dir or --tls-*, else
+// $REPORT_TLS_DIR, else tls/ beside the cluster file, else .cluster/tls; when
+// none of them holds operator.pem, plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> OperatorCredentials(
+    const TlsFlags& tls, const std::string& cluster_file) {
+  std::vector<std::string> dirs;
+  const size_t slash = cluster_file.rfind('/');
+  dirs.push_back(slash == std::string::npos
+                     ? std::string("tls")
+                     : cluster_file.substr(0, slash) + "/tls");
+  dirs.push_back(".cluster/tls");
+  auto security = TransportSecurity::ForTool(tls, "operator", dirs);
+  if (!security.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument, security.status().message());
+  }
+  return (*security)->ChannelCredentials();
+}
+
+std::unique_ptr<api::ReportApi::Stub> GatewayStub(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  return api::ReportApi::NewStub(grpc::CreateChannel(address, credentials));
+}
+
+// --api-key, else $REPORT_API_KEY: sent as "authorization: Bearer KEY".
+void AddApiKey(const std::string& flag, grpc::ClientContext* context) {
+  std::string key = flag;
+  if (key.empty()) {
+    if (const char* env = std::getenv("REPORT_API_KEY"); env != nullptr) {
+      key = env;
+    }
+  }
+  if (!key.empty()) context->AddMetadata("authorization", "Bearer " + key);
 }
 
 struct Parsed {
@@ -159,7 +190,8 @@ constexpr char kClusterUsage[] =
 }  // namespace
 
 int RunSubmit(const std::vector<std::string>& args) {
-  std::string gateway, cluster_file, request_id, account, month, timeout_text;
+  std::string gateway, cluster_file, request_id, account, month, timeout_text,
+      api_key;
   po::options_description options("submit options");
   options.add_options()("help,h", "print this help")(
       "request-id", po::value<std::string>(&request_id)->required(),
@@ -172,7 +204,12 @@ int RunSubmit(const std::vector<std::string>& args) {
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("15s"),
-      "how long to wait for the commit")("json", "print the receipt as JSON");
+      "how long to wait for the commit")("json", "print the receipt as JSON")(
+      "api-key", po::value<std::string>(&api_key),
+      "API key for a gateway started with --api-keys (default "
+      "$REPORT_API_KEY)");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
@@ -187,15 +224,18 @@ int RunSubmit(const std::vector<std::string>& args) {
   }
   auto address = ResolveGateway(gateway, cluster_file);
   if (!address.ok()) return ReportError(address.status());
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
   api::SubmitReportRequest request;
   request.set_request_id(request_id);
   request.set_account_id(account);
   request.set_month(month);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  AddApiKey(api_key, &context);
   Receipt receipt;
-  grpc::Status status =
-      GatewayStub(*address)->SubmitReport(&context, request, &receipt);
+  grpc::Status status = GatewayStub(*address, *credentials)
+                            ->SubmitReport(&context, request, &receipt);
   if (!status.ok()) return ReportError(GatewayCallError(status, *address));
   if (parsed->vars.count("json")) {
     std::cout << MessageToJsonLine(receipt) << std::endl;
@@ -209,7 +249,7 @@ int RunSubmit(const std::vector<std::string>& args) {
 }
 
 int RunStatus(const std::vector<std::string>& args) {
-  std::string gateway, cluster_file, request_id, wait_text;
+  std::string gateway, cluster_file, request_id, wait_text, api_key;
   uint64_t min_offset = 0;
   po::options_description options("status options");
   options.add_options()("help,h", "print this help")(
@@ -222,7 +262,12 @@ int RunStatus(const std::vector<std::string>& args) {
       "cluster",
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
       "cluster file used to find a gateway")("json",
-                                             "print the status as JSON");
+                                             "print the status as JSON")(
+      "api-key", po::value<std::string>(&api_key),
+      "API key for a gateway started with --api-keys (default "
+      "$REPORT_API_KEY)");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
   po::options_description hidden;
   hidden.add_options()("id", po::value<std::string>(&request_id));
   po::positional_options_description positional;
@@ -240,7 +285,9 @@ int RunStatus(const std::vector<std::string>& args) {
   }
   auto address = ResolveGateway(gateway, cluster_file);
   if (!address.ok()) return ReportError(address.status());
-  auto stub = GatewayStub(*address);
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  auto stub = GatewayStub(*address, *credentials);
   const bool json = parsed->vars.count("json") > 0;
   const bool waiting = !wait_text.empty();
   // The live progress line is for a person at a terminal: never in --json
@@ -268,6 +315,7 @@ int RunStatus(const std::vector<std::string>& args) {
         std::min(std::max(left, absl::Seconds(1)), longest_poll))));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    AddApiKey(api_key, &context);
     api::ReportStatus status;
     grpc::Status rpc = stub->GetReport(&context, request, &status);
     if (!rpc.ok()) {
@@ -326,6 +374,8 @@ int RunCluster(const std::vector<std::string>& args) {
       "cluster file (written by deploy/cluster.sh up)")(
       "timeout", po::value<std::string>(&timeout_text)->default_value("1s"),
       "per-replica timeout")("json", "print every replica's status as JSON");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
   po::options_description hidden;
   po::positional_options_description positional;
   int exit_code = 0;
@@ -340,7 +390,9 @@ int RunCluster(const std::vector<std::string>& args) {
   }
   auto cluster = LoadCluster(cluster_file);
   if (!cluster.ok()) return ReportError(cluster.status());
-  ClusterClient client(*cluster, "");
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  ClusterClient client(*cluster, "", *credentials);
   auto views = client.ClusterStatus(timeout);
   uint64_t leader_commit = 0;
   bool leader_known = false;

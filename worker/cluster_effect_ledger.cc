@@ -2,12 +2,13 @@
 
 namespace report {
 
-ClusterEffectLedger::ClusterEffectLedger(const ClusterConfig& cluster,
-                                         std::string worker_domain,
-                                         absl::Duration call_timeout)
+ClusterEffectLedger::ClusterEffectLedger(
+    const ClusterConfig& cluster, std::string worker_domain,
+    absl::Duration call_timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials)
     : worker_domain_(std::move(worker_domain)),
       call_timeout_(call_timeout),
-      client_(cluster, worker_domain_) {}
+      client_(cluster, worker_domain_, std::move(credentials)) {}
 
 absl::Status ClusterEffectLedger::Watch(
     uint64_t from_offset,

@@ -9,14 +9,17 @@
 #include <string>
 
 #include "client/cluster_client.h"
+#include "grpcpp/security/credentials.h"
 #include "worker/effect_ledger.h"
 
 namespace report {
 
 class ClusterEffectLedger final : public EffectLedger {
  public:
-  ClusterEffectLedger(const ClusterConfig& cluster, std::string worker_domain,
-                      absl::Duration call_timeout = absl::Seconds(5));
+  ClusterEffectLedger(
+      const ClusterConfig& cluster, std::string worker_domain,
+      absl::Duration call_timeout = absl::Seconds(5),
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   absl::Status Watch(uint64_t from_offset,
                      const std::function<void(const WatchEvent&)>& on_event,

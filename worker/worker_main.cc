@@ -26,6 +26,7 @@
 #include "common/metrics.h"
 #include "common/placement.h"
 #include "common/process_endpoints.h"
+#include "common/transport_security.h"
 #include "common/validation.h"
 #include "common/version.h"
 #include "proto/cluster.pb.h"
@@ -45,6 +46,7 @@ struct WorkerFlags {
   std::string sink_dir;
   std::string sink_name;
   std::string admin_listen;
+  TlsFlags tls;
 };
 
 // Exit code for bad flags or configuration (one clear line on stderr).
@@ -126,8 +128,27 @@ absl::Status CheckWorkerPlacement(const ClusterConfig& config,
 }
 
 absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> MakeLedger(
-    const ClusterConfig& config, const std::string& domain) {
-  return std::make_unique<ClusterEffectLedger>(config, domain);
+    const ClusterConfig& config, const std::string& domain,
+    const TransportSecurity& security) {
+  return std::make_unique<ClusterEffectLedger>(
+      config, domain, absl::Seconds(5), security.ChannelCredentials());
+}
+
+// The certificate, not the flags, says who this worker is: a worker whose
+// --domain (or cluster) differs from its certificate's refuses to start.
+absl::Status CheckIdentity(const TransportSecurity& security,
+                           const ClusterConfig& config,
+                           const std::string& domain) {
+  if (!security.secure()) return absl::OkStatus();
+  const ProcessIdentity& me = security.identity();
+  if (me.kind != ProcessKind::kWorker || me.domain() != domain ||
+      me.cluster_id != config.cluster_id()) {
+    return MakeError(ErrorCode::kDomainUnavailable,
+                     absl::StrCat("the certificate names ", me.uri(),
+                                  ", not a worker of cluster ",
+                                  config.cluster_id(), " in ", domain));
+  }
+  return absl::OkStatus();
 }
 
 // Parses and validates the flags; returns an exit code when the process should
@@ -176,6 +197,7 @@ std::optional<int> ParseFlags(int argc, char** argv, WorkerFlags* flags) {
       "crash-request-prefix", po::value<std::string>(&o.crash_request_prefix),
       "fault knob: exit at once (status 87) when granted a request whose id "
       "starts with this, before writing anything");
+  AddTlsFlags(&desc, &flags->tls);
   if (report::PrintVersionIfAsked(argc, argv, "report-worker")) return 0;
   po::variables_map vm;
   try {
@@ -256,6 +278,7 @@ int Main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   WorkerFlags flags;
@@ -285,8 +308,20 @@ int Main(int argc, char** argv) {
       !claimed.ok()) {
     return fail(claimed);
   }
+  absl::StatusOr<std::shared_ptr<const TransportSecurity>> security =
+      TransportSecurity::FromFlags(flags.tls, flags.options.worker_id);
+  if (!security.ok()) {
+    std::cerr << "report-worker: " << security.status().message() << "\n";
+    return kUsageExit;
+  }
+  if (absl::Status mine =
+          CheckIdentity(**security, *config, flags.options.worker_domain);
+      !mine.ok()) {
+    return fail(mine);
+  }
+  (*security)->LogAtStart("report-worker");
   absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> ledger =
-      MakeLedger(*config, flags.options.worker_domain);
+      MakeLedger(*config, flags.options.worker_domain, **security);
   if (!ledger.ok()) return fail(ledger.status());
 
   metrics::Registry registry;
@@ -307,7 +342,10 @@ int Main(int argc, char** argv) {
   if (!endpoints.ok()) return fail(endpoints.status());
   std::thread signal_thread([&] {
     int signal_number = 0;
-    sigwait(&signals, &signal_number);
+    while (sigwait(&signals, &signal_number) != 0 || signal_number == SIGHUP) {
+      if (signal_number == SIGHUP) LogCertificateReload(**security);
+      signal_number = 0;
+    }
     LOG(INFO) << "signal " << signal_number << ": stopping";
     worker.RequestStop();
   });

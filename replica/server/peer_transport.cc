@@ -25,7 +25,28 @@ constexpr size_t kMaxQueuedMessages = 20000;
 // and this channel's send limit are the same constant (see common/validation.h
 // for why one append always fits).
 constexpr size_t kMaxFrameBytes = kMaxMessageBytes;
+
+std::mutex credentials_mu;
+// Never destroyed: gRPC may be shut down before static destructors run.
+std::shared_ptr<grpc::ChannelCredentials>& PeerCredentials() {
+  static auto* credentials = new std::shared_ptr<grpc::ChannelCredentials>();
+  return *credentials;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> CurrentPeerCredentials() {
+  std::lock_guard<std::mutex> lock(credentials_mu);
+  if (PeerCredentials() == nullptr) {
+    PeerCredentials() = grpc::InsecureChannelCredentials();
+  }
+  return PeerCredentials();
+}
 }  // namespace
+
+void SetPeerChannelCredentials(
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  std::lock_guard<std::mutex> lock(credentials_mu);
+  PeerCredentials() = std::move(credentials);
+}
 
 void FillFrame(std::deque<consensus::Message>* queue, size_t max_bytes,
                consensus::MessageBatch* frame, uint64_t* oversized) {
@@ -66,8 +87,8 @@ class PeerTransport::PeerSender {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxSendMessageSize(static_cast<int>(kMaxFrameBytes));
-    channel_ = grpc::CreateCustomChannel(
-        PeerAddress(peer_, self_id_), grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(PeerAddress(peer_, self_id_),
+                                         CurrentPeerCredentials(), args);
     stub_ = Peer::NewStub(channel_);
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "peer-sender");

@@ -16,7 +16,18 @@
 #include "proto/cluster.pb.h"
 #include "proto/consensus.pb.h"
 
+namespace grpc {
+class ChannelCredentials;
+}
+
 namespace report {
+
+// The credentials every PeerTransport of this process dials its peers with
+// (mutual TLS, common/transport_security.h). Set once in main() before the
+// replica starts; plaintext until then. Process-wide only because the replica
+// builds its transport itself (ReplicaOptions carries no credentials yet).
+void SetPeerChannelCredentials(
+    std::shared_ptr<grpc::ChannelCredentials> credentials);
 
 // Where `self_id` sends consensus messages to `peer`: the peer's link for
 // `self_id` when the cluster file gives one (see PeerLink), else the peer's

@@ -12,9 +12,12 @@
 #include "common/placement.h"
 #include "common/process.h"
 #include "common/process_endpoints.h"
+#include "common/transport_security.h"
 #include "common/validation.h"
 #include "glog/logging.h"
+#include "replica/server/authorizer.h"
 #include "replica/server/grpc_event_loop.h"
+#include "replica/server/peer_transport.h"
 #include "replica/server/replica.h"
 #include "replica/server/replica_metrics.h"
 #include "replica/server/replica_service.h"
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   std::string listen;
   std::string admin_listen;
   int max_watch_streams = report::ReplicaServiceImpl::kDefaultMaxWatchStreams;
+  report::TlsFlags tls_flags;
   po::options_description flags(
       "report-replica: a replica of the durable report log (fenced-epoch "
       "quorum commit)\n"
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
           ->default_value(report::ReplicaServiceImpl::kDefaultMaxWatchStreams),
       "WatchCommitted streams open at once; beyond it RESOURCE_EXHAUSTED "
       "Overloaded");
+  report::AddTlsFlags(&flags, &tls_flags);
   po::variables_map vars;
   if (auto exit_code = report::ParseDaemonFlags(argc, argv, "report-replica",
                                                 flags, &vars)) {
@@ -99,6 +104,29 @@ int main(int argc, char** argv) {
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
   options.cluster = *placement->cluster();
+  const report::Member* self = placement->FindMember(options.id);
+  if (self == nullptr) {
+    return Fail("no member with --id " + std::to_string(options.id) + " in " +
+                cluster_path);
+  }
+  auto security = report::TransportSecurity::FromFlags(tls_flags, self->name());
+  if (!security.ok()) return Fail(std::string(security.status().message()), 2);
+  if ((*security)->secure()) {
+    // The certificate, not the flag, says who this process is.
+    const report::ProcessIdentity& me = (*security)->identity();
+    if (me.kind != report::ProcessKind::kReplica || me.name != self->name() ||
+        me.domain() != options.domain ||
+        me.cluster_id != options.cluster.cluster_id()) {
+      return Fail("the certificate names " + me.uri() + ", not replica " +
+                  self->name() + " of cluster " + options.cluster.cluster_id() +
+                  " in " + options.domain);
+    }
+  }
+  (*security)->LogAtStart("report-replica");
+  report::SetPeerChannelCredentials((*security)->ChannelCredentials());
+  const report::Authorizer authorizer = (*security)->secure()
+                                            ? report::Authorizer(&*placement)
+                                            : report::Authorizer::AllowAll();
   // Besides its grpc_address, a replica listens on one port per peer link
   // (cluster.proto PeerLink), so each directed replica-to-replica link can be
   // cut on its own.
@@ -141,16 +169,18 @@ int main(int argc, char** argv) {
     return Fail(std::string(endpoints.status().message()));
   }
 
-  report::ReplicaServiceImpl replica_service(replica->get(), max_watch_streams);
+  report::ReplicaServiceImpl replica_service(replica->get(), authorizer,
+                                             max_watch_streams);
   report::Peer::AsyncService peer_service;
   report::AsyncCalls async_calls(replica->get(), &replica_service,
                                  &peer_service, cq.get());
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  const std::shared_ptr<grpc::ServerCredentials> credentials =
+      (*security)->ServerCredentials();
+  builder.AddListeningPort(listen, credentials, &port);
   std::vector<int> link_ports(link_addresses.size(), 0);
   for (size_t i = 0; i < link_addresses.size(); ++i) {
-    builder.AddListeningPort(link_addresses[i],
-                             grpc::InsecureServerCredentials(), &link_ports[i]);
+    builder.AddListeningPort(link_addresses[i], credentials, &link_ports[i]);
   }
   builder.RegisterService(&replica_service);
   builder.RegisterService(&peer_service);
@@ -188,7 +218,8 @@ int main(int argc, char** argv) {
   LOG(INFO) << "report-replica " << options.id << " (" << options.domain
             << ") serving on " << listen
             << (admin_listen.empty() ? "" : ", admin HTTP on ") << admin_listen;
-  int signal_number = report::WaitForTerminationSignal();
+  int signal_number = report::WaitForTerminationSignal(
+      [&security] { report::LogCertificateReload(**security); });
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   stop();
   return 0;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 #include "common/validation.h"
+#include "glog/logging.h"
 #include "replica/server/grpc_event_loop.h"
 #include "replica/server/submit_rules.h"
 
@@ -33,6 +34,10 @@ grpc::Status Answer(absl::StatusOr<T> result, T* response) {
 
 // Every field is checked against its limit (common/validation.h) before the
 // replica sees the request, so an oversized field never reaches the log.
+// A call the caller's certificate does not allow is refused before the
+// replica sees it (replica/server/authorizer.h); malformed input is refused
+// first, the same for everyone.
+#define RETURN_IF_REFUSED(check) RETURN_IF_INVALID(check)
 #define RETURN_IF_INVALID(check)                       \
   do {                                                 \
     if (absl::Status invalid = (check); !invalid.ok()) \
@@ -45,6 +50,8 @@ grpc::Status ReplicaServiceImpl::Submit(grpc::ServerContext* context,
                                         const SubmitRequest* request,
                                         SubmitResponse* response) {
   RETURN_IF_INVALID(ValidateSubmitRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kSubmit,
+                                          request->ingress_domain()));
   return Answer(replica_->Submit(*request, DeadlineOf(context)), response);
 }
 
@@ -97,6 +104,8 @@ grpc::Status ReplicaServiceImpl::ReadStatus(grpc::ServerContext* context,
                                             const ReadStatusRequest* request,
                                             ReadStatusResponse* response) {
   RETURN_IF_INVALID(ValidateReadStatusRequest(*request));
+  RETURN_IF_REFUSED(
+      authorizer_.CheckCall(*context, ReplicaOperation::kRead, ""));
   return Answer(replica_->ReadStatus(*request, DeadlineOf(context)), response);
 }
 
@@ -104,6 +113,8 @@ grpc::Status ReplicaServiceImpl::ReserveEffect(
     grpc::ServerContext* context, const ReserveEffectRequest* request,
     EffectResponse* response) {
   RETURN_IF_INVALID(ValidateReserveEffectRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                          request->worker_domain()));
   return Answer(replica_->ReserveEffect(*request, DeadlineOf(context)),
                 response);
 }
@@ -112,6 +123,8 @@ grpc::Status ReplicaServiceImpl::ExtendLease(grpc::ServerContext* context,
                                              const ExtendLeaseRequest* request,
                                              EffectResponse* response) {
   RETURN_IF_INVALID(ValidateExtendLeaseRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                          request->worker_domain()));
   return Answer(replica_->ExtendLease(*request, DeadlineOf(context)), response);
 }
 
@@ -119,6 +132,8 @@ grpc::Status ReplicaServiceImpl::Complete(grpc::ServerContext* context,
                                           const CompleteRequest* request,
                                           EffectResponse* response) {
   RETURN_IF_INVALID(ValidateCompleteRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                          request->worker_domain()));
   return Answer(replica_->Complete(*request, DeadlineOf(context)), response);
 }
 
@@ -126,6 +141,8 @@ grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
                                       const FailRequest* request,
                                       EffectResponse* response) {
   RETURN_IF_INVALID(ValidateFailRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kEffect,
+                                          request->worker_domain()));
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
@@ -133,6 +150,8 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerContext* context, const WatchRequest* request,
     grpc::ServerWriter<WatchEvent>* writer) {
   RETURN_IF_INVALID(ValidateWatchRequest(*request));
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kWatch,
+                                          request->worker_domain()));
   int open = watch_streams_.load();
   do {
     if (open >= max_watch_streams_) {
@@ -158,6 +177,8 @@ grpc::Status ReplicaServiceImpl::WatchCommitted(
 grpc::Status ReplicaServiceImpl::ClusterStatus(
     grpc::ServerContext* context, const ClusterStatusRequest* request,
     ClusterStatusResponse* response) {
+  RETURN_IF_REFUSED(
+      authorizer_.CheckCall(*context, ReplicaOperation::kRead, ""));
   *response = replica_->Status();
   return grpc::Status::OK;
 }
@@ -183,10 +204,27 @@ class AsyncCalls::DeliverCall : public CqHandler {
           return;
         }
         new DeliverCall(owner_);  // the next stream
+        // The certificate names one member; every batch on this stream must
+        // come from it (0: a plaintext cluster, `from` is taken as sent).
+        if (absl::StatusOr<uint64_t> sender =
+                owner_->replica_service_->authorizer().ConsensusSenderOfCall(
+                    context_);
+            sender.ok()) {
+          sender_ = *sender;
+        } else {
+          Refuse(sender.status());
+          return;
+        }
         state_ = State::kReading;
         reader_.Read(&batch_, this);
         return;
       case State::kReading:
+        if (ok && sender_ != 0 && batch_.from() != sender_) {
+          Refuse(MakeError(ErrorCode::kPermissionDenied,
+                           absl::StrCat("this certificate speaks for member ",
+                                        sender_, ", not ", batch_.from())));
+          return;
+        }
         if (ok) {
           owner_->replica_->StepBatch(batch_);
           batch_.Clear();
@@ -204,7 +242,16 @@ class AsyncCalls::DeliverCall : public CqHandler {
 
  private:
   enum class State { kWaitingForCall, kReading, kFinishing };
+
+  void Refuse(const absl::Status& refusal) {
+    LOG_EVERY_N(WARNING, 100) << "refused a consensus stream from "
+                              << context_.peer() << ": " << refusal;
+    state_ = State::kFinishing;
+    reader_.Finish(ack_, ToGrpcStatus(refusal), this);
+  }
+
   AsyncCalls* const owner_;
+  uint64_t sender_ = 0;
   grpc::ServerContext context_;
   grpc::ServerAsyncReader<DeliverAck, consensus::MessageBatch> reader_;
   consensus::MessageBatch batch_;
@@ -244,6 +291,12 @@ class AsyncCalls::SubmitBatchCall {
       return;
     }
     new SubmitBatchCall(owner_);  // the next call
+    if (absl::Status refused = Authorize(); !refused.ok()) {
+      Reply(refused);
+      std::lock_guard<std::mutex> lock(mu_);
+      --outstanding_;  // the call's own reference, now held by the reply
+      return;
+    }
     const absl::Time deadline = DeadlineOf(&context_);
     std::shared_ptr<PendingSubmit> pending = StartCheckedSubmitBatch(
         owner_->replica_, request_,
@@ -258,6 +311,31 @@ class AsyncCalls::SubmitBatchCall {
     pending_ = std::move(pending);
     alarm_.Set(owner_->cq_, absl::ToChronoTime(deadline), &alarm_tag_);
     // The request tag's reference passes to the alarm.
+  }
+
+  // Only a gateway in an ingress domain submits, and only for its own domain
+  // (a gateway never sends another; a call that does is refused whole). A
+  // request that is malformed is not judged here: it gets its own
+  // InvalidArgument outcome, as a single Submit is validated before it is
+  // authorized.
+  absl::Status Authorize() {
+    const Authorizer& authorizer = owner_->replica_service_->authorizer();
+    if (authorizer.allows_all()) return absl::OkStatus();
+    absl::StatusOr<ProcessIdentity> caller = authorizer.CallerOf(context_);
+    if (!caller.ok()) return caller.status();
+    if (absl::Status allowed = authorizer.Check(
+            *caller, ReplicaOperation::kSubmit, caller->domain());
+        !allowed.ok()) {
+      return allowed;
+    }
+    for (const SubmitRequest& submit : request_.requests()) {
+      if (!ValidateSubmitRequest(submit).ok()) continue;
+      if (submit.ingress_domain() != caller->domain()) {
+        return authorizer.Check(*caller, ReplicaOperation::kSubmit,
+                                submit.ingress_domain());
+      }
+    }
+    return absl::OkStatus();
   }
 
   void OnDeadline(bool fired) {

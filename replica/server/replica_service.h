@@ -1,6 +1,7 @@
 // The gRPC faces of a replica: the client-facing Replica service and the Peer
-// service that feeds consensus messages into it. Both are thin: every decision
-// is Replica's.
+// service that feeds consensus messages into it. Both are thin: who may call
+// what is the Authorizer's decision (replica/server/authorizer.h), everything
+// else is Replica's.
 //
 // The hot path is asynchronous: peer streams (Peer.Deliver) and SubmitBatch
 // calls arrive on a completion queue that the replica's driver thread polls
@@ -17,6 +18,7 @@
 #include <memory>
 
 #include "proto/replica_service.grpc.pb.h"
+#include "replica/server/authorizer.h"
 #include "replica/server/replica.h"
 
 namespace report {
@@ -29,9 +31,11 @@ class ReplicaServiceImpl final
   // `max_watch_streams` open at once, a new one is refused with
   // RESOURCE_EXHAUSTED ("Overloaded: ...") and the watcher tries another
   // replica or later.
-  explicit ReplicaServiceImpl(report::Replica* replica,
-                              int max_watch_streams = kDefaultMaxWatchStreams)
-      : replica_(replica), max_watch_streams_(max_watch_streams) {}
+  ReplicaServiceImpl(report::Replica* replica, Authorizer authorizer,
+                     int max_watch_streams = kDefaultMaxWatchStreams)
+      : replica_(replica),
+        authorizer_(authorizer),
+        max_watch_streams_(max_watch_streams) {}
   static constexpr int kDefaultMaxWatchStreams = 64;
 
   grpc::Status Submit(grpc::ServerContext* context,
@@ -58,8 +62,12 @@ class ReplicaServiceImpl final
                              const ClusterStatusRequest* request,
                              ClusterStatusResponse* response) override;
 
+  // Who may call what; the asynchronous calls (AsyncCalls) ask it too.
+  const Authorizer& authorizer() const { return authorizer_; }
+
  private:
   report::Replica* replica_;
+  const Authorizer authorizer_;
   const int max_watch_streams_;
   std::atomic<int> watch_streams_{0};
 };
