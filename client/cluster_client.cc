@@ -265,6 +265,58 @@ absl::StatusOr<ReadStatusResponse> ClusterClient::ReadStatus(
       absl::StrCat("no replica could serve the read: ", last.message()));
 }
 
+absl::StatusOr<ListRequestsResponse> ClusterClient::ListRequests(
+    const ListRequestsRequest& list, absl::Duration wait) {
+  ListRequestsRequest request = list;
+  request.set_wait_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(wait)));
+  if (request.consistency() == LINEARIZABLE) {
+    return CallLeader<ListRequestsResponse>(
+        wait + absl::Seconds(2),
+        [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+            ListRequestsResponse* out) {
+          return stub->ListRequests(context, request, out);
+        });
+  }
+  // As ReadStatus: nearest first, the next one only when a replica does not
+  // answer at all.
+  const absl::Time wait_until = absl::Now() + wait;
+  const absl::Time deadline = wait_until + absl::Seconds(2);
+  absl::Status last = MakeError(ErrorCode::kNoQuorum, "no replica reachable");
+  for (size_t index : ReadOrder()) {
+    grpc::ClientContext context;
+    const absl::Time now = absl::Now();
+    request.set_wait_ms(static_cast<uint64_t>(
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(wait_until - now))));
+    SetDeadline(&context, std::min(deadline, std::max(now, wait_until) +
+                                                 kAttemptTimeout));
+    ListRequestsResponse response;
+    grpc::Status status =
+        stubs_[index]->ListRequests(&context, request, &response);
+    const bool answered = !IsTransportFailure(status);
+    {
+      std::lock_guard<std::mutex> lock(unanswered_mu_);
+      unanswered_until_[index] =
+          answered ? absl::InfinitePast() : absl::Now() + kUnansweredMemory;
+    }
+    if (status.ok()) return response;
+    last = FromGrpcStatus(status);
+    if (answered) return last;
+    unanswered_reads_.fetch_add(1);
+    if (absl::Now() >= deadline) break;
+  }
+  return MakeError(
+      ErrorCode::kStaleRead,
+      absl::StrCat("no replica could serve the list: ", last.message()));
+}
+
+absl::StatusOr<EffectResponse> ClusterClient::Cancel(
+    const CancelRequest& request, absl::Duration timeout) {
+  return CallLeader<EffectResponse>(
+      timeout,
+      [&](ReplicaService::Stub* stub, grpc::ClientContext* context,
+          EffectResponse* out) { return stub->Cancel(context, request, out); });
+}
+
 absl::StatusOr<EffectResponse> ClusterClient::ReserveEffect(
     const ReserveEffectRequest& request, absl::Duration timeout) {
   return CallLeader<EffectResponse>(

@@ -51,6 +51,14 @@ class ClusterClient {
       const std::string& request_id, uint64_t min_offset, absl::Duration wait,
       ReadConsistency consistency = AT_LEAST_OFFSET);
 
+  // A page of an account's requests: from the nearest reachable replica that
+  // has applied min_offset (or through the leader's ReadIndex), as ReadStatus.
+  absl::StatusOr<ListRequestsResponse> ListRequests(
+      const ListRequestsRequest& request, absl::Duration wait);
+  // Cancels through the leader (retried as other leader calls are).
+  absl::StatusOr<EffectResponse> Cancel(const CancelRequest& request,
+                                        absl::Duration timeout);
+
   absl::StatusOr<EffectResponse> ReserveEffect(
       const ReserveEffectRequest& request, absl::Duration timeout);
   absl::StatusOr<EffectResponse> ExtendLease(const ExtendLeaseRequest& request,

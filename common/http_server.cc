@@ -262,6 +262,7 @@ class Connection : public HttpServer::Impl::Drainable,
 
   void ReadHeader() {
     if (server_->draining()) return Shutdown();
+    head_request_ = false;
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(server_->options().max_header_bytes));
@@ -347,10 +348,13 @@ class Connection : public HttpServer::Impl::Drainable,
     HttpRequest request;
     request.method = std::string(message.method_string());
     request_method_ = request.method;
+    head_request_ = request.method == "HEAD";
     request_start_ = absl::Now();
     request.target = std::string(message.target());
     request.idempotency_key = std::string(message["Idempotency-Key"]);
     request.authorization = std::string(message[http::field::authorization]);
+    request.content_type = std::string(message[http::field::content_type]);
+    request.if_none_match = std::string(message[http::field::if_none_match]);
     request.body = std::move(message.body());
 
     if (over_limit_) {
@@ -418,12 +422,22 @@ class Connection : public HttpServer::Impl::Drainable,
     if (server_->draining()) keep_alive_ = false;
     response_.emplace(static_cast<http::status>(reply.status), version_);
     response_->set(http::field::server, server_->options().server_name);
-    response_->set(http::field::content_type, reply.content_type);
+    if (!reply.content_type.empty()) {
+      response_->set(http::field::content_type, reply.content_type);
+    }
     response_->set(http::field::cache_control, "no-store");
     for (auto& [name, value] : reply.headers) response_->set(name, value);
     response_->body() = std::move(reply.body);
     response_->keep_alive(keep_alive_);
     response_->prepare_payload();
+    if (head_request_) {
+      // The length a GET would have had, without the body (RFC 9110 9.3.2).
+      const size_t length = response_->body().size();
+      response_->body().clear();
+      if (reply.status != 304 && reply.status != 204) {
+        response_->content_length(length);
+      }
+    }
     tcp_stream().expires_after(ToChrono(server_->options().write_timeout));
     http::async_write(
         stream_, *response_,
@@ -508,6 +522,7 @@ class Connection : public HttpServer::Impl::Drainable,
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   bool keep_alive_ = true;
+  bool head_request_ = false;  // the request being answered is a HEAD
   bool linger_ = false;
   bool serving_ = false;  // from a whole request until its answer is written
   // For the access log: the request being answered.

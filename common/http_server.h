@@ -38,8 +38,12 @@ struct HttpRequest {
   std::string idempotency_key;  // Idempotency-Key header, "" when absent
   std::string body;
   std::string authorization = "";  // Authorization header, "" when absent
+  std::string content_type = "";   // Content-Type header, "" when absent
+  std::string if_none_match = "";  // If-None-Match header, "" when absent
 };
 
+// To a HEAD request the server sends the reply's headers and the length its
+// body would have, without the body.
 struct HttpReply {
   int status = 200;
   std::string content_type;

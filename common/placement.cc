@@ -435,10 +435,11 @@ absl::StatusOr<Placement> Placement::FromClusterConfig(
     }
     if (!DomainAllowed(gateway.domain(),
                        config.placement().ingress_domains())) {
-      // Not fatal for the cluster: that gateway refuses every request itself.
+      // Not an error: a read gateway serves reads and refuses every write.
       placement->warnings_.push_back(absl::StrCat(
           who, " in ", gateway.domain(),
-          " is outside ingress_domains and will refuse every request"));
+          " is outside ingress_domains: it serves reads and answers submits "
+          "and cancels DomainUnavailable"));
     }
   }
   placement->cluster_ = config;

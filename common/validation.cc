@@ -285,7 +285,71 @@ absl::Status ValidateSubmitReportRequest(
   return ValidateSubmission(submission);
 }
 
+absl::Status ValidateCancelRequest(const CancelRequest& request) {
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok())
+    return s;
+  return ValidateDomainSize(request.ingress_domain(), "ingress_domain");
+}
+
+namespace {
+
+absl::Status ValidateListFields(absl::string_view account_id,
+                                RequestState state) {
+  if (absl::Status s = ValidateAccountId(account_id); !s.ok()) return s;
+  if (!RequestState_IsValid(state)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "state must be ACCEPTED, RUNNING, COMPLETED, FAILED or "
+                     "CANCELLED");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateListRequestsRequest(const ListRequestsRequest& request) {
+  if (absl::Status s =
+          ValidateListFields(request.account_id(), request.state());
+      !s.ok()) {
+    return s;
+  }
+  if (request.page_size() < 1 || request.page_size() > kMaxPageSize) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("page_size must be 1..", kMaxPageSize));
+  }
+  if (!ReadConsistency_IsValid(request.consistency())) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "consistency must be AT_LEAST_OFFSET or LINEARIZABLE");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCancelReportRequest(
+    const api::CancelReportRequest& request) {
+  return ValidateRequestId(request.request_id());
+}
+
+absl::Status ValidateListReportsRequest(
+    const api::ListReportsRequest& request) {
+  if (absl::Status s =
+          ValidateListFields(request.account_id(), request.state());
+      !s.ok()) {
+    return s;
+  }
+  if (request.page_size() > kMaxPageSize) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     absl::StrCat("page_size must be 0..", kMaxPageSize));
+  }
+  if (request.page_token().size() > 64) {
+    return MakeError(ErrorCode::kInvalidArgument, "page_token is malformed");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateGetReportRequest(const api::GetReportRequest& request) {
+  if (!ReadConsistency_IsValid(request.consistency())) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "consistency must be AT_LEAST_OFFSET or LINEARIZABLE");
+  }
   return ValidateRequestId(request.request_id());
 }
 

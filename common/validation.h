@@ -162,6 +162,15 @@ absl::Status ValidateWatchRequest(const WatchRequest& request);
 absl::Status ValidateSubmitReportRequest(
     const api::SubmitReportRequest& request);
 absl::Status ValidateGetReportRequest(const api::GetReportRequest& request);
+// Pages of an account's requests hold 1..kMaxPageSize (0 on the public API
+// means kDefaultPageSize).
+inline constexpr uint32_t kDefaultPageSize = 50;
+inline constexpr uint32_t kMaxPageSize = 500;
+absl::Status ValidateCancelRequest(const CancelRequest& request);
+absl::Status ValidateListRequestsRequest(const ListRequestsRequest& request);
+absl::Status ValidateCancelReportRequest(
+    const api::CancelReportRequest& request);
+absl::Status ValidateListReportsRequest(const api::ListReportsRequest& request);
 
 }  // namespace report
 

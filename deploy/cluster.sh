@@ -27,6 +27,9 @@
 #   cert ca --cluster-id ID [--dir DIR]
 #                                 make DIR/tls/ca.pem and ca.key (certificates for real hosts)
 #
+# up also places one read gateway, gateway-read-1, in the first replica domain outside the
+# profile's ingress domains when there is one (GCP in cross-provider): it serves reads and
+# answers submits 503 DomainUnavailable (docs/API.md, "Gateways in every domain").
 # Every process runs from $REPORT_BIN_DIR (default build/bin), in its own failure domain,
 # with its own directory (data, log, pid) under DIR, and is stopped by its recorded pid.
 # Every process serves /healthz, /readyz and /metrics on its HTTP_ADDR (a gateway on its
@@ -376,17 +379,37 @@ cmd_up() {
       "${wan_args[@]}" $REPLICA_ARGS
   done
   i=0
+  local -a gateway_names=()
   for d in "${gateways[@]}"; do
     i=$((i + 1))
-    local gport hport
-    listen_at "gateway-$i" gateway-grpc; gport=$ADDR
-    listen_at "gateway-$i" http; hport=$ADDR
-    ((HTTPS)) && https=(--http-tls-cert "$TLS_DIR/gateway-$i.pem" --http-tls-key "$TLS_DIR/gateway-$i.key")
-    echo "gateways { name: \"gateway-$i\" domain: \"$d\" grpc_address: \"$gport\" http_address: \"$hport\" }" >>"$CLUSTER_FILE.tmp"
+    gateway_names+=("gateway-$i")
+  done
+  # One read gateway in the first replica domain outside the ingress set, if any.
+  local -a ingress=()
+  mapfile -t ingress < <(field_values ingress_domains "$pf")
+  local read_domain="" p inside
+  for d in "${replicas[@]}"; do
+    inside=0
+    for p in "${ingress[@]}"; do
+      [[ $d == "$p" || $d == "$p"/* ]] && inside=1
+    done
+    if ((inside == 0)); then read_domain=$d; break; fi
+  done
+  if [[ -n $read_domain ]]; then
+    gateways+=("$read_domain")
+    gateway_names+=("gateway-read-1")
+  fi
+  for i in "${!gateways[@]}"; do
+    local gport hport gname=${gateway_names[$i]}
+    d=${gateways[$i]}
+    listen_at "$gname" gateway-grpc; gport=$ADDR
+    listen_at "$gname" http; hport=$ADDR
+    ((HTTPS)) && https=(--http-tls-cert "$TLS_DIR/$gname.pem" --http-tls-key "$TLS_DIR/$gname.key")
+    echo "gateways { name: \"$gname\" domain: \"$d\" grpc_address: \"$gport\" http_address: \"$hport\" }" >>"$CLUSTER_FILE.tmp"
     if [[ -x $BIN/report-gateway ]]; then
       # shellcheck disable=SC2086
-      add_process "gateway-$i" gateway "$d" "$gport" "$hport" \
-        "$BIN/report-gateway" --name "gateway-$i" --domain "$d" --cluster "$CLUSTER_FILE" \
+      add_process "$gname" gateway "$d" "$gport" "$hport" \
+        "$BIN/report-gateway" --name "$gname" --domain "$d" --cluster "$CLUSTER_FILE" \
         --grpc-listen "$gport" --http-listen "$hport" "${tls[@]}" \
         "${https[@]}" $GATEWAY_ARGS
     fi

@@ -28,7 +28,7 @@ read -r _ _ GW_DOMAIN GW_GRPC GW_HTTP _ < <(deploy/cluster.sh endpoints --dir "$
 
 ID=req-2026-04-acct-1
 say "POST /reports through the AWS gateway ($GW_DOMAIN, http://$GW_HTTP)"
-echo "curl -X POST http://$GW_HTTP/reports -d '{\"request_id\":\"$ID\",\"account_id\":\"acct-1\",\"month\":\"2026-04\"}'"
+echo "curl http://$GW_HTTP/reports --json '{\"request_id\":\"$ID\",\"account_id\":\"acct-1\",\"month\":\"2026-04\"}'"
 RECEIPT=$(curl -sS -X POST "http://$GW_HTTP/reports" -H 'Content-Type: application/json' \
   -d "{\"request_id\":\"$ID\",\"account_id\":\"acct-1\",\"month\":\"2026-04\"}")
 echo "$RECEIPT"
@@ -52,7 +52,7 @@ cat <<MSG
   export REPORT_GATEWAY=$GW_GRPC REPORT_TLS_DIR=$DIR/tls
   build/bin/reportctl submit --request-id my-first --account acct-42 --month 2026-05
   build/bin/reportctl status my-first --wait 30s
-  curl -X POST http://$GW_HTTP/reports -d '{"request_id":"my-second","account_id":"acct-7","month":"2026-06"}'
+  curl http://$GW_HTTP/reports --json '{"request_id":"my-second","account_id":"acct-7","month":"2026-06"}'
   curl "http://$GW_HTTP/reports/my-second?min_offset=1&wait_ms=2000"
   deploy/cluster.sh status --dir $DIR          # processes, roles, epochs, offsets
   deploy/cluster.sh kill replica-1 --dir $DIR  # a failure; submits keep working

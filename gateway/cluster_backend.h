@@ -58,10 +58,23 @@ class ClusterBackend final : public ReportBackend {
     batcher_.Submit(RequestOf(submission), timeout, std::move(done));
   }
 
-  absl::StatusOr<ReadStatusResponse> ReadStatus(const std::string& request_id,
-                                                uint64_t min_offset,
-                                                absl::Duration wait) override {
-    return client_.ReadStatus(request_id, min_offset, wait);
+  absl::StatusOr<ListRequestsResponse> ListRequests(
+      const ListRequestsRequest& request, absl::Duration wait) override {
+    return client_.ListRequests(request, wait);
+  }
+
+  absl::StatusOr<EffectResponse> Cancel(const std::string& request_id,
+                                        absl::Duration timeout) override {
+    CancelRequest request;
+    request.set_request_id(request_id);
+    request.set_ingress_domain(ingress_domain_);
+    return client_.Cancel(request, timeout);
+  }
+
+  absl::StatusOr<ReadStatusResponse> ReadStatus(
+      const std::string& request_id, uint64_t min_offset, absl::Duration wait,
+      ReadConsistency consistency) override {
+    return client_.ReadStatus(request_id, min_offset, wait, consistency);
   }
 
  private:

@@ -5,6 +5,7 @@
 #ifndef REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_
 #define REPORT_GATEWAY_FAKE_REPORT_BACKEND_H_
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <optional>
@@ -79,11 +80,12 @@ class FakeReportBackend : public ReportBackend {
   }
 
   absl::StatusOr<report::ReadStatusResponse> ReadStatus(
-      const std::string& request_id, uint64_t min_offset,
-      absl::Duration wait) override {
+      const std::string& request_id, uint64_t min_offset, absl::Duration wait,
+      report::ReadConsistency consistency) override {
     absl::MutexLock lock(&mu_);
     ++read_calls_;
     last_read_wait_ = wait;
+    last_read_consistency_ = consistency;
     if (wait > absl::ZeroDuration()) {
       // A long poll: held like a replica that has not reached min_offset.
       ++long_polls_waiting_;
@@ -104,6 +106,68 @@ class FakeReportBackend : public ReportBackend {
     report::ReadStatusResponse response;
     *response.mutable_record() = it->second;
     response.set_served_offset(applied_offset_);
+    return response;
+  }
+
+  // Newest first over every record of the account (no paging beyond one
+  // page: tests hold few records).
+  absl::StatusOr<report::ListRequestsResponse> ListRequests(
+      const report::ListRequestsRequest& request,
+      absl::Duration wait) override {
+    absl::MutexLock lock(&mu_);
+    last_list_ = request;
+    report::ListRequestsResponse response;
+    std::vector<report::RequestRecord> records;
+    for (const auto& [id, record] : records_) {
+      if (record.account_id() != request.account_id()) continue;
+      if (request.before_offset() != 0 &&
+          record.accepted_offset() >= request.before_offset()) {
+        continue;
+      }
+      if (request.state() != report::REQUEST_STATE_UNSPECIFIED &&
+          record.state() != request.state()) {
+        continue;
+      }
+      records.push_back(record);
+    }
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+      return a.accepted_offset() > b.accepted_offset();
+    });
+    for (const report::RequestRecord& record : records) {
+      if (response.records_size() == static_cast<int>(request.page_size())) {
+        response.set_next_before_offset(record.accepted_offset() + 1);
+        break;
+      }
+      *response.add_records() = record;
+    }
+    response.set_served_offset(applied_offset_);
+    return response;
+  }
+  report::ListRequestsRequest last_list() const {
+    absl::MutexLock lock(&mu_);
+    return last_list_;
+  }
+
+  absl::StatusOr<report::EffectResponse> Cancel(const std::string& request_id,
+                                                absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    auto it = records_.find(request_id);
+    if (it == records_.end()) {
+      return MakeError(ErrorCode::kNotFound,
+                       absl::StrCat("no request ", request_id));
+    }
+    report::EffectResponse response;
+    report::RequestRecord& record = it->second;
+    if (record.state() == report::ACCEPTED) {
+      record.set_state(report::CANCELLED);
+      record.set_version(++last_offset_);
+      applied_offset_ = last_offset_;
+    } else if (record.state() == report::RUNNING) {
+      record.set_cancel_requested(true);
+    } else {
+      response.set_code(report::RESULT_ALREADY_DONE);
+    }
+    *response.mutable_record() = record;
     return response;
   }
 
@@ -158,6 +222,10 @@ class FakeReportBackend : public ReportBackend {
     absl::MutexLock lock(&mu_);
     return records_.size();
   }
+  report::ReadConsistency last_read_consistency() const {
+    absl::MutexLock lock(&mu_);
+    return last_read_consistency_;
+  }
   absl::Duration last_read_wait() const {
     absl::MutexLock lock(&mu_);
     return last_read_wait_;
@@ -183,6 +251,9 @@ class FakeReportBackend : public ReportBackend {
   int submit_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int read_calls_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_read_wait_ ABSL_GUARDED_BY(mu_);
+  report::ListRequestsRequest last_list_ ABSL_GUARDED_BY(mu_);
+  report::ReadConsistency last_read_consistency_ ABSL_GUARDED_BY(mu_) =
+      report::AT_LEAST_OFFSET;
   absl::Duration last_submit_timeout_ ABSL_GUARDED_BY(mu_);
 };
 

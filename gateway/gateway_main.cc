@@ -1,5 +1,5 @@
-// report-gateway: the stateless front door in one ingress domain (docs/API.md,
-// §12).
+// report-gateway: the stateless front door in any domain of the cluster (reads
+// everywhere, submits and cancels in ingress domains only; docs/API.md).
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
       "this gateway's name in the cluster file (default: the gateway entry "
       "whose grpc_address is --grpc-listen); picks NAME.pem with --tls-dir")(
       "domain", po::value<std::string>(&domain)->required(),
-      "this gateway's failure domain; must be an allowed ingress domain")(
+      "this gateway's failure domain; outside the profile's ingress domains "
+      "it serves reads and answers submits DomainUnavailable")(
       "cluster", po::value<std::string>(&cluster_path)->required(),
       "cluster file")("http-listen",
                       po::value<std::string>(&http_listen)->required(),
@@ -142,11 +143,10 @@ int main(int argc, char** argv) {
 
   auto placement = report::Placement::LoadClusterConfigFile(cluster_path);
   if (!placement.ok()) return Fail(std::string(placement.status().message()));
-  // Placement is authorization: a gateway outside the ingress set refuses to
-  // start.
-  if (absl::Status allowed = placement->CheckIngress(domain); !allowed.ok()) {
-    return Fail(std::string(allowed.message()));
-  }
+  // Placement is authorization: a gateway outside the ingress set serves reads
+  // and answers every submit DomainUnavailable (the front door asks the
+  // placement for each one, and so do the replicas).
+  const bool read_only = !placement->CheckIngress(domain).ok();
   const report::ClusterConfig cluster = *placement->cluster();
   if (name.empty()) {
     for (const report::GatewayEndpoint& gateway : cluster.gateways()) {
@@ -180,6 +180,13 @@ int main(int argc, char** argv) {
   report::gateway::ClusterBackend backend(cluster, domain, &metrics, batching,
                                           (*security)->ChannelCredentials());
   front_door_options.domain = domain;
+  // Reports are read where the workers store them: the sink of the cluster
+  // file (docs/API.md, "GET /reports/{id}/content").
+  if (!cluster.sink().directory().empty()) {
+    front_door_options.report_store =
+        std::make_shared<report::gateway::FileReportStore>(
+            cluster.sink().directory());
+  }
   front_door_options.submit_timeout = absl::Milliseconds(submit_timeout_ms);
   // On SIGTERM every submit in progress is answered before its connection
   // closes: by then its commit is confirmed or it has timed out.
@@ -214,7 +221,11 @@ int main(int argc, char** argv) {
   (*endpoints)->FollowWithGrpcHealth(server.get());
   LOG(INFO) << "report-gateway (" << domain << ") "
             << (http_options.tls_cert_path.empty() ? "http " : "https ")
-            << http_listen << " grpc " << grpc_listen;
+            << http_listen << " grpc " << grpc_listen
+            << (read_only ? "; read-only: " + domain +
+                                " is not an ingress domain, submits are "
+                                "answered DomainUnavailable"
+                          : "");
   const bool https = !http_options.tls_cert_path.empty();
   int signal_number =
       report::WaitForTerminationSignal([&security, &http, https] {

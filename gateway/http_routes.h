@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/http_server.h"
 #include "gateway/report_front_door.h"
@@ -21,20 +22,37 @@ namespace report::gateway {
 // Route names used as metric labels.
 inline constexpr char kRouteSubmit[] = "submit";
 inline constexpr char kRouteStatus[] = "status";
+inline constexpr char kRouteList[] = "list";
+inline constexpr char kRouteCancel[] = "cancel";
+inline constexpr char kRouteContent[] = "content";
 inline constexpr char kRouteHealth[] = "healthz";
 inline constexpr char kRouteReady[] = "readyz";
 inline constexpr char kRouteMetrics[] = "metrics";
+inline constexpr char kRouteOpenApi[] = "openapi";
 inline constexpr char kRouteUnmatched[] = "unmatched";
 
 // The fixed route name of a target, for requests refused before they are
 // routed.
 std::string RouteNameOf(absl::string_view target);
+// The route a request takes: as above, except that GET and HEAD of /reports
+// list an account's reports.
+std::string RouteNameOf(absl::string_view method, absl::string_view target);
 
 // application/problem+json for `error`. `http_status` overrides the status of
-// §7's table for transport-level refusals (405, 413, 431) that share a machine
-// code with it.
+// the error table for transport-level refusals (405, 413, 415, 431) that share
+// a machine code with it. `instance` (RFC 9457) is the request's path.
 HttpReply ProblemReply(const absl::Status& error, absl::string_view route,
-                       int http_status = 0);
+                       int http_status = 0, absl::string_view instance = {});
+
+// The value of an Idempotency-Key header: an RFC 8941 sf-string ("\"key\"",
+// the IETF draft's form) or, for older clients, a bare key. InvalidArgument
+// for anything else.
+absl::StatusOr<std::string> ParseIdempotencyKey(absl::string_view header);
+
+// Whether an If-None-Match value matches `etag` (weak comparison, RFC 9110
+// 13.1.2): "*" or a listed tag equal to it once "W/" is set aside.
+bool IfNoneMatchMatches(absl::string_view if_none_match,
+                        absl::string_view etag);
 
 // Whether the gateway can serve: OK, or why not (GET /readyz answers 503 with
 // it).
@@ -61,7 +79,7 @@ class GatewayHttpHandler : public HttpHandler {
                     int http_status) const override {
     return ProblemReply(error,
                         target.empty() ? kRouteUnmatched : RouteNameOf(target),
-                        http_status);
+                        http_status, target.substr(0, target.find('?')));
   }
   void OnReply(const HttpReply& reply) const override;
   void AddInFlight(int delta) const override;

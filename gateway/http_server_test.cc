@@ -258,7 +258,7 @@ TEST_F(HttpServerTest, MalformedRequestsGetTheirStatusAndNeverReachTheCluster) {
   std::optional<Response> wrong_method =
       Exchange(RawRequest("PUT", "/reports", SubmitBody("r1")));
   ASSERT_TRUE(wrong_method);
-  EXPECT_EQ((*wrong_method)[http::field::allow], "POST");
+  EXPECT_EQ((*wrong_method)[http::field::allow], "GET, HEAD, POST");
 
   EXPECT_EQ(backend_.submit_calls(), 0);
   EXPECT_EQ(backend_.read_calls(), 0);

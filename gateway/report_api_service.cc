@@ -82,4 +82,32 @@ grpc::Status ReportApiService::GetReport(
   return Answer(metrics, "status", result.status());
 }
 
+grpc::Status ReportApiService::CancelReport(
+    grpc::ServerContext* context,
+    const report::api::CancelReportRequest* request,
+    report::api::ReportStatus* status) {
+  GatewayMetrics* metrics = front_door_->metrics();
+  if (!TryAcquireSlot()) return Answer(metrics, "cancel", OverloadedError());
+  InFlightScope in_flight(metrics);
+  absl::StatusOr<report::api::ReportStatus> result =
+      front_door_->CancelReport(*request, AuthorizationOf(*context));
+  in_flight_.fetch_sub(1);
+  if (result.ok()) *status = *std::move(result);
+  return Answer(metrics, "cancel", result.status());
+}
+
+grpc::Status ReportApiService::ListReports(
+    grpc::ServerContext* context,
+    const report::api::ListReportsRequest* request,
+    report::api::ListReportsResponse* page) {
+  GatewayMetrics* metrics = front_door_->metrics();
+  if (!TryAcquireSlot()) return Answer(metrics, "list", OverloadedError());
+  InFlightScope in_flight(metrics);
+  absl::StatusOr<report::api::ListReportsResponse> result =
+      front_door_->ListReports(*request, AuthorizationOf(*context));
+  in_flight_.fetch_sub(1);
+  if (result.ok()) *page = *std::move(result);
+  return Answer(metrics, "list", result.status());
+}
+
 }  // namespace report::gateway

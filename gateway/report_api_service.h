@@ -32,6 +32,12 @@ class ReportApiService final
   grpc::Status GetReport(grpc::ServerContext* context,
                          const report::api::GetReportRequest* request,
                          report::api::ReportStatus* status) override;
+  grpc::Status CancelReport(grpc::ServerContext* context,
+                            const report::api::CancelReportRequest* request,
+                            report::api::ReportStatus* status) override;
+  grpc::Status ListReports(grpc::ServerContext* context,
+                           const report::api::ListReportsRequest* request,
+                           report::api::ListReportsResponse* page) override;
 
  private:
   bool TryAcquireSlot();

@@ -33,11 +33,24 @@ class ReportBackend {
       std::function<void(absl::StatusOr<report::Receipt>)> done) = 0;
 
   // AT_LEAST_OFFSET(min_offset) read from a nearby replica, waiting at most
-  // `wait` for it to apply min_offset. Fails with NotFound (unknown id at the
-  // served offset) or StaleRead.
+  // `wait` for it to apply min_offset; LINEARIZABLE through the leader's
+  // ReadIndex. Fails with NotFound (unknown id at the served offset) or
+  // StaleRead.
   virtual absl::StatusOr<report::ReadStatusResponse> ReadStatus(
-      const std::string& request_id, uint64_t min_offset,
-      absl::Duration wait) = 0;
+      const std::string& request_id, uint64_t min_offset, absl::Duration wait,
+      report::ReadConsistency consistency = report::AT_LEAST_OFFSET) = 0;
+
+  // A page of an account's requests, newest first (ListRequests of
+  // proto/replica_service.proto), from a replica that has applied min_offset,
+  // waiting at most `wait`.
+  virtual absl::StatusOr<report::ListRequestsResponse> ListRequests(
+      const report::ListRequestsRequest& request, absl::Duration wait) = 0;
+
+  // Cancels through the leader, once committed: the record after the cancel
+  // (CANCELLED, RUNNING with cancel_requested, or the terminal state it
+  // already had). NotFound for an unknown id.
+  virtual absl::StatusOr<report::EffectResponse> Cancel(
+      const std::string& request_id, absl::Duration timeout) = 0;
 };
 
 }  // namespace report::gateway

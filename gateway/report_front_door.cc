@@ -4,8 +4,12 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/error_code.h"
+#include "common/sha256.h"
 #include "common/receipt.h"
 #include "common/validation.h"
 
@@ -46,6 +50,7 @@ report::api::ReportStatus ToReportStatus(const report::RequestRecord& record,
       break;
   }
   status.set_served_offset(served_offset);
+  status.set_cancel_requested(record.cancel_requested());
   return status;
 }
 
@@ -132,6 +137,134 @@ void ReportFrontDoor::SubmitAsync(
   backend_->SubmitAsync(submission, options_.submit_timeout, std::move(finish));
 }
 
+absl::StatusOr<std::optional<AccountGrant>> ReportFrontDoor::Grant(
+    absl::string_view authorization) const {
+  if (options_.api_keys == nullptr) return std::optional<AccountGrant>();
+  absl::StatusOr<AccountGrant> granted =
+      options_.api_keys->Authenticate(authorization);
+  if (!granted.ok()) return granted.status();
+  return std::optional<AccountGrant>(*std::move(granted));
+}
+
+absl::Status ReportFrontDoor::CheckIngress() const {
+  absl::Status allowed = ingress_check_
+                             ? ingress_check_()
+                             : MakeError(ErrorCode::kDomainUnavailable,
+                                         "no placement check configured");
+  if (allowed.ok()) return allowed;
+  return MakeError(ErrorCode::kDomainUnavailable, ErrorDetail(allowed));
+}
+
+absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::CancelReport(
+    const report::api::CancelReportRequest& request,
+    absl::string_view authorization) const {
+  absl::StatusOr<std::optional<AccountGrant>> grant = Grant(authorization);
+  if (!grant.ok()) return grant.status();
+  if (absl::Status s = ValidateCancelReportRequest(request); !s.ok()) return s;
+  if (absl::Status s = CheckIngress(); !s.ok()) return s;
+  if (grant->has_value()) {
+    // Whose request it is decides whether this key may cancel it; an account
+    // the key does not cover reads as an unknown id.
+    absl::StatusOr<report::ReadStatusResponse> read = backend_->ReadStatus(
+        request.request_id(), 0, absl::ZeroDuration(), report::LINEARIZABLE);
+    if (!read.ok()) return read.status();
+    if (!(*grant)->Covers(read->record().account_id())) {
+      return MakeError(ErrorCode::kNotFound,
+                       absl::StrCat("no request '", request.request_id(), "'"));
+    }
+  }
+  absl::StatusOr<report::EffectResponse> cancelled =
+      backend_->Cancel(request.request_id(), options_.submit_timeout);
+  if (!cancelled.ok()) return cancelled.status();
+  return ToReportStatus(cancelled->record(), cancelled->offset());
+}
+
+absl::StatusOr<ReportFrontDoor::ReportContent>
+ReportFrontDoor::GetReportContent(const report::api::GetReportRequest& request,
+                                  absl::string_view authorization) const {
+  absl::StatusOr<report::api::ReportStatus> status =
+      GetReport(request, authorization);
+  if (!status.ok()) return status.status();
+  if (status->state() != report::COMPLETED) {
+    return MakeError(
+        ErrorCode::kNotFound,
+        absl::StrCat("request '", request.request_id(), "' is ",
+                     report::RequestState_Name(status->state()),
+                     " at served offset ", status->served_offset(),
+                     ": its report exists once it is COMPLETED"));
+  }
+  if (options_.report_store == nullptr) {
+    return MakeError(ErrorCode::kNotFound,
+                     "this gateway has no report store configured");
+  }
+  absl::StatusOr<std::string> document =
+      options_.report_store->Read(status->effect_key(), kMaxReportBytes);
+  if (!document.ok()) return document.status();
+  ReportContent content;
+  content.etag =
+      absl::StrCat("\"", status->effect_key(), ":",
+                   Sha256Hex(*document).substr(0, 16), "\"");
+  content.document = *std::move(document);
+  return content;
+}
+
+std::string ReportFrontDoor::PageTokenOf(uint64_t before_offset) {
+  return absl::WebSafeBase64Escape(absl::StrCat("v1:", before_offset));
+}
+
+absl::StatusOr<uint64_t> ReportFrontDoor::BeforeOffsetOf(
+    absl::string_view token) {
+  std::string decoded;
+  uint64_t offset = 0;
+  absl::string_view text;
+  if (absl::WebSafeBase64Unescape(token, &decoded)) text = decoded;
+  if (!absl::ConsumePrefix(&text, "v1:") || !absl::SimpleAtoi(text, &offset) ||
+      offset == 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "page_token is not one this API returned");
+  }
+  return offset;
+}
+
+absl::StatusOr<report::api::ListReportsResponse> ReportFrontDoor::ListReports(
+    const report::api::ListReportsRequest& request,
+    absl::string_view authorization) const {
+  absl::StatusOr<std::optional<AccountGrant>> grant = Grant(authorization);
+  if (!grant.ok()) return grant.status();
+  if (absl::Status s = ValidateListReportsRequest(request); !s.ok()) return s;
+  if (grant->has_value() && !(*grant)->Covers(request.account_id())) {
+    return MakeError(ErrorCode::kNotFound,
+                     absl::StrCat("no account '", request.account_id(), "'"));
+  }
+  report::ListRequestsRequest list;
+  list.set_account_id(request.account_id());
+  list.set_state(request.state());
+  list.set_page_size(request.page_size() == 0 ? kDefaultPageSize
+                                              : request.page_size());
+  if (!request.page_token().empty()) {
+    absl::StatusOr<uint64_t> before = BeforeOffsetOf(request.page_token());
+    if (!before.ok()) return before.status();
+    list.set_before_offset(*before);
+  }
+  list.set_min_offset(request.min_offset());
+  const uint64_t max_wait_ms =
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.max_read_wait));
+  const absl::Duration wait = request.wait_ms() >= max_wait_ms
+                                  ? options_.max_read_wait
+                                  : absl::Milliseconds(request.wait_ms());
+  absl::StatusOr<report::ListRequestsResponse> page =
+      backend_->ListRequests(list, wait);
+  if (!page.ok()) return page.status();
+  report::api::ListReportsResponse response;
+  for (const report::RequestRecord& record : page->records()) {
+    *response.add_reports() = ToReportStatus(record, page->served_offset());
+  }
+  if (page->next_before_offset() != 0) {
+    response.set_next_page_token(PageTokenOf(page->next_before_offset()));
+  }
+  return response;
+}
+
 absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
     const report::api::GetReportRequest& request,
     absl::string_view authorization) const {
@@ -164,8 +297,8 @@ absl::StatusOr<report::api::ReportStatus> ReportFrontDoor::GetReport(
     } while (!long_polls_.compare_exchange_weak(current, current + 1));
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<report::ReadStatusResponse> read =
-      backend_->ReadStatus(request.request_id(), request.min_offset(), wait);
+  absl::StatusOr<report::ReadStatusResponse> read = backend_->ReadStatus(
+      request.request_id(), request.min_offset(), wait, request.consistency());
   metrics_->ObserveStatusLatency(absl::Now() - start);
   if (long_poll) long_polls_.fetch_sub(1);
   if (!read.ok()) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -23,6 +24,7 @@
 #include "gateway/api_keys.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/report_backend.h"
+#include "gateway/report_store.h"
 #include "proto/report_api.pb.h"
 
 namespace report::gateway {
@@ -42,6 +44,9 @@ struct FrontDoorOptions {
   // With keys (--api-keys), every call needs a valid one (Authorization:
   // Bearer KEY) and sees only the accounts it covers; without, the API is open.
   std::shared_ptr<const ApiKeys> api_keys = nullptr;
+  // Where COMPLETED reports are read from (GET /reports/{id}/content); none:
+  // every content read is NotFound.
+  std::shared_ptr<const ReportStore> report_store = nullptr;
 };
 
 // Maps a replicated record, served at `served_offset`, to the public status
@@ -97,6 +102,40 @@ class ReportFrontDoor {
       const report::api::GetReportRequest& request,
       absl::string_view authorization = {}) const;
 
+  // Cancels (docs/API.md, "Cancel"): a write, so only at a gateway in an
+  // ingress domain (else DomainUnavailable, nothing sent). Answers the status
+  // after the cancel: CANCELLED, RUNNING with cancel_requested, or the
+  // terminal state the request already had. NotFound for an unknown id (or,
+  // with API keys, an account the key does not cover).
+  absl::StatusOr<report::api::ReportStatus> CancelReport(
+      const report::api::CancelReportRequest& request,
+      absl::string_view authorization = {}) const;
+
+  // One page of an account's requests, newest first; next_page_token is
+  // opaque and valid on any gateway, across leader changes. With API keys, an
+  // account the key does not cover is NotFound.
+  absl::StatusOr<report::api::ListReportsResponse> ListReports(
+      const report::api::ListReportsRequest& request,
+      absl::string_view authorization = {}) const;
+
+  // The page token for "requests accepted below `before_offset`" and back
+  // (InvalidArgument for a token this gateway did not make).
+  static std::string PageTokenOf(uint64_t before_offset);
+  static absl::StatusOr<uint64_t> BeforeOffsetOf(absl::string_view token);
+
+  // The report document of a COMPLETED request, read through the report store
+  // (freshness, keys and long polls as GetReport), and its strong ETag
+  // ("<effect key>:<SHA-256 of the document, 16 hex>"). NotFound while the
+  // request is not COMPLETED.
+  struct ReportContent {
+    std::string document;
+    std::string etag;
+  };
+  static constexpr size_t kMaxReportBytes = 16 << 20;
+  absl::StatusOr<ReportContent> GetReportContent(
+      const report::api::GetReportRequest& request,
+      absl::string_view authorization = {}) const;
+
   // InvalidArgument unless `request_id` is 1..128 characters of
   // [A-Za-z0-9._:-].
   static absl::Status ValidateRequestId(absl::string_view request_id);
@@ -107,6 +146,13 @@ class ReportFrontDoor {
   GatewayMetrics* metrics() const { return metrics_; }
 
  private:
+  // The grant of the caller's key (nullopt without API keys), or
+  // Unauthenticated.
+  absl::StatusOr<std::optional<AccountGrant>> Grant(
+      absl::string_view authorization) const;
+  // Ingress check for writes other than submits; DomainUnavailable.
+  absl::Status CheckIngress() const;
+
   ReportBackend* backend_;
   IngressCheck ingress_check_;
   GatewayMetrics* metrics_;

@@ -352,10 +352,14 @@ class FaultCluster {
     return ids;
   }
 
-  // A gateway outside `domain` (a domain or a prefix of one); empty if none.
+  // An ingress gateway outside `domain` (a domain or a prefix of one); empty
+  // if none. Read gateways (cluster.sh's gateway-read-N) take no submits.
   ProcessInfo GatewayOutside(const std::string& domain) const {
     for (const ProcessInfo& p : cluster.Processes()) {
-      if (p.kind == "gateway" && !InDomain(p.domain, domain)) return p;
+      if (p.kind == "gateway" && !InDomain(p.domain, domain) &&
+          !absl::StartsWith(p.name, "gateway-read")) {
+        return p;
+      }
     }
     return ProcessInfo{};
   }

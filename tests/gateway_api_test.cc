@@ -10,10 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -28,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/error_code.h"
 #include "gtest/gtest.h"
 #include "proto/replica_service.grpc.pb.h"
@@ -95,9 +99,11 @@ class HttpConnection {
 
   void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
 
-  // Reads one whole response (Content-Length framed); an error when the
-  // connection closes first or the deadline passes.
-  absl::StatusOr<HttpResponse> ReadResponse(absl::Duration timeout) {
+  // Reads one whole response (Content-Length framed; headers only when it
+  // answers a HEAD); an error when the connection closes first or the deadline
+  // passes.
+  absl::StatusOr<HttpResponse> ReadResponse(absl::Duration timeout,
+                                            bool head = false) {
     const absl::Time deadline = absl::Now() + timeout;
     size_t header_end;
     while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
@@ -118,7 +124,7 @@ class HttpConnection {
           std::string(absl::StripAsciiWhitespace(kv.second));
     }
     size_t length = 0;
-    if (!absl::SimpleAtoi(response.Header("content-length"), &length))
+    if (head || !absl::SimpleAtoi(response.Header("content-length"), &length))
       length = 0;
     while (buffer_.size() < header_end + 4 + length) {
       if (absl::Status read = ReadMore(deadline); !read.ok()) return read;
@@ -181,8 +187,77 @@ std::string RawRequest(const std::string& method, const std::string& target,
   return raw;
 }
 
+// Every response Exchange() received, for the OpenAPI conformance check that
+// runs when the test program ends.
+struct RecordedExchange {
+  std::string method;
+  std::string target;
+  HttpResponse response;
+};
+absl::Mutex recorded_mu;
+std::vector<RecordedExchange>* Recorded() {
+  static std::vector<RecordedExchange> recorded;
+  return &recorded;
+}
+
+std::string JsonString(absl::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c >= 0x7f) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+// When the test program ends: every recorded response validates against
+// docs/openapi.yaml (tools/openapi/conform.mjs).
+class OpenApiConformance : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    absl::MutexLock lock(&recorded_mu);
+    if (Recorded()->empty()) return;
+    char dir_template[] = "/tmp/openapi-exchanges-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    const std::string file = absl::StrCat(dir_template, "/exchanges.jsonl");
+    {
+      std::ofstream out(file);
+      for (const RecordedExchange& e : *Recorded()) {
+        out << "{\"method\":" << JsonString(e.method)
+            << ",\"target\":" << JsonString(e.target)
+            << ",\"status\":" << e.response.status << ",\"headers\":{";
+        bool first = true;
+        for (const auto& [name, value] : e.response.headers) {
+          out << (first ? "" : ",") << JsonString(name) << ":"
+              << JsonString(value);
+          first = false;
+        }
+        out << "},\"body\":" << JsonString(e.response.body) << "}\n";
+      }
+    }
+    std::string output;
+    const int code = RunCommand(
+        absl::StrCat("node ", SourceDir(), "/tools/openapi/conform.mjs ",
+                     SourceDir(), "/docs/openapi.yaml ", file),
+        &output);
+    EXPECT_EQ(code, 0) << "responses that do not conform to docs/openapi.yaml "
+                          "(the checker needs deploy/install-deps.sh):\n"
+                       << output;
+    if (code == 0) std::cout << output;
+    RunCommand(absl::StrCat("rm -rf ", dir_template));
+  }
+};
+::testing::Environment* const kOpenApiConformance =
+    ::testing::AddGlobalTestEnvironment(new OpenApiConformance);
+
 // One request on a fresh connection; status 0 (and the error in body) when no
-// answer came.
+// answer came. Every answer is recorded for the conformance check.
 HttpResponse Exchange(const std::string& address, const std::string& raw,
                       absl::Duration timeout = absl::Seconds(15)) {
   HttpResponse failed;
@@ -195,10 +270,17 @@ HttpResponse Exchange(const std::string& address, const std::string& raw,
     failed.body = "send failed";
     return failed;
   }
-  auto response = (*connection)->ReadResponse(timeout);
+  const std::string request_line = raw.substr(0, raw.find("\r\n"));
+  std::vector<std::string> words = absl::StrSplit(request_line, ' ');
+  const bool head = !words.empty() && words[0] == "HEAD";
+  auto response = (*connection)->ReadResponse(timeout, head);
   if (!response.ok()) {
     failed.body = response.status().ToString();
     return failed;
+  }
+  if (words.size() == 3) {
+    absl::MutexLock lock(&recorded_mu);
+    Recorded()->push_back({words[0], words[1], *response});
   }
   return *response;
 }
@@ -352,6 +434,8 @@ Receipt SubmitNew(const std::string& http, const std::string& id) {
   return receipt.ok() ? *receipt : Receipt();
 }
 
+std::string ReadFile(const std::string& path);
+
 // --- Tests
 
 TEST(GatewayApiTest, ReceiptOnlyAfterCommit) {
@@ -435,7 +519,7 @@ TEST(GatewayApiTest, ClientRetryAfterTimeoutReturnsOriginalReceipt) {
 
   HttpResponse replay = Post(gc.Http(), SubmitBody("retry-1"));
   ASSERT_EQ(replay.status, 200) << replay.body;
-  EXPECT_EQ(replay.Header("location"), "");
+  EXPECT_EQ(replay.Header("location"), "/reports/retry-1");
   auto again = ParseReceipt(replay);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->duplicate());
@@ -443,10 +527,11 @@ TEST(GatewayApiTest, ClientRetryAfterTimeoutReturnsOriginalReceipt) {
   EXPECT_EQ(again->epoch(), first.epoch());
   EXPECT_EQ(again->status_path(), first.status_path());
 
-  // The Idempotency-Key header form of the same retry.
+  // The Idempotency-Key header form of the same retry (the IETF header's
+  // quoted string).
   HttpResponse keyed =
       Post(gc.Http(), "{\"account_id\":\"acct-1\",\"month\":\"2026-04\"}",
-           {"Idempotency-Key: retry-1"});
+           {"Idempotency-Key: \"retry-1\""});
   ASSERT_EQ(keyed.status, 200) << keyed.body;
   auto keyed_receipt = ParseReceipt(keyed);
   ASSERT_TRUE(keyed_receipt.ok());
@@ -499,29 +584,235 @@ TEST(GatewayApiTest, ChangedRetryPayloadFailsWithIdempotencyConflict) {
   EXPECT_EQ(next.accepted_offset(), first.accepted_offset() + 1);
 }
 
+TEST(GatewayApiTest, HttpConventionsHoldOnARealGateway) {
+  GatewayCluster gc("cross-provider");
+  ASSERT_UP(gc);
+  // The IETF Idempotency-Key header, a quoted sf-string; the replay names its
+  // status as the first answer did.
+  const std::string body = R"({"account_id":"acct-1","month":"2026-04"})";
+  HttpResponse created =
+      Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
+  ASSERT_EQ(created.status, 202) << created.body;
+  EXPECT_EQ(created.Header("location"), "/reports/conv-1");
+  HttpResponse replay = Post(gc.Http(), body, {R"(Idempotency-Key: "conv-1")"});
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.Header("location"), "/reports/conv-1");
+  auto receipt = ParseReceipt(created);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+
+  // 415 for a body that says it is not JSON (curl -d's default type).
+  HttpResponse form = Exchange(
+      gc.Http(), absl::StrCat("POST /reports HTTP/1.1\r\nHost: t\r\n",
+                              "Content-Type: application/x-www-form-urlencoded"
+                              "\r\nContent-Length: ",
+                              SubmitBody("conv-2").size(), "\r\n\r\n",
+                              SubmitBody("conv-2")));
+  ExpectProblem(form, 415, "InvalidArgument", "form body");
+  EXPECT_EQ(form.Header("accept-post"), "application/json");
+
+  // ETag is the version; If-None-Match with it is 304 without a body.
+  const std::string target =
+      absl::StrCat("/reports/conv-1?min_offset=", receipt->accepted_offset(),
+                   "&wait_ms=5000");
+  HttpResponse status = Get(gc.Http(), target);
+  ASSERT_EQ(status.status, 200) << status.body;
+  const std::string etag = status.Header("etag");
+  auto parsed = ParseJson<api::ReportStatus>(status.body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(etag, absl::StrCat("W/\"", parsed->version(), "\""));
+  HttpResponse unchanged = Exchange(
+      gc.Http(), RawRequest("GET", target, "", {"If-None-Match: " + etag}));
+  EXPECT_EQ(unchanged.status, 304);
+  EXPECT_EQ(unchanged.body, "");
+  EXPECT_EQ(unchanged.Header("etag"), etag);
+
+  // HEAD: the headers and length of the GET, no body.
+  for (const std::string& path :
+       {target, std::string("/openapi.yaml"), std::string("/healthz")}) {
+    HttpResponse get = Get(gc.Http(), path);
+    HttpResponse head = Exchange(gc.Http(), RawRequest("HEAD", path, ""));
+    EXPECT_EQ(head.status, 200) << path;
+    EXPECT_EQ(head.Header("content-length"), absl::StrCat(get.body.size()))
+        << path;
+    EXPECT_EQ(head.Header("content-type"), get.Header("content-type")) << path;
+    EXPECT_EQ(head.body, "") << path;
+  }
+
+  // Problems name their instance (RFC 9457).
+  HttpResponse missing = Get(gc.Http(), "/reports/conv-none?min_offset=1");
+  ExpectProblem(missing, 404, "NotFound", "unknown id");
+  auto problem = ParseJson<api::Problem>(missing.body);
+  ASSERT_TRUE(problem.ok());
+  EXPECT_EQ(problem->instance(), "/reports/conv-none");
+
+  // The gateway serves docs/openapi.yaml as built.
+  HttpResponse document = Get(gc.Http(), "/openapi.yaml");
+  EXPECT_EQ(document.status, 200);
+  EXPECT_EQ(document.Header("content-type"), "application/yaml");
+  EXPECT_EQ(document.body, ReadFile(SourceDir() + "/docs/openapi.yaml"));
+}
+
+// Pages of an account's list while new submits arrive and the leader is
+// killed between pages: every request that existed when the first page was
+// read appears exactly once, newest first, and the token keeps working on the
+// new leader's cluster (and through another gateway).
+TEST(GatewayApiTest, ListingAcrossPagesWhileSubmitsArriveAndTheLeaderIsKilled) {
+  GatewayCluster gc("cross-provider");
+  ASSERT_UP(gc);
+  std::vector<std::string> before_ids;
+  uint64_t last_offset = 0;
+  for (int i = 0; i < 23; ++i) {
+    const std::string id = absl::StrCat("list-", i);
+    HttpResponse response = Post(gc.Http(), SubmitBody(id, "acct-list"));
+    ASSERT_EQ(response.status, 202) << response.body;
+    auto receipt = ParseReceipt(response);
+    ASSERT_TRUE(receipt.ok());
+    last_offset = receipt->accepted_offset();
+    before_ids.push_back(id);
+  }
+  Post(gc.Http(), SubmitBody("other-1", "acct-other"));
+  std::atomic<bool> stop{false};
+  std::atomic<int> arrived{0};
+  std::thread submitter([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      HttpResponse response = Post(
+          gc.Http(), SubmitBody(absl::StrCat("list-new-", i), "acct-list"));
+      if (response.status == 202) arrived.fetch_add(1);
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  std::vector<std::string> seen;
+  std::vector<uint64_t> offsets;
+  std::string token;
+  bool killed = false;
+  int pages = 0;
+  for (; pages < 50; ++pages) {
+    std::string target = absl::StrCat(
+        "/reports?account_id=acct-list&page_size=5&min_offset=", last_offset,
+        "&wait_ms=5000");
+    if (!token.empty()) absl::StrAppend(&target, "&page_token=", token);
+    // After the leader is gone, read through the read gateway in another
+    // domain: the token is not tied to a gateway or a leader.
+    HttpResponse response =
+        Get(killed && gc.gateways.size() > 1 ? gc.Http(1) : gc.Http(), target);
+    ASSERT_EQ(response.status, 200) << target << ": " << response.body;
+    auto page = ParseJson<api::ListReportsResponse>(response.body);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const api::ReportStatus& status : page->reports()) {
+      EXPECT_EQ(status.account_id(), "acct-list");
+      seen.push_back(status.request_id());
+      offsets.push_back(status.accepted_offset());
+    }
+    token = page->next_page_token();
+    if (pages == 0) {
+      // The first page is the newest; later ones must not show newer ones.
+      EXPECT_GE(page->reports_size(), 1);
+      auto leader = gc.cluster.WaitForLeader(absl::Seconds(10));
+      ASSERT_TRUE(leader.ok()) << leader.status();
+      gc.cluster.Kill(*leader);
+      killed = true;
+    }
+    if (token.empty()) break;
+  }
+  stop = true;
+  submitter.join();
+  EXPECT_GT(pages, 3);
+  for (size_t i = 1; i < offsets.size(); ++i) {
+    EXPECT_LT(offsets[i], offsets[i - 1]) << "not newest first at " << i;
+  }
+  std::map<std::string, int> count;
+  for (const std::string& id : seen) count[id]++;
+  for (const auto& [id, n] : count) EXPECT_EQ(n, 1) << id << " repeated";
+  for (const std::string& id : before_ids) {
+    EXPECT_EQ(count.count(id), 1u) << id << " missing from the pages";
+  }
+  EXPECT_EQ(count.count("other-1"), 0u);
+
+  // A state filter and reportctl walk the same index.
+  std::string out, err;
+  ASSERT_EQ(RunSplit(absl::StrCat(BinDir(), "/reportctl list --account ",
+                                  "acct-list --all --json --min-offset ",
+                                  last_offset, " --cluster ", gc.cluster.dir(),
+                                  "/cluster.textproto"),
+                     gc.cluster.dir(), &out, &err),
+            0)
+      << err;
+  const std::vector<std::string> lines =
+      absl::StrSplit(out, '\n', absl::SkipEmpty());
+  EXPECT_GE(lines.size(), before_ids.size()) << out;
+  EXPECT_GT(arrived.load(), 0);
+  HttpResponse accepted =
+      Get(gc.Http(1 % gc.gateways.size()),
+          "/reports?account_id=acct-list&state=COMPLETED&page_size=500");
+  ASSERT_EQ(accepted.status, 200) << accepted.body;
+  auto none = ParseJson<api::ListReportsResponse>(accepted.body);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->reports_size(), 0);  // no workers: nothing completed
+}
+
+// cluster.sh up places a read gateway in a replica domain outside the ingress
+// set (GCP in cross-provider): it serves reads from its nearest replica, at
+// least as fresh as asked or linearizable, and answers every submit
+// DomainUnavailable without asking the cluster.
 TEST(GatewayApiTest, IngressFromDisallowedDomainFailsWithDomainUnavailable) {
   GatewayCluster gc("cross-provider");
   ASSERT_UP(gc);
   Receipt first = SubmitNew(gc.Http(), "ingress-1");
   ASSERT_GT(first.accepted_offset(), 0u);
+  ProcessInfo reader;
+  for (const ProcessInfo& p : gc.gateways) {
+    if (absl::StartsWith(p.name, "gateway-read")) reader = p;
+  }
+  ASSERT_FALSE(reader.name.empty()) << "cluster.sh up placed no read gateway";
+  EXPECT_EQ(reader.domain, "gcp/us-central1/us-central1-a");
+  std::string endpoints;
+  ASSERT_EQ(gc.cluster.Script("endpoints", &endpoints), 0);
+  EXPECT_TRUE(absl::StrContains(endpoints, reader.name)) << endpoints;
 
-  // A gateway in GCP (the profile's ingress is AWS only) refuses to start at
-  // all.
-  std::string out, err;
-  int code = RunSplit(
-      absl::StrCat("timeout 20 ", BinDir(), "/report-gateway --domain ",
-                   "gcp/us-central1/us-central1-a --cluster ", gc.cluster.dir(),
-                   "/cluster.textproto --http-listen 127.0.0.1:0 ",
-                   "--grpc-listen 127.0.0.1:0"),
-      gc.cluster.dir(), &out, &err);
-  EXPECT_NE(code, 0);
-  EXPECT_NE(code, 124) << "the gateway kept running instead of refusing";
-  EXPECT_TRUE(absl::StrContains(err, "DomainUnavailable")) << err;
+  auto before = gc.Leader();
+  ASSERT_TRUE(before.ok()) << before.status();
+  ExpectProblem(Post(reader.http_address, SubmitBody("ingress-gcp")), 503,
+                "DomainUnavailable", "submit at the read gateway");
+  {
+    auto stub = api::ReportApi::NewStub(
+        grpc::CreateChannel(reader.grpc_address, gc.cluster.credentials()));
+    grpc::ClientContext context;
+    Receipt unused;
+    grpc::Status rpc =
+        stub->SubmitReport(&context, ApiSubmission("ingress-gcp"), &unused);
+    EXPECT_EQ(rpc.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << rpc.error_message();
+    EXPECT_TRUE(absl::StartsWith(rpc.error_message(), "DomainUnavailable"))
+        << rpc.error_message();
+
+    // Reads there: linearizable without any offset sees the receipt's entry.
+    grpc::ClientContext read_context;
+    api::GetReportRequest get;
+    get.set_request_id("ingress-1");
+    get.set_consistency(LINEARIZABLE);
+    api::ReportStatus status;
+    rpc = stub->GetReport(&read_context, get, &status);
+    ASSERT_TRUE(rpc.ok()) << rpc.error_message();
+    EXPECT_GE(status.served_offset(), first.accepted_offset());
+  }
+  HttpResponse fresh = Get(
+      reader.http_address,
+      absl::StrCat("/reports/ingress-1?min_offset=", first.accepted_offset(),
+                   "&wait_ms=5000"));
+  EXPECT_EQ(fresh.status, 200) << fresh.body;
+  Receipt second = SubmitNew(gc.Http(), "ingress-lin");
+  HttpResponse linearizable =
+      Get(reader.http_address, "/reports/ingress-lin?consistency=linearizable");
+  ASSERT_EQ(linearizable.status, 200) << linearizable.body;
+  auto parsed = ParseJson<api::ReportStatus>(linearizable.body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_GE(parsed->served_offset(), second.accepted_offset());
+  ExpectProblem(
+      Get(reader.http_address, "/reports/ingress-lin?consistency=sometimes"),
+      400, "InvalidArgument", "unknown consistency");
 
   // Whoever bypasses the gateway meets the same check in the replicas, even
   // with a valid gateway certificate for that domain.
-  auto before = gc.Leader();
-  ASSERT_TRUE(before.ok()) << before.status();
   auto leader = gc.LeaderStub(gc.cluster.CredentialsAs(
       "gateway-gcp", "gateway", "gcp/us-central1/us-central1-a"));
   ASSERT_NE(leader, nullptr);
@@ -540,15 +831,16 @@ TEST(GatewayApiTest, IngressFromDisallowedDomainFailsWithDomainUnavailable) {
 
   auto after = gc.Leader();
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(after->last_offset(), before->last_offset())
-      << "the refused submit was appended";
-  EXPECT_EQ(after->commit_offset(), before->commit_offset());
+  // Only ingress-lin was appended.
+  EXPECT_EQ(after->last_offset(), before->last_offset() + 1)
+      << "a refused submit was appended";
+  EXPECT_EQ(after->commit_offset(), before->commit_offset() + 1);
   ExpectProblem(
       Get(gc.Http(), absl::StrCat("/reports/ingress-gcp?min_offset=",
                                   after->commit_offset(), "&wait_ms=2000")),
       404, "NotFound", "refused request");
   Receipt next = SubmitNew(gc.Http(), "ingress-2");
-  EXPECT_EQ(next.accepted_offset(), first.accepted_offset() + 1);
+  EXPECT_EQ(next.accepted_offset(), second.accepted_offset() + 1);
 }
 
 TEST(GatewayApiTest, StaleReadFailsUntilProjectionReachesReceiptOffset) {
@@ -792,11 +1084,13 @@ TEST(GatewayApiTest,
       {"unknown nested route", RawRequest("GET", "/reports/a/b", ""), 404,
        "NotFound"},
       {"wrong method on /reports", RawRequest("DELETE", "/reports", ""), 405,
-       "InvalidArgument", "allow: POST"},
+       "InvalidArgument", "allow: GET, HEAD, POST"},
       {"wrong method on a report",
        RawRequest("PUT", "/reports/good-1", SubmitBody("good-1")), 405,
-       "InvalidArgument", "allow: GET"},
-      {"GET /reports", RawRequest("GET", "/reports", ""), 405,
+       "InvalidArgument", "allow: GET, HEAD"},
+      {"GET /reports without an account", RawRequest("GET", "/reports", ""),
+       400, "InvalidArgument"},
+      {"GET a cancel", RawRequest("GET", "/reports/good-1:cancel", ""), 405,
        "InvalidArgument", "allow: POST"},
       {"status with a bad id", RawRequest("GET", "/reports/a%20b", ""), 400,
        "InvalidArgument"},

@@ -211,7 +211,8 @@ class TrustTest : public ::testing::Test {
       if (p.kind == "gateway") gateways_.push_back(p);
     }
     ASSERT_EQ(replicas_.size(), 3u);
-    ASSERT_EQ(gateways_.size(), 1u);
+    // The AWS ingress gateway, then the read gateway in GCP.
+    ASSERT_EQ(gateways_.size(), 2u);
   }
   // Every gRPC port a replica listens on: its own and one per peer link.
   std::vector<std::string> ReplicaPorts() const {

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -177,6 +178,18 @@ class EffectCluster {
     return receipt;
   }
 
+  absl::StatusOr<api::ReportStatus> Cancel(const std::string& id) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(15));
+    api::CancelReportRequest cancel;
+    cancel.set_request_id(id);
+    api::ReportStatus status;
+    grpc::Status rpc = api_->CancelReport(&context, cancel, &status);
+    if (!rpc.ok()) return FromGrpcStatus(rpc);
+    return status;
+  }
+
   absl::StatusOr<api::ReportStatus> Read(const std::string& id,
                                          uint64_t min_offset) {
     grpc::ClientContext context;
@@ -309,6 +322,129 @@ TEST(WorkerEffectsTest, TheSeedProgramCompletesAcrossProviders) {
   EXPECT_EQ(report->worker_domain, kGcpWorkerDomain);
   EXPECT_EQ(report->fencing_token, status->fencing_token());
   EXPECT_EQ(FilesIn(ec.SinkDir()).size(), 1u);
+}
+
+// Cancel in each state, one racing a running worker: ACCEPTED ends at once, a
+// RUNNING request's worker learns it at its next lease extension and stops
+// without writing, a finished one answers its state; cancelling is
+// idempotent, and an unknown id is NotFound.
+TEST(WorkerEffectsTest, CancelInEachStateAndWhileAWorkerRuns) {
+  // One request at a time, each taking 4 s, its lease extended every 300 ms.
+  EffectCluster ec("cross-provider", 1,
+                   "--work-ms 4000 --lease-ms 900 --concurrency 1");
+  ASSERT_UP(ec);
+  auto running = ec.Submit("cancel-running");
+  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_TRUE(
+      ec.WaitForState("cancel-running", running->accepted_offset(), RUNNING)
+          .ok());
+  // The worker is busy: this one waits ACCEPTED.
+  auto queued = ec.Submit("cancel-queued");
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  auto cancelled = ec.Cancel("cancel-queued");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), CANCELLED);
+  EXPECT_EQ(cancelled->attempts(), 0u);
+
+  auto asked = ec.Cancel("cancel-running");
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  if (asked->state() == RUNNING) {
+    EXPECT_TRUE(asked->cancel_requested());
+    auto ended = ec.WaitFor(
+        "cancel-running", running->accepted_offset(),
+        [](const api::ReportStatus& s) {
+          return s.state() == CANCELLED || s.state() == COMPLETED;
+        },
+        absl::Seconds(10));
+    ASSERT_TRUE(ended.ok()) << ended.status();
+    // Well inside the 4 s of work: the worker stopped at an extension.
+    EXPECT_EQ(ended->state(), CANCELLED) << ended->ShortDebugString();
+  } else {
+    ADD_FAILURE() << "the running request ended before its cancel: "
+                  << asked->ShortDebugString();
+  }
+  EXPECT_FALSE(IdentityOf(ec.SinkPath("cancel-running")).has_value())
+      << "a cancelled request has a report";
+  EXPECT_FALSE(IdentityOf(ec.SinkPath("cancel-queued")).has_value());
+  // Idempotent, and a cancelled request is never worked on again.
+  auto again = ec.Cancel("cancel-running");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state(), CANCELLED);
+
+  // A finished request answers its state.
+  auto done = ec.Submit("cancel-done");
+  ASSERT_TRUE(done.ok());
+  auto completed = ec.WaitForState("cancel-done", done->accepted_offset(),
+                                   COMPLETED, absl::Seconds(30));
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  auto late = ec.Cancel("cancel-done");
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->state(), COMPLETED);
+  ExpectOneEffect(ec, *late);
+  EXPECT_EQ(ErrorCodeOf(ec.Cancel("cancel-nobody").status()),
+            ErrorCode::kNotFound);
+  auto queued_after = ec.Read("cancel-queued", done->accepted_offset());
+  ASSERT_TRUE(queued_after.ok());
+  EXPECT_EQ(queued_after->state(), CANCELLED);
+  EXPECT_EQ(queued_after->attempts(), 0u);
+}
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// GET /reports/{id}/content from the read gateway in GCP (the request entered
+// through AWS): the document the worker stored, byte for byte, with an ETag
+// that If-None-Match answers 304.
+TEST(WorkerEffectsTest, TheReportIsDownloadedFromAGatewayInAnotherDomain) {
+  EffectCluster ec("cross-provider", 1, "--work-ms 0");
+  ASSERT_UP(ec);
+  ProcessInfo reader;
+  for (const ProcessInfo& p : ec.cluster.Processes()) {
+    if (absl::StartsWith(p.name, "gateway-read")) reader = p;
+  }
+  ASSERT_FALSE(reader.name.empty());
+  auto receipt = ec.Submit("content-1");
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  auto status = ec.WaitForState("content-1", receipt->accepted_offset(),
+                                COMPLETED);
+  ASSERT_TRUE(status.ok()) << status.status();
+  const std::string dir = ec.cluster.dir();
+  const std::string url =
+      absl::StrCat("http://", reader.http_address, "/reports/content-1/content",
+                   "?min_offset=", status->completed_offset(), "&wait_ms=5000");
+  std::string out;
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -D ", dir, "/h.txt -o ", dir,
+                                    "/body.json -w '%{http_code}' '", url, "'"),
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "200");
+  EXPECT_EQ(ReadWhole(dir + "/body.json"), ReadWhole(ec.SinkPath("content-1")));
+  const std::string headers = ReadWhole(dir + "/h.txt");
+  EXPECT_TRUE(absl::StrContains(headers, "application/json")) << headers;
+  std::string etag;
+  for (absl::string_view line : absl::StrSplit(headers, "\r\n")) {
+    if (absl::StartsWithIgnoreCase(line, "etag: ")) {
+      etag = std::string(line.substr(6));
+    }
+  }
+  EXPECT_TRUE(absl::StartsWith(etag, "\"file-sink:content-1:")) << headers;
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",
+                                    "-H 'If-None-Match: ", etag, "' '", url,
+                                    "'"),
+                       &out),
+            0);
+  EXPECT_EQ(out, "304");
+  // Not COMPLETED (unknown here): no content.
+  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",
+                                    "'http://", reader.http_address,
+                                    "/reports/nobody/content'"),
+                       &out),
+            0);
+  EXPECT_EQ(out, "404");
 }
 
 TEST(WorkerEffectsTest, WorkerInAnUnauthorizedDomainIsRefused) {

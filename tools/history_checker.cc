@@ -22,6 +22,16 @@ void History::AddRead(ReadEvent event) {
   reads_.push_back(std::move(event));
 }
 
+void History::AddCancel(CancelEvent event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancels_.push_back(std::move(event));
+}
+
+std::vector<CancelEvent> History::cancels() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancels_;
+}
+
 std::vector<ReceiptEvent> History::receipts() const {
   std::lock_guard<std::mutex> lock(mu_);
   return receipts_;
@@ -196,13 +206,49 @@ std::vector<Violation> CheckUnknownOutcomes(const History& history,
   return violations;
 }
 
+std::vector<Violation> CheckCancels(const History& history,
+                                    const FinalState& final_state) {
+  std::vector<Violation> violations;
+  std::set<std::string> files(final_state.effect_request_ids.begin(),
+                              final_state.effect_request_ids.end());
+  for (const CancelEvent& cancel : history.cancels()) {
+    auto it = final_state.records.find(cancel.request_id);
+    if (it == final_state.records.end()) {
+      violations.push_back(
+          {"cancels",
+           absl::StrCat("client ", cancel.client, " cancelled ",
+                        cancel.request_id, ", which is gone afterwards")});
+      continue;
+    }
+    // Cancelled before any worker held it: nobody can have produced or
+    // recorded its effect.
+    if (cancel.state == CANCELLED && cancel.attempts == 0) {
+      if (it->second.state() != CANCELLED) {
+        violations.push_back(
+            {"cancels",
+             absl::StrCat(cancel.request_id, " was answered CANCELLED (client ",
+                          cancel.client, ") but ended ",
+                          RequestState_Name(it->second.state()))});
+      }
+      if (files.count(cancel.request_id) != 0) {
+        violations.push_back(
+            {"cancels", absl::StrCat(cancel.request_id,
+                                     " was cancelled before any work but has "
+                                     "an effect file")});
+      }
+    }
+  }
+  return violations;
+}
+
 std::vector<Violation> CheckHistory(const History& history,
                                     const FinalState& final_state) {
   std::vector<Violation> all;
-  for (auto part : {CheckDurability(history, final_state),
-                    CheckUniqueness(history, final_state),
-                    CheckMonotonicReads(history), CheckEffects(final_state),
-                    CheckUnknownOutcomes(history, final_state)}) {
+  for (auto part :
+       {CheckDurability(history, final_state),
+        CheckUniqueness(history, final_state), CheckMonotonicReads(history),
+        CheckEffects(final_state), CheckUnknownOutcomes(history, final_state),
+        CheckCancels(history, final_state)}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;

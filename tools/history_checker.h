@@ -19,7 +19,10 @@
 //                   COMPLETED request has exactly one;
 //   unknown outcome a submit without an answer is afterwards either absent or
 //   present with
-//                   the payload that was sent, never another one.
+//                   the payload that was sent, never another one;
+//   cancels         a cancel that was answered names a request that exists
+//                   afterwards; one answered CANCELLED before any work was
+//                   granted (attempts 0) ends CANCELLED with no effect file.
 #ifndef REPORT_TOOLS_HISTORY_CHECKER_H_
 #define REPORT_TOOLS_HISTORY_CHECKER_H_
 
@@ -59,22 +62,33 @@ struct ReadEvent {
   uint64_t accepted_offset = 0;
 };
 
+// A cancel the cluster answered, with the state it answered.
+struct CancelEvent {
+  std::string client;
+  std::string request_id;
+  RequestState state = REQUEST_STATE_UNSPECIFIED;
+  uint32_t attempts = 0;
+};
+
 // What clients observed, in the order each client observed it. Thread-safe.
 class History {
  public:
   void AddReceipt(ReceiptEvent event);
   void AddUnknownOutcome(UnknownOutcomeEvent event);
   void AddRead(ReadEvent event);
+  void AddCancel(CancelEvent event);
 
   std::vector<ReceiptEvent> receipts() const;
   std::vector<UnknownOutcomeEvent> unknown_outcomes() const;
   std::vector<ReadEvent> reads() const;
+  std::vector<CancelEvent> cancels() const;
 
  private:
   mutable std::mutex mu_;
   std::vector<ReceiptEvent> receipts_;
   std::vector<UnknownOutcomeEvent> unknown_outcomes_;
   std::vector<ReadEvent> reads_;
+  std::vector<CancelEvent> cancels_;
 };
 
 // The system's state after the run, read once every replica has converged.
@@ -88,7 +102,7 @@ struct FinalState {
 
 struct Violation {
   std::string check;  // durability | uniqueness | monotonic-reads | effects |
-                      // unknown-outcome
+                      // unknown-outcome | cancels
   std::string detail;
 };
 
@@ -100,6 +114,8 @@ std::vector<Violation> CheckMonotonicReads(const History& history);
 std::vector<Violation> CheckEffects(const FinalState& final_state);
 std::vector<Violation> CheckUnknownOutcomes(const History& history,
                                             const FinalState& final_state);
+std::vector<Violation> CheckCancels(const History& history,
+                                    const FinalState& final_state);
 // All of the above.
 std::vector<Violation> CheckHistory(const History& history,
                                     const FinalState& final_state);

@@ -29,9 +29,12 @@ struct GoodRun {
     history.AddRead({"c1", "a", 3, 5, true, COMPLETED, 3});
     history.AddRead({"c2", "b", 4, 4, true, ACCEPTED, 4});
     history.AddUnknownOutcome({"c1", "u", "fu", "CommitUnknown"});
+    history.AddCancel({"c2", "x", CANCELLED, 0});
+    history.AddCancel({"c1", "a", RUNNING, 1});  // then completed: allowed
     final_state.records["a"] = Record("a", 3, "fa", COMPLETED);
     final_state.records["b"] = Record("b", 4, "fb");
     final_state.records["u"] = Record("u", 6, "fu");
+    final_state.records["x"] = Record("x", 7, "fx", CANCELLED);
     final_state.effect_request_ids = {"a"};
   }
 };
@@ -135,6 +138,19 @@ TEST(HistoryCheckerTest, UnknownOutcomeMayBeAbsentButNeverAnotherPayload) {
   EXPECT_TRUE(CheckUnknownOutcomes(run.history, run.final_state).empty());
   run.final_state.records["u"] = Record("u", 6, "someone-else");
   EXPECT_EQ(CheckUnknownOutcomes(run.history, run.final_state).size(), 1u);
+}
+
+TEST(HistoryCheckerTest,
+     ACancelAnsweredBeforeAnyWorkMustEndCancelledAndEffectFree) {
+  GoodRun run;
+  run.final_state.records["x"] = Record("x", 7, "fx", COMPLETED);
+  run.final_state.effect_request_ids.push_back("x");
+  std::vector<Violation> violations =
+      CheckCancels(run.history, run.final_state);
+  ASSERT_EQ(violations.size(), 2u) << Describe(violations);
+  EXPECT_EQ(violations[0].check, "cancels");
+  run.final_state.records.erase("x");
+  EXPECT_EQ(CheckCancels(run.history, run.final_state).size(), 1u);
 }
 
 }  // namespace

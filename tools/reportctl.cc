@@ -311,6 +311,12 @@ constexpr Verb kVerbs[] = {
      "status ID [--min-offset N] [--wait DURATION] [--json]   read or follow a "
      "report",
      reportctl::RunStatus},
+    {"cancel", "cancel ID [--json]   cancel a report (answers its state)",
+     reportctl::RunCancel},
+    {"list",
+     "list --account ACCT [--state S] [--page-size N] [--all] [--json]   an "
+     "account's reports, newest first",
+     reportctl::RunList},
     {"cluster",
      "cluster [--cluster FILE] [--json]   each replica's role, leader, epoch, "
      "offsets, digest (exit 1 when no replica is leader)",

@@ -61,6 +61,7 @@ std::string StatusLine(const api::ReportStatus& status) {
   if (!status.failure().empty()) {
     absl::StrAppend(&line, " failure=\"", status.failure(), "\"");
   }
+  if (status.cancel_requested()) absl::StrAppend(&line, " cancel_requested");
   return line;
 }
 

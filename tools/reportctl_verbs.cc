@@ -150,7 +150,8 @@ constexpr char kSubmitUsage[] =
     "2 bad usage, 5 gateway unreachable.\n";
 
 constexpr char kStatusUsage[] =
-    "usage: reportctl status ID [--min-offset N] [--wait DURATION] [--json]\n"
+    "usage: reportctl status ID [--min-offset N] [--wait DURATION] "
+    "[--linearizable] [--json]\n"
     "\n"
     "Reads a request's status, at least as fresh as --min-offset (the "
     "receipt's\n"
@@ -168,8 +169,44 @@ constexpr char kStatusUsage[] =
     "  reportctl status r1 --wait 30s --json | jq -r .state\n"
     "\n"
     "exit status: 0 read (with --wait: COMPLETED), 1 error, 2 bad usage,\n"
-    "3 FAILED, 4 still unfinished when the wait ran out, 5 gateway "
-    "unreachable.\n";
+    "3 FAILED or CANCELLED, 4 still unfinished when the wait ran out, 5 "
+    "gateway unreachable.\n";
+
+constexpr char kCancelUsage[] =
+    "usage: reportctl cancel ID [--json]\n"
+    "\n"
+    "Cancels a report request through a gateway in an ingress domain and "
+    "prints\n"
+    "its status afterwards: ACCEPTED becomes CANCELLED at once; a RUNNING one\n"
+    "shows cancel_requested and ends CANCELLED when its worker next extends "
+    "its\n"
+    "lease (COMPLETED if the worker had already produced the report); a "
+    "finished\n"
+    "one answers its state. Cancelling again is harmless.\n"
+    "\n"
+    "examples:\n"
+    "  reportctl cancel r1\n"
+    "  reportctl cancel r1 && reportctl status r1 --wait 30s\n"
+    "\n"
+    "exit status: 0 answered, 1 error (NotFound for an unknown id), 2 bad "
+    "usage,\n"
+    "5 gateway unreachable.\n";
+
+constexpr char kListUsage[] =
+    "usage: reportctl list --account ACCT [--state S] [--page-size N]\n"
+    "                      [--page-token T | --all] [--min-offset N] [--json]\n"
+    "\n"
+    "Lists an account's report requests, newest first, one page (--page-size,\n"
+    "default 50) or every page (--all). Without --all, when more remain the\n"
+    "token of the next page is printed on stderr. --state ACCEPTED|RUNNING|\n"
+    "COMPLETED|FAILED|CANCELLED keeps only that state (e.g. the failed ones).\n"
+    "\n"
+    "examples:\n"
+    "  reportctl list --account acct-1\n"
+    "  reportctl list --account acct-1 --state FAILED --all --json | jq -r "
+    ".request_id\n"
+    "\n"
+    "exit status: 0 listed, 1 error, 2 bad usage, 5 gateway unreachable.\n";
 
 constexpr char kClusterUsage[] =
     "usage: reportctl cluster [--cluster FILE] [--timeout D] [--json]\n"
@@ -257,7 +294,10 @@ int RunStatus(const std::vector<std::string>& args) {
       "read state at an applied offset >= this (a receipt's accepted_offset)")(
       "wait", po::value<std::string>(&wait_text),
       "follow the request until COMPLETED/FAILED or this long (e.g. 30s); "
-      "exits 0 on COMPLETED, 3 on FAILED, 4 if still unfinished")(
+      "exits 0 on COMPLETED, 3 on FAILED or CANCELLED, 4 if still "
+      "unfinished")("linearizable",
+                    "confirm through the leader (ReadIndex): the answer "
+                    "reflects every commit made before the read")(
       "gateway", po::value<std::string>(&gateway), "gateway gRPC HOST:PORT")(
       "cluster",
       po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
@@ -306,6 +346,9 @@ int RunStatus(const std::vector<std::string>& args) {
     api::GetReportRequest request;
     request.set_request_id(request_id);
     request.set_min_offset(min_offset);
+    if (parsed->vars.count("linearizable")) {
+      request.set_consistency(LINEARIZABLE);
+    }
     absl::Duration left =
         std::max(absl::ZeroDuration(), deadline - absl::Now());
     // On a terminal the progress line is redrawn at least once a second.
@@ -337,8 +380,9 @@ int RunStatus(const std::vector<std::string>& args) {
     // Reads never go back in time: later reads ask for at least what we have
     // seen.
     min_offset = std::max(min_offset, status.served_offset());
-    const bool terminal =
-        status.state() == COMPLETED || status.state() == FAILED;
+    const bool terminal = status.state() == COMPLETED ||
+                          status.state() == FAILED ||
+                          status.state() == CANCELLED;
     // One line (or one JSON object: JSON Lines) per observed state.
     if (!printed_any || status.state() != last_state) {
       clear_progress();
@@ -354,7 +398,9 @@ int RunStatus(const std::vector<std::string>& args) {
     if (terminal || absl::Now() >= deadline) {
       clear_progress();
       if (status.state() == COMPLETED) return kExitOk;
-      return status.state() == FAILED ? kExitFailed : kExitStillRunning;
+      return status.state() == FAILED || status.state() == CANCELLED
+                 ? kExitFailed
+                 : kExitStillRunning;
     }
     if (progress) {
       std::cerr << "\r\033[K" << ProgressLine(status, absl::Now() - start)
@@ -362,6 +408,126 @@ int RunStatus(const std::vector<std::string>& args) {
       progress_shown = true;
     }
     absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+int RunCancel(const std::vector<std::string>& args) {
+  std::string gateway, cluster_file, request_id, api_key;
+  po::options_description options("cancel options");
+  options.add_options()("help,h", "print this help")(
+      "gateway", po::value<std::string>(&gateway), "gateway gRPC HOST:PORT")(
+      "cluster",
+      po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
+      "cluster file used to find a gateway")("json",
+                                             "print the status as JSON")(
+      "api-key", po::value<std::string>(&api_key),
+      "API key for a gateway started with --api-keys (default "
+      "$REPORT_API_KEY)");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
+  po::options_description hidden;
+  hidden.add_options()("id", po::value<std::string>(&request_id));
+  po::positional_options_description positional;
+  positional.add("id", 1);
+  int exit_code = 0;
+  auto parsed = Parse(args, "cancel", kCancelUsage, options, positional, hidden,
+                      &exit_code);
+  if (!parsed) return exit_code;
+  if (request_id.empty())
+    return UsageError("cancel needs a request ID", "cancel");
+  auto address = ResolveGateway(gateway, cluster_file);
+  if (!address.ok()) return ReportError(address.status());
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  api::CancelReportRequest request;
+  request.set_request_id(request_id);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(15)));
+  AddApiKey(api_key, &context);
+  api::ReportStatus status;
+  grpc::Status rpc = GatewayStub(*address, *credentials)
+                         ->CancelReport(&context, request, &status);
+  if (!rpc.ok()) return ReportError(GatewayCallError(rpc, *address));
+  if (parsed->vars.count("json")) {
+    std::cout << MessageToJsonLine(status) << std::endl;
+  } else {
+    std::cout << StatusLine(status) << std::endl;
+  }
+  return kExitOk;
+}
+
+int RunList(const std::vector<std::string>& args) {
+  std::string gateway, cluster_file, account, state_text, page_token, api_key;
+  uint32_t page_size = 0;
+  uint64_t min_offset = 0;
+  po::options_description options("list options");
+  options.add_options()("help,h", "print this help")(
+      "account", po::value<std::string>(&account)->required(), "account id")(
+      "state", po::value<std::string>(&state_text),
+      "only this state: ACCEPTED, RUNNING, COMPLETED, FAILED or CANCELLED")(
+      "page-size", po::value<uint32_t>(&page_size)->default_value(0),
+      "reports per page (0: the gateway's default, 50; at most 500)")(
+      "page-token", po::value<std::string>(&page_token),
+      "start at this page (the token a previous page gave)")(
+      "all", "follow every page to the end")(
+      "min-offset", po::value<uint64_t>(&min_offset)->default_value(0),
+      "list from state at an applied offset >= this")(
+      "gateway", po::value<std::string>(&gateway), "gateway gRPC HOST:PORT")(
+      "cluster",
+      po::value<std::string>(&cluster_file)->default_value(kDefaultClusterFile),
+      "cluster file used to find a gateway")(
+      "json", "one JSON object per report (JSON Lines)")(
+      "api-key", po::value<std::string>(&api_key),
+      "API key for a gateway started with --api-keys (default "
+      "$REPORT_API_KEY)");
+  TlsFlags tls;
+  AddTlsFlags(&options, &tls);
+  po::options_description hidden;
+  po::positional_options_description positional;
+  int exit_code = 0;
+  auto parsed =
+      Parse(args, "list", kListUsage, options, positional, hidden, &exit_code);
+  if (!parsed) return exit_code;
+  RequestState state = REQUEST_STATE_UNSPECIFIED;
+  if (!state_text.empty() && (!RequestState_Parse(state_text, &state) ||
+                              state == REQUEST_STATE_UNSPECIFIED)) {
+    return UsageError(
+        "--state must be ACCEPTED, RUNNING, COMPLETED, FAILED or CANCELLED",
+        "list");
+  }
+  auto address = ResolveGateway(gateway, cluster_file);
+  if (!address.ok()) return ReportError(address.status());
+  auto credentials = OperatorCredentials(tls, cluster_file);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  auto stub = GatewayStub(*address, *credentials);
+  const bool json = parsed->vars.count("json") > 0;
+  const bool all = parsed->vars.count("all") > 0;
+  while (true) {
+    api::ListReportsRequest request;
+    request.set_account_id(account);
+    request.set_state(state);
+    request.set_page_size(page_size);
+    request.set_page_token(page_token);
+    request.set_min_offset(min_offset);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(15)));
+    AddApiKey(api_key, &context);
+    api::ListReportsResponse page;
+    grpc::Status rpc = stub->ListReports(&context, request, &page);
+    if (!rpc.ok()) return ReportError(GatewayCallError(rpc, *address));
+    for (const api::ReportStatus& status : page.reports()) {
+      // Later pages are read no older than this one.
+      min_offset = std::max(min_offset, status.served_offset());
+      std::cout << (json ? MessageToJsonLine(status) : StatusLine(status))
+                << "\n";
+    }
+    std::cout << std::flush;
+    page_token = page.next_page_token();
+    if (page_token.empty()) return kExitOk;
+    if (!all) {
+      std::cerr << "next page: --page-token " << page_token << "\n";
+      return kExitOk;
+    }
   }
 }
 

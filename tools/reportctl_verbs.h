@@ -11,6 +11,8 @@ namespace report::reportctl {
 
 int RunSubmit(const std::vector<std::string>& args);
 int RunStatus(const std::vector<std::string>& args);
+int RunCancel(const std::vector<std::string>& args);
+int RunList(const std::vector<std::string>& args);
 int RunCluster(const std::vector<std::string>& args);
 
 }  // namespace report::reportctl

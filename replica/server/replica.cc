@@ -466,6 +466,65 @@ class Replica::Impl {
                          deadline);
   }
 
+  absl::StatusOr<EffectResponse> Cancel(const CancelRequest& request,
+                                        absl::Time deadline) {
+    if (absl::Status allowed =
+            placement_->CheckIngress(request.ingress_domain());
+        !allowed.ok()) {
+      return allowed;
+    }
+    Command command;
+    command.mutable_cancel()->set_request_id(request.request_id());
+    auto pending = driver_->ProposeOne(std::move(command));
+    if (!pending.ok()) return pending.status();
+    auto applied = AwaitProposal(**pending, deadline);
+    if (!applied.ok()) return applied.status();
+    if (applied->result.code() == RESULT_NOT_FOUND) {
+      return MakeError(ErrorCode::kNotFound,
+                       absl::StrCat("no request '", request.request_id(),
+                                    "' at offset ", applied->index));
+    }
+    EffectResponse response;
+    response.set_code(applied->result.code());
+    *response.mutable_record() = applied->result.record();
+    response.set_offset(applied->index);
+    return response;
+  }
+
+  absl::StatusOr<ListRequestsResponse> ListRequests(
+      const ListRequestsRequest& request, absl::Time deadline) {
+    uint64_t min_offset = request.min_offset();
+    absl::Time wait_until =
+        std::min(deadline, absl::Now() + absl::Milliseconds(request.wait_ms()));
+    if (request.consistency() == LINEARIZABLE) {
+      auto index = driver_->ReadIndex(deadline);
+      if (!index.ok()) return index.status();
+      min_offset = std::max(min_offset, *index);
+      wait_until = deadline;
+    }
+    const uint64_t served = hub_->WaitApplied(min_offset, wait_until);
+    if (served < min_offset) {
+      return MakeError(
+          ErrorCode::kStaleRead,
+          absl::StrCat("replica ", self_.name(), " has applied offset ", served,
+                       " < min_offset ", min_offset));
+    }
+    // A state filter may skip many entries: the scan is bounded too, and a
+    // short page says where to go on.
+    const size_t scan_limit =
+        std::min<size_t>(10000, 20 * static_cast<size_t>(request.page_size()));
+    ReportStateMachine::AccountPage page = state_machine_->ListAccount(
+        request.account_id(), request.state(), request.before_offset(),
+        request.page_size(), scan_limit);
+    ListRequestsResponse response;
+    for (RequestRecord& record : page.records) {
+      *response.add_records() = std::move(record);
+    }
+    response.set_next_before_offset(page.next_before_offset);
+    response.set_served_offset(served);
+    return response;
+  }
+
   absl::Status Watch(const WatchRequest& request,
                      const std::function<bool(const WatchEvent&)>& send,
                      const std::function<bool()>& cancelled) {
@@ -620,6 +679,14 @@ absl::StatusOr<EffectResponse> Replica::Complete(const CompleteRequest& request,
 absl::StatusOr<EffectResponse> Replica::Fail(const FailRequest& request,
                                              absl::Time deadline) {
   return impl_->Fail(request, deadline);
+}
+absl::StatusOr<EffectResponse> Replica::Cancel(const CancelRequest& request,
+                                               absl::Time deadline) {
+  return impl_->Cancel(request, deadline);
+}
+absl::StatusOr<ListRequestsResponse> Replica::ListRequests(
+    const ListRequestsRequest& request, absl::Time deadline) {
+  return impl_->ListRequests(request, deadline);
 }
 absl::Status Replica::Watch(const WatchRequest& request,
                             const std::function<bool(const WatchEvent&)>& send,

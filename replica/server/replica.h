@@ -93,6 +93,12 @@ class Replica {
                                           absl::Time deadline);
   absl::StatusOr<EffectResponse> Fail(const FailRequest& request,
                                       absl::Time deadline);
+  // One CancelCommand, from a gateway in an ingress domain.
+  absl::StatusOr<EffectResponse> Cancel(const CancelRequest& request,
+                                        absl::Time deadline);
+  // A page of an account's requests, as fresh as ReadStatus would be.
+  absl::StatusOr<ListRequestsResponse> ListRequests(
+      const ListRequestsRequest& request, absl::Time deadline);
   // Streams unfinished work (catch-up) then every applied change, until `send`
   // returns false or `cancelled` returns true.
   absl::Status Watch(const WatchRequest& request,

@@ -146,6 +146,26 @@ grpc::Status ReplicaServiceImpl::Fail(grpc::ServerContext* context,
   return Answer(replica_->Fail(*request, DeadlineOf(context)), response);
 }
 
+grpc::Status ReplicaServiceImpl::Cancel(grpc::ServerContext* context,
+                                        const CancelRequest* request,
+                                        EffectResponse* response) {
+  RETURN_IF_INVALID(ValidateCancelRequest(*request));
+  // A cancel is a write for the request's owner: the same callers as submits.
+  RETURN_IF_REFUSED(authorizer_.CheckCall(*context, ReplicaOperation::kSubmit,
+                                          request->ingress_domain()));
+  return Answer(replica_->Cancel(*request, DeadlineOf(context)), response);
+}
+
+grpc::Status ReplicaServiceImpl::ListRequests(
+    grpc::ServerContext* context, const ListRequestsRequest* request,
+    ListRequestsResponse* response) {
+  RETURN_IF_INVALID(ValidateListRequestsRequest(*request));
+  RETURN_IF_REFUSED(
+      authorizer_.CheckCall(*context, ReplicaOperation::kRead, ""));
+  return Answer(replica_->ListRequests(*request, DeadlineOf(context)),
+                response);
+}
+
 grpc::Status ReplicaServiceImpl::WatchCommitted(
     grpc::ServerContext* context, const WatchRequest* request,
     grpc::ServerWriter<WatchEvent>* writer) {

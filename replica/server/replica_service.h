@@ -53,6 +53,12 @@ class ReplicaServiceImpl final
   grpc::Status Complete(grpc::ServerContext* context,
                         const CompleteRequest* request,
                         EffectResponse* response) override;
+  grpc::Status Cancel(grpc::ServerContext* context,
+                      const CancelRequest* request,
+                      EffectResponse* response) override;
+  grpc::Status ListRequests(grpc::ServerContext* context,
+                            const ListRequestsRequest* request,
+                            ListRequestsResponse* response) override;
   grpc::Status Fail(grpc::ServerContext* context, const FailRequest* request,
                     EffectResponse* response) override;
   grpc::Status WatchCommitted(grpc::ServerContext* context,

@@ -23,6 +23,7 @@
 namespace report {
 namespace {
 
+using storage::kAccountPrefix;
 using storage::kAppliedKey;
 using storage::kEffectPrefix;
 using storage::kRequestPrefix;
@@ -46,6 +47,17 @@ std::string EffectKeyOf(absl::string_view effect_key) {
 std::string UnfinishedKey(uint64_t accepted_offset) {
   return storage::NumberedKey(kUnfinishedPrefix, accepted_offset);
 }
+// Newest first: the offset is stored inverted, so ascending keys run from the
+// highest accepted offset down. Ids hold no '/', so one account's keys never
+// interleave with another's.
+std::string AccountPrefixOf(absl::string_view account_id) {
+  return absl::StrCat(kAccountPrefix, account_id, "/");
+}
+std::string AccountKey(absl::string_view account_id, uint64_t accepted_offset) {
+  return storage::NumberedKey(
+      AccountPrefixOf(account_id),
+      std::numeric_limits<uint64_t>::max() - accepted_offset);
+}
 
 // Lease expiries never wrap around, whatever lease a command asks for.
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
@@ -55,7 +67,8 @@ uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
 }
 
 bool IsTerminal(const RequestRecord& record) {
-  return record.state() == COMPLETED || record.state() == FAILED;
+  return record.state() == COMPLETED || record.state() == FAILED ||
+         record.state() == CANCELLED;
 }
 
 void ClearLease(RequestRecord& record) {
@@ -294,7 +307,9 @@ CommandResult ReportStateMachine::ApplyCommand(Batch& batch, uint64_t index,
     case Command::kReserveEffect:
       return ReserveEffect(batch, index, now, command.reserve_effect());
     case Command::kExtendLease:
-      return ExtendLease(batch, now, command.extend_lease());
+      return ExtendLease(batch, index, now, command.extend_lease());
+    case Command::kCancel:
+      return Cancel(batch, index, now, command.cancel());
     case Command::kComplete:
       return Complete(batch, index, now, command.complete());
     case Command::kFail:
@@ -331,6 +346,7 @@ CommandResult ReportStateMachine::Submit(Batch& batch, uint64_t index,
   record.set_updated_at_ms(now);
   batch.StoreRequest(record);
   batch.Put(UnfinishedKey(index), record.request_id());
+  batch.Put(AccountKey(record.account_id(), index), record.request_id());
   return ResultOf(RESULT_OK, record);
 }
 
@@ -417,8 +433,46 @@ CommandResult ReportStateMachine::ReserveEffect(
   return result;
 }
 
+// A RUNNING request whose cancellation its holder learns of now: CANCELLED,
+// the lease ended. Holder and token stay in the record so that the holder may
+// still record an effect it had already produced (Complete).
+void EndCancelled(RequestRecord& record, uint64_t index, uint64_t now) {
+  record.set_state(CANCELLED);
+  record.set_cancel_requested(false);
+  record.clear_lease_expiry_ms();
+  record.set_version(index);
+  record.set_updated_at_ms(now);
+}
+
+CommandResult ReportStateMachine::Cancel(Batch& batch, uint64_t index,
+                                         uint64_t now,
+                                         const CancelCommand& cancel) {
+  if (cancel.request_id().empty()) return ResultOf(RESULT_INVALID);
+  std::optional<RequestRecord> record = batch.LoadRequest(cancel.request_id());
+  if (!record.has_value()) return ResultOf(RESULT_NOT_FOUND);
+  if (IsTerminal(*record)) return ResultOf(RESULT_ALREADY_DONE, *record);
+  if (record->state() == RUNNING) {
+    // The version stays: the holder's Complete CAS must still hold if its
+    // effect is already made. Its next ExtendLease ends the request.
+    if (!record->cancel_requested()) {
+      record->set_cancel_requested(true);
+      record->set_updated_at_ms(now);
+      batch.StoreRequest(*record);
+    }
+    return ResultOf(RESULT_OK, *record);
+  }
+  record->set_state(CANCELLED);
+  record->set_version(index);
+  record->set_updated_at_ms(now);
+  ClearLease(*record);
+  batch.StoreRequest(*record);
+  batch.Delete(UnfinishedKey(record->accepted_offset()));
+  return ResultOf(RESULT_OK, *record);
+}
+
 CommandResult ReportStateMachine::ExtendLease(
-    Batch& batch, uint64_t now, const ExtendLeaseCommand& extend) {
+    Batch& batch, uint64_t index, uint64_t now,
+    const ExtendLeaseCommand& extend) {
   if (extend.request_id().empty() || extend.worker_id().empty() ||
       extend.lease_ms() == 0) {
     return ResultOf(RESULT_INVALID);
@@ -431,6 +485,23 @@ CommandResult ReportStateMachine::ExtendLease(
       record->fencing_token() != extend.fencing_token() ||
       record->lease_expiry_ms() <= now) {
     return ResultOf(RESULT_CAS_FAILED, *record);
+  }
+  if (record->cancel_requested()) {
+    EndCancelled(*record, index, now);
+    batch.StoreRequest(*record);
+    batch.Delete(UnfinishedKey(record->accepted_offset()));
+    CommandResult result = ResultOf(RESULT_ALREADY_DONE, *record);
+    if (std::optional<EffectRecord> effect =
+            batch.LoadEffect(record->result().effect_key());
+        effect.has_value() &&
+        effect->fencing_token() == extend.fencing_token()) {
+      effect->clear_holder_worker();
+      effect->clear_holder_domain();
+      effect->clear_lease_expiry_ms();
+      batch.StoreEffect(*effect);
+      *result.mutable_effect() = *effect;
+    }
+    return result;
   }
   // The version is deliberately unchanged: the holder's Complete CAS
   // (expected_version from its grant) stays valid however often it extends.
@@ -458,18 +529,27 @@ CommandResult ReportStateMachine::Complete(Batch& batch, uint64_t index,
   std::optional<RequestRecord> record =
       batch.LoadRequest(complete.request_id());
   if (!record.has_value()) return ResultOf(RESULT_NOT_FOUND);
+  // Effects are never undone: the holder whose lease a cancellation ended may
+  // still record the effect it had produced.
+  const bool cancelled_holder =
+      record->state() == CANCELLED && record->fencing_token() != 0 &&
+      record->fencing_token() == complete.fencing_token() &&
+      record->lease_holder() == complete.worker_id();
   // A retried Complete that already applied lands here; result.fencing_token
   // tells the worker whether the completion was its own.
-  if (IsTerminal(*record)) return ResultOf(RESULT_ALREADY_DONE, *record);
+  if (IsTerminal(*record) && !cancelled_holder) {
+    return ResultOf(RESULT_ALREADY_DONE, *record);
+  }
   // The lease may have expired by this entry's time: that is fine as long as
   // the token is still the current one, i.e. nobody else was granted the effect
   // since. A later grant would change the token and fail this CAS; and the sink
   // file is keyed by the effect key, so even two workers racing produce one
   // effect.
-  if (record->state() != RUNNING ||
-      record->version() != complete.expected_version() ||
-      record->fencing_token() != complete.fencing_token() ||
-      record->lease_holder() != complete.worker_id()) {
+  if (!cancelled_holder &&
+      (record->state() != RUNNING ||
+       record->version() != complete.expected_version() ||
+       record->fencing_token() != complete.fencing_token() ||
+       record->lease_holder() != complete.worker_id())) {
     return ResultOf(RESULT_CAS_FAILED, *record);
   }
   ReportResult report;
@@ -483,6 +563,7 @@ CommandResult ReportStateMachine::Complete(Batch& batch, uint64_t index,
   record->set_state(COMPLETED);
   *record->mutable_result() = report;
   record->clear_failure();
+  record->set_cancel_requested(false);
   record->set_version(index);
   record->set_updated_at_ms(now);
   ClearLease(*record);
@@ -516,10 +597,14 @@ CommandResult ReportStateMachine::Fail(Batch& batch, uint64_t index,
        fail.expected_version() != record->version())) {
     return ResultOf(RESULT_CAS_FAILED, *record);
   }
+  // A request asked to cancel is not tried again.
   const bool retry =
-      fail.retryable() &&
+      fail.retryable() && !record->cancel_requested() &&
       (fail.max_attempts() == 0 || record->attempts() < fail.max_attempts());
-  record->set_state(retry ? ACCEPTED : FAILED);
+  record->set_state(retry                        ? ACCEPTED
+                    : record->cancel_requested() ? CANCELLED
+                                                 : FAILED);
+  record->set_cancel_requested(false);
   record->set_failure(fail.error());
   record->set_version(index);
   record->set_updated_at_ms(now);
@@ -619,6 +704,54 @@ uint64_t ReportStateMachine::LowestUnfinishedOffset() const {
   return applied + 1;
 }
 
+ReportStateMachine::AccountPage ReportStateMachine::ListAccount(
+    const std::string& account_id, RequestState state, uint64_t before_offset,
+    size_t page_size, size_t scan_limit) const {
+  AccountPage page;
+  const std::string prefix = AccountPrefixOf(account_id);
+  const leveldb::Snapshot* snapshot = db_->GetSnapshot();
+  leveldb::ReadOptions options;
+  options.snapshot = snapshot;
+  {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(options));
+    // Offsets strictly below before_offset: keys from inverted(before - 1).
+    it->Seek(before_offset == 0 ? prefix
+                                : AccountKey(account_id, before_offset - 1));
+    size_t scanned = 0;
+    for (; it->Valid() && absl::StartsWith(AsView(it->key()), prefix);
+         it->Next()) {
+      // Exactly 8 bytes after the prefix: a longer rest is another account's
+      // whose id starts with this one's and a '/' (ids from the log are not
+      // re-validated here).
+      const absl::string_view rest = AsView(it->key()).substr(prefix.size());
+      const std::optional<uint64_t> inverted = storage::ReadBigEndian64(rest);
+      if (rest.size() != 8 || !inverted.has_value()) continue;
+      const uint64_t offset = std::numeric_limits<uint64_t>::max() - *inverted;
+      if (page.records.size() >= page_size || scanned >= scan_limit) {
+        // More remain: the next page starts at the one not taken.
+        page.next_before_offset = offset + 1;
+        break;
+      }
+      ++scanned;
+      std::string value;
+      RequestRecord record;
+      const leveldb::Status status =
+          db_->Get(options, RequestKey(AsView(it->value())), &value);
+      if (!status.ok() || !record.ParseFromString(value)) {
+        LOG(ERROR) << "account index names request '" << AsView(it->value())
+                   << "' which cannot be read: " << status.ToString();
+        continue;
+      }
+      if (record.account_id() != account_id) continue;
+      if (state == REQUEST_STATE_UNSPECIFIED || record.state() == state) {
+        page.records.push_back(std::move(record));
+      }
+    }
+  }
+  db_->ReleaseSnapshot(snapshot);
+  return page;
+}
+
 int64_t ReportStateMachine::RequestsInState(RequestState state) const {
   const size_t index = static_cast<size_t>(state);
   if (index >= requests_by_state_.size()) return 0;
@@ -644,7 +777,8 @@ void ReportStateMachine::ExportMetrics(metrics::Registry* registry) const {
       "applied offset.",
       {"state"}, [this] {
         std::vector<metrics::Sample> samples;
-        for (RequestState state : {ACCEPTED, RUNNING, COMPLETED, FAILED}) {
+        for (RequestState state :
+             {ACCEPTED, RUNNING, COMPLETED, FAILED, CANCELLED}) {
           samples.push_back({{RequestState_Name(state)},
                              static_cast<double>(RequestsInState(state))});
         }

@@ -81,6 +81,19 @@ class ReportStateMachine {
   // unfinished work.
   uint64_t LowestUnfinishedOffset() const;
 
+  // One page of an account's requests, newest first, from one consistent
+  // snapshot: those accepted below `before_offset` (0: from the newest), in
+  // `state` unless it is REQUEST_STATE_UNSPECIFIED, at most `page_size`
+  // records and at most `scan_limit` index entries looked at. The returned
+  // offset is where the next page starts (0 when the index is exhausted).
+  struct AccountPage {
+    std::vector<RequestRecord> records;
+    uint64_t next_before_offset = 0;
+  };
+  AccountPage ListAccount(const std::string& account_id, RequestState state,
+                          uint64_t before_offset, size_t page_size,
+                          size_t scan_limit) const;
+
   // Requests in `state` as of the last Apply (counted at construction, kept on
   // every change).
   int64_t RequestsInState(RequestState state) const;
@@ -101,8 +114,10 @@ class ReportStateMachine {
                        uint64_t now, const SubmitCommand& submit);
   CommandResult ReserveEffect(Batch& batch, uint64_t index, uint64_t now,
                               const ReserveEffectCommand& reserve);
-  CommandResult ExtendLease(Batch& batch, uint64_t now,
+  CommandResult ExtendLease(Batch& batch, uint64_t index, uint64_t now,
                             const ExtendLeaseCommand& extend);
+  CommandResult Cancel(Batch& batch, uint64_t index, uint64_t now,
+                       const CancelCommand& cancel);
   CommandResult Complete(Batch& batch, uint64_t index, uint64_t now,
                          const CompleteCommand& complete);
   CommandResult Fail(Batch& batch, uint64_t index, uint64_t now,

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/error_code.h"
 #include "common/scoped_temp_dir.h"
 #include "gtest/gtest.h"
@@ -89,6 +90,20 @@ Command FailAt(uint64_t now, const std::string& id, const std::string& worker,
   fail->set_error("sink unavailable");
   fail->set_retryable(retryable);
   fail->set_max_attempts(max_attempts);
+  return command;
+}
+
+Command CancelAt(uint64_t now, const std::string& id) {
+  Command command;
+  command.set_timestamp_ms(now);
+  command.mutable_cancel()->set_request_id(id);
+  return command;
+}
+
+Command SubmitForAccount(uint64_t now, const std::string& id,
+                         const std::string& account) {
+  Command command = SubmitCommandAt(now, id);
+  command.mutable_submit()->mutable_submission()->set_account_id(account);
   return command;
 }
 
@@ -529,6 +544,107 @@ TEST_F(ReportStateMachineTest, ReadsSeeAtLeastTheAppliedIndexWhileApplyRuns) {
   reader.join();
   EXPECT_EQ(violations.load(), 0u);
   EXPECT_EQ(machine_->applied_index(), kRequests);
+}
+
+TEST_F(ReportStateMachineTest, CancelEndsAnAcceptedRequestAtOnce) {
+  Run(SubmitCommandAt(1000, "a"));
+  const CommandResult result = Run(CancelAt(1001, "a"));
+  ASSERT_EQ(result.code(), RESULT_OK);
+  EXPECT_EQ(result.record().state(), CANCELLED);
+  EXPECT_EQ(result.record().version(), 2u);
+  EXPECT_TRUE(Unfinished().empty());
+  EXPECT_EQ(machine_->RequestsInState(CANCELLED), 1);
+  // Idempotent, and nothing can start it afterwards.
+  EXPECT_EQ(Run(CancelAt(1002, "a")).code(), RESULT_ALREADY_DONE);
+  EXPECT_EQ(Run(ReserveAt(1003, "a", "w1", 300)).code(), RESULT_ALREADY_DONE);
+  EXPECT_EQ(Request("a").state(), CANCELLED);
+  EXPECT_EQ(Run(CancelAt(1004, "nobody")).code(), RESULT_NOT_FOUND);
+}
+
+TEST_F(ReportStateMachineTest, ARunningRequestEndsCancelledAtItsNextExtension) {
+  Run(SubmitCommandAt(1000, "a"));
+  Run(ReserveAt(1000, "a", "w1", 3000));  // token 2, version 2
+  const CommandResult asked = Run(CancelAt(1100, "a"));
+  ASSERT_EQ(asked.code(), RESULT_OK);
+  EXPECT_EQ(asked.record().state(), RUNNING);
+  EXPECT_TRUE(asked.record().cancel_requested());
+  EXPECT_EQ(asked.record().version(), 2u);
+  EXPECT_EQ(Run(CancelAt(1150, "a")).code(), RESULT_OK);  // idempotent
+  const CommandResult extended = Run(ExtendAt(1200, "a", "w1", 2, 3000));
+  EXPECT_EQ(extended.code(), RESULT_ALREADY_DONE);
+  EXPECT_EQ(extended.record().state(), CANCELLED);
+  EXPECT_TRUE(Unfinished().empty());
+  EXPECT_EQ(Run(CancelAt(1300, "a")).code(), RESULT_ALREADY_DONE);
+}
+
+TEST_F(ReportStateMachineTest, AnEffectMadeBeforeTheCancelIsStillRecorded) {
+  // The holder completes before extending: COMPLETED, the cancel notwith-
+  // standing (effects are never undone).
+  Run(SubmitCommandAt(1000, "a"));
+  Run(ReserveAt(1000, "a", "w1", 3000));
+  Run(CancelAt(1100, "a"));
+  const CommandResult done = Run(CompleteAt(1200, "a", "w1", 2, 2));
+  ASSERT_EQ(done.code(), RESULT_OK);
+  EXPECT_EQ(done.record().state(), COMPLETED);
+  EXPECT_FALSE(done.record().cancel_requested());
+
+  // The holder learned of the cancel at an extension after writing its
+  // effect: its Complete still records it; nobody else's does.
+  Run(SubmitCommandAt(1300, "b"));
+  Run(ReserveAt(1300, "b", "w1", 3000));  // token 6
+  Run(CancelAt(1400, "b"));
+  ASSERT_EQ(Run(ExtendAt(1500, "b", "w1", 6, 3000)).record().state(),
+            CANCELLED);
+  EXPECT_EQ(Run(CompleteAt(1600, "b", "w2", 6, 6)).code(), RESULT_ALREADY_DONE);
+  const CommandResult late = Run(CompleteAt(1700, "b", "w1", 6, 6));
+  ASSERT_EQ(late.code(), RESULT_OK);
+  EXPECT_EQ(late.record().state(), COMPLETED);
+}
+
+TEST_F(ReportStateMachineTest,
+       AFailingWorkerOfACancelledRequestEndsItCancelled) {
+  Run(SubmitCommandAt(1000, "a"));
+  Run(ReserveAt(1000, "a", "w1", 3000));
+  Run(CancelAt(1100, "a"));
+  const CommandResult failed =
+      Run(FailAt(1200, "a", "w1", 2, /*retryable=*/true, 0));
+  ASSERT_EQ(failed.code(), RESULT_OK);
+  EXPECT_EQ(failed.record().state(), CANCELLED);
+  EXPECT_TRUE(Unfinished().empty());
+}
+
+TEST_F(ReportStateMachineTest, AnAccountListsNewestFirstInPages) {
+  for (int i = 1; i <= 7; ++i) {
+    Run(SubmitForAccount(1000 + i, absl::StrCat("r", i),
+                         i % 2 == 0 ? "even" : "odd"));
+  }
+  Run(SubmitForAccount(2000, "x", "odd-x"));  // shares a prefix, not an account
+  Run(CancelAt(2001, "r3"));
+  auto ids = [](const ReportStateMachine::AccountPage& page) {
+    std::vector<std::string> out;
+    for (const RequestRecord& r : page.records) out.push_back(r.request_id());
+    return out;
+  };
+  auto first =
+      machine_->ListAccount("odd", REQUEST_STATE_UNSPECIFIED, 0, 2, 100);
+  EXPECT_EQ(ids(first), (std::vector<std::string>{"r7", "r5"}));
+  ASSERT_EQ(first.next_before_offset, 4u);  // r3, the next, is at offset 3
+  auto second = machine_->ListAccount("odd", REQUEST_STATE_UNSPECIFIED,
+                                      first.next_before_offset, 2, 100);
+  EXPECT_EQ(ids(second), (std::vector<std::string>{"r3", "r1"}));
+  EXPECT_EQ(second.next_before_offset, 0u);
+  auto cancelled = machine_->ListAccount("odd", CANCELLED, 0, 10, 100);
+  EXPECT_EQ(ids(cancelled), (std::vector<std::string>{"r3"}));
+  // A bounded scan returns a short page and where to go on.
+  auto bounded = machine_->ListAccount("odd", CANCELLED, 0, 10, 1);
+  EXPECT_TRUE(bounded.records.empty());
+  EXPECT_EQ(bounded.next_before_offset, 6u);
+  EXPECT_EQ(
+      ids(machine_->ListAccount("even", REQUEST_STATE_UNSPECIFIED, 0, 10, 100)),
+      (std::vector<std::string>{"r6", "r4", "r2"}));
+  EXPECT_TRUE(
+      machine_->ListAccount("nobody", REQUEST_STATE_UNSPECIFIED, 0, 10, 100)
+          .records.empty());
 }
 
 TEST(ReportStateMachineDeterminismTest, TheSameLogGivesTheSameDigest) {

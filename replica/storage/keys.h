@@ -40,6 +40,9 @@ inline constexpr absl::string_view kEffectPrefix = "sm/effect/";
 // big-endian accepted offset -> request id, for every ACCEPTED or RUNNING
 // request.
 inline constexpr absl::string_view kUnfinishedPrefix = "sm/unfinished/";
+// account id + "/" + big-endian (2^64-1 - accepted offset) -> request id, for
+// every request: an account's requests newest first (GET /reports?account_id).
+inline constexpr absl::string_view kAccountPrefix = "sm/account/";
 
 // Appends `value` as 8 big-endian bytes.
 void AppendBigEndian64(std::string* out, uint64_t value);

@@ -56,9 +56,11 @@ bool IsDocumentedStatus(int status) {
   switch (status) {
     case 200:  // read, duplicate submit, healthz, metrics
     case 202:  // new submit
+    case 304:  // status unchanged since If-None-Match
     case 400:  // InvalidArgument
     case 404:  // NotFound
     case 405:  // wrong method (InvalidArgument)
+    case 415:  // a body that is not JSON (InvalidArgument)
     case 422:  // IdempotencyConflict
     case 500:  // Internal
     case 503:  // StaleRead, DomainUnavailable, NoQuorum, NotLeader
@@ -73,8 +75,10 @@ void CheckReply(const HttpRequest& request, const HttpReply& reply) {
   if (!IsDocumentedStatus(reply.status)) {
     Violation("status outside the documented set", request, &reply);
   }
-  if (reply.content_type.empty()) Violation("no content type", request, &reply);
-  if (reply.route != RouteNameOf(request.target)) {
+  if (reply.content_type.empty() && reply.status != 304) {
+    Violation("no content type", request, &reply);
+  }
+  if (reply.route != RouteNameOf(request.method, request.target)) {
     Violation("reply route differs from the target's route", request, &reply);
   }
   if (reply.status >= 400) {
@@ -121,7 +125,7 @@ void Route(const HttpRequest& request) {
                    static_cast<int>(static_cast<bool>(routing.cluster_call)) +
                    static_cast<int>(static_cast<bool>(routing.async_call));
   if (ways != 1) Violation("not exactly one way to answer", request, nullptr);
-  if (routing.route != RouteNameOf(request.target)) {
+  if (routing.route != RouteNameOf(request.method, request.target)) {
     Violation("routing names another route", request, nullptr);
   }
 
@@ -175,6 +179,8 @@ std::optional<HttpRequest> ParseHttp(absl::string_view bytes) {
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   request.idempotency_key = std::string(message["Idempotency-Key"]);
+  request.content_type = std::string(message[http::field::content_type]);
+  request.if_none_match = std::string(message[http::field::if_none_match]);
   request.body = std::move(message.body());
   return request;
 }

@@ -102,7 +102,32 @@ void CheckReads(const ReportStateMachine& sm,
     if (c.has_complete()) ids.insert(c.complete().request_id());
     if (c.has_fail()) ids.insert(c.fail().request_id());
     if (c.has_extend_lease()) ids.insert(c.extend_lease().request_id());
+    if (c.has_cancel()) ids.insert(c.cancel().request_id());
   }
+  // The account index: each account's requests newest first, each one really
+  // that account's, and every known request listed under its account.
+  std::set<std::string> accounts;
+  for (const std::string& id : ids) {
+    absl::StatusOr<RequestRecord> record = sm.GetRequest(id);
+    if (record.ok()) accounts.insert(record->account_id());
+  }
+  size_t listed = 0;
+  for (const std::string& account : accounts) {
+    uint64_t previous = 0;
+    for (const RequestRecord& r :
+         sm.ListAccount(account, REQUEST_STATE_UNSPECIFIED, 0, 100000, 100000)
+             .records) {
+      if (r.account_id() != account) Violation("another account's request");
+      if (previous != 0 && r.accepted_offset() >= previous) {
+        Violation("an account's requests not newest first");
+      }
+      previous = r.accepted_offset();
+      listed += ids.count(r.request_id());
+    }
+  }
+  size_t known = 0;
+  for (const std::string& id : ids) known += sm.GetRequest(id).ok();
+  if (listed != known) Violation("a request missing from its account's list");
   for (const std::string& id : ids) {
     absl::StatusOr<RequestRecord> record = sm.GetRequest(id);
     if (record.ok() && record->request_id() != id) {
