@@ -689,6 +689,7 @@ int RunCluster(const std::vector<std::string>& args) {
             << "DOMAIN" << std::setw(14) << "ROLE" << std::setw(11) << "LEADER"
             << std::setw(7) << "EPOCH" << std::setw(9) << "COMMIT"
             << std::setw(9) << "APPLIED" << std::setw(7) << "LAG"
+            << std::setw(9) << "FIRST" << std::setw(9) << "SNAPSHOT"
             << "DIGEST\n";
   for (const auto& [member, view] : views) {
     std::cout << std::left << std::setw(11) << member.name() << std::setw(34)
@@ -710,7 +711,9 @@ int RunCluster(const std::vector<std::string>& args) {
               << (leader == names.end() ? "-" : leader->second) << std::setw(7)
               << view->epoch() << std::setw(9) << view->commit_offset()
               << std::setw(9) << view->applied_offset() << std::setw(7) << lag
-              << view->state_digest().substr(0, 16) << "\n";
+              << std::setw(9) << view->first_index() << std::setw(9)
+              << view->snapshot_index() << view->state_digest().substr(0, 16)
+              << "\n";
   }
   return verdict();
 }

@@ -1062,7 +1062,10 @@ class Node::Impl {
   // that one is sent from the start.
   bool SendSnapshot(PeerProgress& pr) {
     if (!pr.snapshotting) return false;
-    if (pr.snapshot_inflight >= cfg_.max_inflight_messages) return false;
+    if (pr.snapshot_inflight >= std::min(cfg_.max_inflight_messages,
+                                         cfg_.max_inflight_snapshot_chunks)) {
+      return false;
+    }
     if (pr.snapshot_started && pr.snapshot_sent >= pr.snapshot.size()) {
       return false;  // all sent: the follower installs, then acknowledges
     }

@@ -118,7 +118,10 @@ struct Config {
   uint64_t max_entries_per_message = 512;
   uint64_t max_bytes_per_message = 1 << 20;
   int max_inflight_messages = 64;  // per follower, in replicate state
-  uint64_t seed = 1;               // seeds the randomized election timeout
+  // Snapshot chunks (each up to max_bytes_per_message) in flight per follower
+  // (also bounded by max_inflight_messages).
+  int max_inflight_snapshot_chunks = 4;
+  uint64_t seed = 1;  // seeds the randomized election timeout
   // State recovered from durable storage at start.
   HardState hard_state;
   uint64_t applied = 0;  // highest index already applied by the state machine

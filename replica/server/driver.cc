@@ -107,6 +107,12 @@ void Driver::Step(uint64_t from, const consensus::MessageBatch& batch) {
   loop_->Wake();
 }
 
+void Driver::RunLocked(const std::function<void()>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fn();
+  loop_->Wake();
+}
+
 void Driver::Campaign() {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
@@ -266,6 +272,13 @@ void Driver::Loop() {
   while (true) {
     consensus::Ready ready;
     bool has_ready = false;
+    std::optional<consensus::SnapshotMeta> install;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      install.swap(pending_install_);
+    }
+    if (install.has_value()) InstallSnapshot(*install);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
@@ -300,7 +313,45 @@ void Driver::Loop() {
   }
 }
 
+void Driver::InstallSnapshot(const consensus::SnapshotMeta& meta) {
+  const auto started = std::chrono::steady_clock::now();
+  const bool ok = options_.snapshots->Install(meta);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ok) {
+      options_.snapshots->Installed(meta);
+      node_->OnSnapshotInstalled(meta);
+    } else {
+      node_->OnSnapshotRejected(meta);
+    }
+    loop_->Wake();
+  }
+  LOG(INFO) << "event=" << (ok ? "snapshot_installed" : "snapshot_rejected")
+            << " id=" << options_.config.id << " index=" << meta.index()
+            << " epoch=" << meta.epoch() << " bytes=" << meta.size() << " ms="
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - started)
+                   .count();
+}
+
 void Driver::HandleReady(consensus::Ready ready) {
+  // Snapshot chunks are durable before anything of this Ready is
+  // acknowledged (the acknowledgements wait for the sink's callback below).
+  if (!ready.snapshot_chunks.empty()) {
+    CHECK(options_.snapshots != nullptr)
+        << "a snapshot arrived but this replica cannot stage one";
+    options_.snapshots->Stage(ready.snapshot_chunks);
+  }
+  if (ready.install_snapshot.has_value()) {
+    CHECK(options_.snapshots != nullptr)
+        << "a snapshot arrived but this replica cannot install one";
+    // Once everything handed to the sink before is durable.
+    sink_->Persist({}, std::nullopt, [this, meta = *ready.install_snapshot] {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_install_ = meta;
+      loop_->Wake();
+    });
+  }
   if (!ready.entries.empty() || ready.hard_state.has_value() ||
       !ready.after_persist.empty()) {
     // Only the span is needed once durable; the sink takes the payloads.

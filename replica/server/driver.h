@@ -61,6 +61,23 @@ class LogSink {
   virtual void MarkDurable(const storage::LogSpan& span) = 0;
 };
 
+// Where a snapshot received from the leader is staged and installed
+// (docs/STORAGE.md, "Snapshots"). Null in DriverOptions: this replica never
+// receives one (unit tests over an uncompacted log).
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  // Driver thread: appends chunks to the staged snapshot, durable on return.
+  virtual void Stage(const std::vector<consensus::SnapshotChunk>& chunks) = 0;
+  // Driver thread, every earlier write durable: checks the staged snapshot and
+  // replaces state and log with it atomically. False when a check failed
+  // (nothing changed).
+  virtual bool Install(const consensus::SnapshotMeta& meta) = 0;
+  // Under the driver's lock, right after a successful Install: make the new
+  // log bounds visible to the core.
+  virtual void Installed(const consensus::SnapshotMeta& meta) = 0;
+};
+
 // Where the driver's consensus messages go. Must not block.
 class MessageSink {
  public:
@@ -78,6 +95,7 @@ struct DriverOptions {
   // What the driver thread waits on (not owned; must outlive the driver);
   // null: a CvEventLoop of its own.
   EventLoop* event_loop = nullptr;
+  SnapshotSink* snapshots = nullptr;
 };
 
 // What the replica reports about its core (ClusterStatus, metrics).
@@ -120,6 +138,9 @@ class Driver {
   void Step(uint64_t from, const consensus::MessageBatch& batch);
   // Starts an election now (tests; leadership transfer).
   void Campaign();
+  // Runs `fn` under the driver's lock, between two steps of the core (a new
+  // snapshot and compaction change what the core's LogStore reports).
+  void RunLocked(const std::function<void()>& fn);
 
   // Leader only: hands leadership to member `target` (the core's
   // TransferLeadership). NotLeader elsewhere; InvalidArgument when `target`
@@ -167,6 +188,7 @@ class Driver {
   void OnDurable(const storage::LogSpan& span,
                  std::vector<consensus::Message> after_persist);
   void Apply(const std::vector<consensus::Entry>& committed);
+  void InstallSnapshot(const consensus::SnapshotMeta& meta);
   void ResolveReads(const std::vector<consensus::ReadState>& states,
                     const std::vector<std::string>& dropped);
   absl::Status CheckLeaderLocked() const;
@@ -189,6 +211,9 @@ class Driver {
   ProposalTracker tracker_;
   std::map<std::string, std::shared_ptr<ReadWaiter>> read_waiters_;
   uint64_t next_read_context_ = 0;
+  // A received snapshot whose earlier writes are durable, to install on the
+  // driver thread.
+  std::optional<consensus::SnapshotMeta> pending_install_;
 
   // Epoch and vote last handed to the sink (driver thread only).
   uint64_t persisted_epoch_ = 0;

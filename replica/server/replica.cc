@@ -1,8 +1,14 @@
 #include "replica/server/replica.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -109,6 +115,14 @@ class Replica::Impl {
     if (options_.metrics != nullptr)
       state_machine_->ExportMetrics(options_.metrics);
     const uint64_t applied = state_machine_->applied_index();
+    // A received snapshot staged at or below what is applied is of no use.
+    uint64_t staged_bytes = 0;
+    consensus::SnapshotMeta staged = store_->snapshots().Staged(&staged_bytes);
+    if (staged.index() != 0 && staged.index() <= applied) {
+      (void)store_->snapshots().DiscardStaged();
+      staged = consensus::SnapshotMeta();
+      staged_bytes = 0;
+    }
     // Recovery cuts a damaged log tail. Below the applied index that means this
     // replica lost entries it acknowledged: as a voter it would report a match
     // it no longer has (and the leader would count it), so it does not start.
@@ -144,6 +158,10 @@ class Replica::Impl {
     // the hard state lags behind the (unsynced) apply batch that covered them.
     config.hard_state.set_commit(std::max(config.hard_state.commit(), applied));
     config.applied = applied;
+    config.staged_snapshot = staged;
+    config.staged_bytes = staged_bytes;
+    snapshot_sink_ = std::make_unique<ReplicaSnapshotSink>(this);
+    driver_options.snapshots = snapshot_sink_.get();
     driver_options.tick_ms = options_.tick_ms;
     driver_options.newest_stamp_ms = NewestStamp(store_->log());
     driver_options.event_loop = options_.event_loop;
@@ -152,7 +170,11 @@ class Replica::Impl {
               << " vote=" << config.hard_state.vote()
               << " commit=" << config.hard_state.commit()
               << " applied=" << applied
-              << " last=" << store_->log().LastIndex();
+              << " first=" << store_->log().FirstIndex()
+              << " last=" << store_->log().LastIndex()
+              << " snapshot=" << store_->log().Snapshot().index()
+              << " staged_snapshot=" << staged.index() << " (" << staged_bytes
+              << " bytes)";
 
     writer_ =
         std::make_unique<storage::LogWriter>(store_.get(), options_.metrics);
@@ -169,19 +191,154 @@ class Replica::Impl {
           return state_machine_->Apply(committed);
         },
         [this](const std::vector<AppliedCommand>& applied_commands) {
-          hub_->Publish(applied_commands, state_machine_->applied_index());
+          const uint64_t applied_index = state_machine_->applied_index();
+          hub_->Publish(applied_commands, applied_index);
+          MaybeSnapshot(applied_index);
         });
     rules_ = std::make_unique<SubmitRules>(placement_.get(),
                                            state_machine_.get(), driver_.get());
     driver_->Start();
+    snapshotter_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "snapshotter");
+      SnapshotLoop();
+    });
     return absl::OkStatus();
   }
+
+  // --- snapshots (docs/STORAGE.md, "Snapshots and compaction") ---
+
+  // Driver thread, after each applied batch.
+  void MaybeSnapshot(uint64_t applied_index) {
+    if (options_.snapshot_entries == 0) return;
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    if (snapshot_wanted_ ||
+        applied_index < snapshot_base_ + options_.snapshot_entries) {
+      return;
+    }
+    snapshot_wanted_ = true;
+    snapshot_cv_.notify_all();
+  }
+
+  // The snapshotter thread: takes snapshots from a LevelDB snapshot while
+  // applies go on, then compacts the log behind them.
+  void SnapshotLoop() {
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      snapshot_base_ = store_->log().Snapshot().index();
+    }
+    // Entries a crash left below the log's start (mid-compaction).
+    store_->log().DeleteCompacted();
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(snapshot_mu_);
+        snapshot_cv_.wait(lock,
+                          [&] { return snapshot_stop_ || snapshot_wanted_; });
+        if (snapshot_stop_) return;
+      }
+      TakeSnapshot();
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      snapshot_wanted_ = false;
+    }
+  }
+
+  void TakeSnapshot() {
+    const auto started = std::chrono::steady_clock::now();
+    auto meta = store_->snapshots().Create(
+        store_->db(), [this](uint64_t i) { return store_->log().EpochAt(i); });
+    if (!meta.ok()) {
+      LOG(ERROR) << "event=snapshot_failed id=" << options_.id << " "
+                 << meta.status();
+      return;
+    }
+    const auto written = std::chrono::steady_clock::now();
+    const uint64_t retain = options_.retain_entries;
+    const uint64_t compact_to =
+        meta->index() > retain ? meta->index() - retain : 0;
+    // Serialized with installs: a snapshot received from the leader meanwhile
+    // is newer, and its log start must not be overwritten by this older one.
+    std::lock_guard<std::mutex> io(snapshot_io_mu_);
+    if (installed_index_ >= meta->index()) return;
+    driver_->RunLocked([&] {
+      if (store_->log().Snapshot().index() >= meta->index()) return;
+      store_->log().SetSnapshot(*meta);
+      store_->log().CompactThrough(compact_to);
+    });
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      snapshot_base_ = std::max(snapshot_base_, meta->index());
+    }
+    store_->log().DeleteCompacted();
+    store_->snapshots().RemoveOthers(store_->log().Snapshot(), *meta);
+    const auto done = std::chrono::steady_clock::now();
+    LOG(INFO) << "event=snapshot_taken id=" << options_.id
+              << " index=" << meta->index() << " epoch=" << meta->epoch()
+              << " bytes=" << meta->size() << " write_ms="
+              << std::chrono::duration_cast<std::chrono::milliseconds>(written -
+                                                                       started)
+                     .count()
+              << " first_index=" << store_->log().FirstIndex() << " total_ms="
+              << std::chrono::duration_cast<std::chrono::milliseconds>(done -
+                                                                       started)
+                     .count();
+  }
+
+  // What the driver calls to stage and install a snapshot from the leader.
+  class ReplicaSnapshotSink : public SnapshotSink {
+   public:
+    explicit ReplicaSnapshotSink(Impl* impl) : impl_(impl) {}
+    void Stage(const std::vector<consensus::SnapshotChunk>& chunks) override {
+      storage::SnapshotFiles& files = impl_->store_->snapshots();
+      for (const consensus::SnapshotChunk& chunk : chunks) {
+        if (chunk.offset == 0) {
+          absl::Status begun = files.BeginStaging(chunk.meta);
+          CHECK(begun.ok()) << "staging a snapshot: " << begun;
+        }
+        absl::Status appended = files.AppendStaged(chunk.data);
+        CHECK(appended.ok()) << "staging a snapshot: " << appended;
+      }
+    }
+    bool Install(const consensus::SnapshotMeta& meta) override {
+      std::lock_guard<std::mutex> io(impl_->snapshot_io_mu_);
+      storage::SnapshotFiles& files = impl_->store_->snapshots();
+      const absl::Status installed =
+          files.InstallStaged(impl_->store_->db(), meta);
+      if (!installed.ok()) {
+        LOG(ERROR) << "event=snapshot_refused id=" << impl_->options_.id
+                   << " index=" << meta.index() << ": " << installed;
+        (void)files.DiscardStaged();
+        return false;
+      }
+      impl_->state_machine_->Reload();
+      const auto [applied, digest] =
+          impl_->state_machine_->applied_and_digest();
+      CHECK_EQ(applied, meta.index());
+      CHECK_EQ(digest, meta.digest());
+      impl_->hub_->Reset(applied);
+      impl_->installed_index_ = meta.index();
+      std::lock_guard<std::mutex> lock(impl_->snapshot_mu_);
+      impl_->snapshot_base_ = std::max(impl_->snapshot_base_, meta.index());
+      return true;
+    }
+    void Installed(const consensus::SnapshotMeta& meta) override {
+      impl_->store_->log().ResetToSnapshot(meta);
+      impl_->writer_->ResetAfterSnapshot(meta.index());
+    }
+
+   private:
+    Impl* const impl_;
+  };
 
   void Shutdown() {
     if (driver_ == nullptr) return;
     // The driver first (its thread stops, pending callers are answered), then
     // the waiters, the transport, and the writer, which drains its queue and
     // reports to the still existing driver.
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      snapshot_stop_ = true;
+      snapshot_cv_.notify_all();
+    }
+    if (snapshotter_.joinable()) snapshotter_.join();
     driver_->Stop();
     hub_->Stop();
     if (transport_) transport_->Stop();
@@ -407,12 +564,14 @@ class Replica::Impl {
     response.set_leader_address(core.leader_address);
     response.set_commit_offset(core.commit_index);
     response.set_last_offset(core.last_index);
+    response.set_first_index(store_->log().FirstIndex());
+    response.set_snapshot_index(store_->log().Snapshot().index());
     for (const consensus::Progress& progress : core.progress) {
       FollowerProgress* follower = response.add_followers();
       follower->set_id(progress.id);
       follower->set_match_offset(progress.match);
       follower->set_next_offset(progress.next);
-      follower->set_state(progress.replicating ? "replicate" : "probe");
+      follower->set_state(consensus::ProgressStateName(progress.state));
     }
     // The digest is stored with the applied index, so the pair is consistent.
     auto [applied, digest] = state_machine_->applied_and_digest();
@@ -505,6 +664,18 @@ class Replica::Impl {
   std::unique_ptr<Driver> driver_;
   std::unique_ptr<SubmitRules> rules_;
   std::unique_ptr<storage::LogWriter> writer_;
+  std::unique_ptr<SnapshotSink> snapshot_sink_;
+  // The snapshotter thread and what it waits on.
+  std::mutex snapshot_mu_;
+  std::condition_variable snapshot_cv_;
+  bool snapshot_wanted_ = false;  // guarded by snapshot_mu_
+  bool snapshot_stop_ = false;    // guarded by snapshot_mu_
+  uint64_t snapshot_base_ = 0;    // index of the newest snapshot; guarded
+  std::thread snapshotter_;
+  // Held while a snapshot is recorded and the log compacted, and while a
+  // received one is installed (lock order: before the driver's lock).
+  std::mutex snapshot_io_mu_;
+  uint64_t installed_index_ = 0;  // newest installed; guarded by the above
 };
 
 Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -50,6 +50,11 @@ struct ReplicaOptions {
   // (report_fsync_seconds, report_requests, ...); none when null. Must outlive
   // the replica.
   metrics::Registry* metrics = nullptr;
+  // Long life (docs/STORAGE.md, "Snapshots and compaction"): take a snapshot
+  // after this many entries applied since the last one (0: never), and keep
+  // this many log entries behind it for followers that are slightly behind.
+  uint64_t snapshot_entries = 100000;
+  uint64_t retain_entries = 10000;
 };
 
 class PendingSubmit;

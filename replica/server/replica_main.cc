@@ -67,6 +67,14 @@ int main(int argc, char** argv) {
       "heartbeat-ticks",
       po::value<int>(&options.heartbeat_ticks)->default_value(2),
       "leader heartbeat interval in ticks")(
+      "snapshot-entries",
+      po::value<uint64_t>(&options.snapshot_entries)->default_value(100000),
+      "take a snapshot of the state machine after this many entries applied "
+      "since the last one, then compact the log behind it (0: never)")(
+      "retain-entries",
+      po::value<uint64_t>(&options.retain_entries)->default_value(10000),
+      "log entries kept behind the snapshot for followers slightly behind "
+      "(one further behind is sent the snapshot)")(
       "max-watch-streams",
       po::value<int>(&max_watch_streams)
           ->default_value(report::ReplicaServiceImpl::kDefaultMaxWatchStreams),

@@ -66,15 +66,18 @@ void ExportReplicaMetrics(const Replica* replica, const ClusterConfig& cluster,
       [replica] {
         return One(static_cast<double>(replica->Status().last_offset()));
       });
-  // The log is not compacted yet: every entry from 1 is still held and no
-  // snapshot exists.
-  registry->AddCallbackGauge("report_replica_first_index",
-                             "First log index this replica still holds.", {},
-                             [] { return One(1); });
+  registry->AddCallbackGauge(
+      "report_replica_first_index",
+      "First log index this replica still holds (entries below it were "
+      "compacted into a snapshot).",
+      {}, [replica] {
+        return One(static_cast<double>(replica->Status().first_index()));
+      });
   registry->AddCallbackGauge(
       "report_replica_snapshot_index",
-      "Log index of this replica's latest snapshot (0: none).", {},
-      [] { return One(0); });
+      "Log index of this replica's latest snapshot (0: none).", {}, [replica] {
+        return One(static_cast<double>(replica->Status().snapshot_index()));
+      });
   registry->AddCallbackGauge(
       "report_replication_lag_entries",
       "On the leader: entries each follower's log is behind the leader's.",

@@ -31,6 +31,14 @@ void WatchHub::Publish(const std::vector<AppliedCommand>& applied,
   cv_.notify_all();
 }
 
+void WatchHub::Reset(uint64_t applied_index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  recent_.clear();
+  applied_ = std::max(applied_, applied_index);
+  recent_from_ = applied_ + 1;
+  cv_.notify_all();
+}
+
 void WatchHub::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
   stopped_ = true;

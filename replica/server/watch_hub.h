@@ -40,6 +40,11 @@ class WatchHub {
   void Publish(const std::vector<AppliedCommand>& applied,
                uint64_t applied_index);
 
+  // The state machine was replaced by a snapshot at `applied_index`: the
+  // changes up to it are not in the ring, so a watcher that has not seen them
+  // is told to restart (its catch-up scan reads the new state).
+  void Reset(uint64_t applied_index);
+
   // Wakes every waiter for good: Follow returns, WaitApplied stops waiting.
   void Stop();
 

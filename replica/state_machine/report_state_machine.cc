@@ -190,6 +190,10 @@ class ReportStateMachine::Batch {
 
 ReportStateMachine::ReportStateMachine(leveldb::DB* db)
     : db_(db), digest_(kDigestSize, '\0') {
+  Reload();
+}
+
+void ReportStateMachine::Reload() {
   {
     // The counts by state are not stored: one pass over the requests at start.
     std::array<int64_t, RequestState_ARRAYSIZE> counts{};
@@ -211,7 +215,12 @@ ReportStateMachine::ReportStateMachine(leveldb::DB* db)
   std::string value;
   const leveldb::Status status =
       db_->Get(leveldb::ReadOptions(), AsSlice(kAppliedKey), &value);
-  if (status.IsNotFound()) return;
+  if (status.IsNotFound()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    applied_index_ = 0;
+    digest_.assign(kDigestSize, '\0');
+    return;
+  }
   CHECK(status.ok()) << "reading the applied index: " << status.ToString();
   CHECK_EQ(value.size(), 8 + kDigestSize) << "applied index record is corrupt";
   std::lock_guard<std::mutex> lock(mu_);

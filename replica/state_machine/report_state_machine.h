@@ -50,6 +50,10 @@ class ReportStateMachine {
   ReportStateMachine(const ReportStateMachine&) = delete;
   ReportStateMachine& operator=(const ReportStateMachine&) = delete;
 
+  // Re-reads the applied index, digest and counts from the database after a
+  // snapshot replaced the tables (driver thread, no Apply running).
+  void Reload();
+
   uint64_t applied_index() const;
   // Hex SHA-256 chain over every applied entry (64 zeros before the first).
   std::string digest() const;

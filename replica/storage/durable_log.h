@@ -31,6 +31,7 @@
 #include "leveldb/db.h"
 #include "proto/consensus.pb.h"
 #include "replica/consensus/node.h"
+#include "replica/storage/snapshot_files.h"
 
 namespace report::storage {
 
@@ -62,15 +63,18 @@ class DurableLog : public consensus::LogStore {
   // parse with its own index; from the first one that does not, the tail is
   // deleted (synced) and logged. Fails when the log does not start at index 1
   // or LevelDB cannot be read.
-  static absl::StatusOr<std::unique_ptr<DurableLog>> Recover(leveldb::DB* db);
+  // A compacted log starts at meta/log_start; `snapshots` (may be null: no
+  // snapshots) reads the snapshot files meta/snapshot names.
+  static absl::StatusOr<std::unique_ptr<DurableLog>> Recover(
+      leveldb::DB* db, const SnapshotFiles* snapshots = nullptr);
 
   // Use Recover(); the key keeps the constructor to this class.
   class ConstructionKey {
     friend class DurableLog;
     ConstructionKey() = default;
   };
-  DurableLog(ConstructionKey, leveldb::DB* db, uint64_t last_index,
-             std::vector<EpochRun> runs);
+  DurableLog(ConstructionKey, leveldb::DB* db, uint64_t first_index,
+             uint64_t last_index, std::vector<EpochRun> runs);
   DurableLog(const DurableLog&) = delete;
   DurableLog& operator=(const DurableLog&) = delete;
 
@@ -83,6 +87,24 @@ class DurableLog : public consensus::LogStore {
   std::vector<consensus::Entry> Entries(uint64_t lo, uint64_t hi,
                                         uint64_t max_bytes) const override;
 
+  consensus::SnapshotMeta Snapshot() const override;
+  bool ReadSnapshot(const consensus::SnapshotMeta& meta, uint64_t offset,
+                    uint64_t max_bytes, std::string* out) const override;
+
+  // Driver thread (under the driver's lock, between core calls): `meta` is the
+  // newest snapshot (its file is written); recorded synced in meta/snapshot.
+  void SetSnapshot(const consensus::SnapshotMeta& meta);
+  // Driver thread: entries through `index` (at most the snapshot's index) are
+  // no longer part of the log. meta/log_start moves first (synced); the keys
+  // are deleted afterwards by DeleteCompacted(), so a crash in between leaves
+  // stale keys below the start that recovery ignores and deletes.
+  void CompactThrough(uint64_t index);
+  // Any thread: deletes log keys below the first index, in batches.
+  void DeleteCompacted();
+  // Driver thread: a received snapshot was installed (the log is empty and
+  // starts after its index).
+  void ResetToSnapshot(const consensus::SnapshotMeta& meta);
+
   // Driver thread: the append described by `span` is durable. An append
   // starting at or below LastIndex() replaces that suffix. Appends must be
   // marked in the order they were enqueued; a gap is a caller bug and fatal.
@@ -94,10 +116,14 @@ class DurableLog : public consensus::LogStore {
 
  private:
   leveldb::DB* const db_;
+  const SnapshotFiles* snapshots_ = nullptr;
   // std::mutex rather than absl::Mutex: the system Abseil is not
   // TSan-instrumented.
   mutable std::mutex mu_;
-  uint64_t last_index_;  // guarded by mu_
+  uint64_t first_index_;                       // guarded by mu_
+  uint64_t last_index_;                        // guarded by mu_
+  consensus::SnapshotMeta snapshot_;           // guarded by mu_
+  consensus::SnapshotMeta previous_snapshot_;  // guarded by mu_
   // Sorted by first_index; neighbours have different epochs. Guarded by mu_.
   std::vector<EpochRun> runs_;
 };

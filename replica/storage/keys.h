@@ -20,6 +20,14 @@ inline constexpr absl::string_view kReplicaIdKey = "meta/replica_id";
 inline constexpr absl::string_view kHardStateKey = "meta/hard_state";
 // Log entries: prefix + big-endian index -> serialized consensus::Entry.
 inline constexpr absl::string_view kLogPrefix = "log/";
+// Where the log starts after compaction: big-endian first index (8 bytes) and
+// the epoch of the entry before it (8 bytes). Absent: the log starts at 1.
+inline constexpr absl::string_view kLogStartKey = "meta/log_start";
+// The newest snapshot (serialized consensus::SnapshotMeta); its bytes are the
+// file snapshots/snap-INDEX-EPOCH in the data dir.
+inline constexpr absl::string_view kSnapshotKey = "meta/snapshot";
+// Prefix of every state machine table: what a snapshot holds.
+inline constexpr absl::string_view kStateMachinePrefix = "sm/";
 
 // Report state machine tables (replica/state_machine/).
 // Applied index and digest: big-endian index (8 bytes) followed by the raw

@@ -44,7 +44,18 @@ void LogWriter::Enqueue(std::vector<consensus::Entry> entries,
     std::lock_guard<std::mutex> lock(mu_);
     CHECK(!stopping_) << "Enqueue on a stopping LogWriter";
     queue_.push_back(Pending{std::move(entries), std::move(hard_state),
-                             std::move(on_durable)});
+                             std::move(on_durable), std::nullopt});
+  }
+  queued_.notify_one();
+}
+
+void LogWriter::ResetAfterSnapshot(uint64_t last_index) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CHECK(!stopping_) << "ResetAfterSnapshot on a stopping LogWriter";
+    Pending pending;
+    pending.reset_last = last_index;
+    queue_.push_back(std::move(pending));
   }
   queued_.notify_one();
 }
@@ -82,6 +93,10 @@ void LogWriter::WriteDurably(std::deque<Pending>& batch) {
   uint64_t bytes = 0;
   std::string value;
   for (const Pending& pending : batch) {
+    if (pending.reset_last.has_value()) {
+      stored_last_index_ = *pending.reset_last;
+      continue;
+    }
     if (pending.hard_state.has_value()) last_hard_state = &pending.hard_state;
     if (pending.entries.empty()) continue;
     const uint64_t first = pending.entries.front().index();

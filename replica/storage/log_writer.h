@@ -58,6 +58,9 @@ class LogWriter {
   // timed in report_fsync_seconds.
   explicit LogWriter(ReplicaStore* store,
                      metrics::Registry* registry = nullptr);
+  // Ordered with appends: a snapshot install (done outside the writer, with
+  // nothing queued) replaced the log, which now ends at `last_index`.
+  void ResetAfterSnapshot(uint64_t last_index);
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
   ~LogWriter();
@@ -77,6 +80,8 @@ class LogWriter {
     std::vector<consensus::Entry> entries;
     std::optional<consensus::HardState> hard_state;
     std::function<void()> on_durable;
+    // A snapshot install replaced the log: it now ends at this index.
+    std::optional<uint64_t> reset_last;
   };
 
   void Run();

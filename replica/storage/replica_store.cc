@@ -102,7 +102,9 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(
     return MakeError(ErrorCode::kInternal,
                      absl::StrCat("hard state in ", dir, " is corrupt"));
   }
-  absl::StatusOr<std::unique_ptr<DurableLog>> log = DurableLog::Recover(db);
+  store->snapshots_ = std::make_unique<SnapshotFiles>(dir);
+  absl::StatusOr<std::unique_ptr<DurableLog>> log =
+      DurableLog::Recover(db, store->snapshots_.get());
   if (!log.ok()) return log.status();
   store->log_ = std::move(*log);
   return store;

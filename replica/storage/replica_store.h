@@ -42,6 +42,7 @@ class ReplicaStore {
 
   leveldb::DB* db() { return db_.get(); }
   DurableLog& log() { return *log_; }
+  SnapshotFiles& snapshots() { return *snapshots_; }
   const DurableLog& log() const { return *log_; }
 
   // The last saved hard state (all zero for a new replica). Corruption is
@@ -55,6 +56,7 @@ class ReplicaStore {
   // database, then the filter policy the database uses.
   std::unique_ptr<const leveldb::FilterPolicy> filter_policy_;
   std::unique_ptr<leveldb::DB> db_;
+  std::unique_ptr<SnapshotFiles> snapshots_;
   std::unique_ptr<DurableLog> log_;
 };
 
