@@ -528,7 +528,8 @@ std::string RouteNameOf(absl::string_view target) {
       absl::EndsWith(path, kContentSuffix) &&
       path.find('/', sizeof(kReportPathPrefix) - 1) ==
           path.size() - (sizeof(kContentSuffix) - 1) &&
-      path.size() > sizeof(kReportPathPrefix) - 1 + sizeof(kContentSuffix) - 1) {
+      path.size() >
+          sizeof(kReportPathPrefix) - 1 + sizeof(kContentSuffix) - 1) {
     return kRouteContent;
   }
   if (absl::StartsWith(path, kReportPathPrefix) &&
@@ -678,10 +679,10 @@ HttpRouting RouteRequestUnnamed(const ReportFrontDoor* front_door,
     if (!IsGetOrHead(request.method)) {
       return Answer(MethodNotAllowed(request.method, path, kGetOrHead, route));
     }
-    const absl::string_view id = path.substr(
-        sizeof(kReportPathPrefix) - 1, path.size() -
-                                           (sizeof(kReportPathPrefix) - 1) -
-                                           (sizeof(kContentSuffix) - 1));
+    const absl::string_view id =
+        path.substr(sizeof(kReportPathPrefix) - 1,
+                    path.size() - (sizeof(kReportPathPrefix) - 1) -
+                        (sizeof(kContentSuffix) - 1));
     return RouteStatus(front_door, id, query, request.authorization,
                        request.if_none_match, kRouteContent);
   }

@@ -350,8 +350,7 @@ TEST_F(HttpRoutesTest, TheReportOfACompletedRequestIsServedWithAnETag) {
   EXPECT_EQ(content.body, R"({"request_id":"d1"})");
   const std::string etag = Header(content, "ETag");
   EXPECT_EQ(etag.rfind("\"file-sink:d1:", 0), 0u) << etag;
-  EXPECT_EQ(Handle("GET", "/reports/d1/content", "", "", "", etag).status,
-            304);
+  EXPECT_EQ(Handle("GET", "/reports/d1/content", "", "", "", etag).status, 304);
   EXPECT_EQ(Handle("HEAD", "/reports/d1/content").status, 200);
   EXPECT_EQ(Handle("POST", "/reports/d1/content").status, 405);
   EXPECT_EQ(Handle("GET", "/reports//content").status, 404);

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/error_code.h"
-#include "common/sha256.h"
 #include "common/receipt.h"
+#include "common/sha256.h"
 #include "common/validation.h"
 
 namespace report::gateway {
@@ -186,12 +186,11 @@ ReportFrontDoor::GetReportContent(const report::api::GetReportRequest& request,
       GetReport(request, authorization);
   if (!status.ok()) return status.status();
   if (status->state() != report::COMPLETED) {
-    return MakeError(
-        ErrorCode::kNotFound,
-        absl::StrCat("request '", request.request_id(), "' is ",
-                     report::RequestState_Name(status->state()),
-                     " at served offset ", status->served_offset(),
-                     ": its report exists once it is COMPLETED"));
+    return MakeError(ErrorCode::kNotFound,
+                     absl::StrCat("request '", request.request_id(), "' is ",
+                                  report::RequestState_Name(status->state()),
+                                  " at served offset ", status->served_offset(),
+                                  ": its report exists once it is COMPLETED"));
   }
   if (options_.report_store == nullptr) {
     return MakeError(ErrorCode::kNotFound,
@@ -201,9 +200,8 @@ ReportFrontDoor::GetReportContent(const report::api::GetReportRequest& request,
       options_.report_store->Read(status->effect_key(), kMaxReportBytes);
   if (!document.ok()) return document.status();
   ReportContent content;
-  content.etag =
-      absl::StrCat("\"", status->effect_key(), ":",
-                   Sha256Hex(*document).substr(0, 16), "\"");
+  content.etag = absl::StrCat("\"", status->effect_key(), ":",
+                              Sha256Hex(*document).substr(0, 16), "\"");
   content.document = *std::move(document);
   return content;
 }

@@ -408,8 +408,8 @@ TEST(WorkerEffectsTest, TheReportIsDownloadedFromAGatewayInAnotherDomain) {
   ASSERT_FALSE(reader.name.empty());
   auto receipt = ec.Submit("content-1");
   ASSERT_TRUE(receipt.ok()) << receipt.status();
-  auto status = ec.WaitForState("content-1", receipt->accepted_offset(),
-                                COMPLETED);
+  auto status =
+      ec.WaitForState("content-1", receipt->accepted_offset(), COMPLETED);
   ASSERT_TRUE(status.ok()) << status.status();
   const std::string dir = ec.cluster.dir();
   const std::string url =
@@ -432,11 +432,11 @@ TEST(WorkerEffectsTest, TheReportIsDownloadedFromAGatewayInAnotherDomain) {
     }
   }
   EXPECT_TRUE(absl::StartsWith(etag, "\"file-sink:content-1:")) << headers;
-  ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",
-                                    "-H 'If-None-Match: ", etag, "' '", url,
-                                    "'"),
-                       &out),
-            0);
+  ASSERT_EQ(
+      RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",
+                              "-H 'If-None-Match: ", etag, "' '", url, "'"),
+                 &out),
+      0);
   EXPECT_EQ(out, "304");
   // Not COMPLETED (unknown here): no content.
   ASSERT_EQ(RunCommand(absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' ",

@@ -130,8 +130,8 @@ absl::Status CheckWorkerPlacement(const ClusterConfig& config,
 absl::StatusOr<std::unique_ptr<ClusterEffectLedger>> MakeLedger(
     const ClusterConfig& config, const std::string& domain,
     const TransportSecurity& security) {
-  return std::make_unique<ClusterEffectLedger>(
-      config, domain, absl::Seconds(5), security.ChannelCredentials());
+  return std::make_unique<ClusterEffectLedger>(config, domain, absl::Seconds(5),
+                                               security.ChannelCredentials());
 }
 
 // The certificate, not the flags, says who this worker is: a worker whose

@@ -1142,7 +1142,11 @@ class Simulation {
             std::vector<Entry> e(1);
             e[0].set_data("liveness-marker");
             const uint64_t fingerprint = InvariantChecker::Fingerprint(e[0]);
-            marker = r.node->Propose(std::move(e))->front();
+            auto positions = r.node->Propose(std::move(e));
+            // A leader handing over (leadership transfer) proposes nothing:
+            // propose at whoever leads next.
+            if (!positions.has_value()) break;
+            marker = positions->front();
             has_marker = true;
             marker_node = r.id;
             proposals_[{marker.index, marker.epoch}] =
