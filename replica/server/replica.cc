@@ -371,11 +371,14 @@ class Replica::Impl {
     return rules_->Start(batch, std::move(done));
   }
 
-  absl::StatusOr<ReadStatusResponse> ReadStatus(
-      const ReadStatusRequest& request, absl::Time deadline) {
-    if (absl::Status valid = ValidateRequestId(request.request_id());
-        !valid.ok())
-      return valid;
+  // Waits until this replica has applied what a read asks for: at least
+  // `min_offset` (waiting up to `wait_ms`), and with LINEARIZABLE everything
+  // the leader had committed when the read arrived (ReadIndex). Returns the
+  // applied offset the read is served at; StaleRead when it is not there in
+  // time.
+  template <typename Request>
+  absl::StatusOr<uint64_t> WaitFresh(const Request& request,
+                                     absl::Time deadline) {
     uint64_t min_offset = request.min_offset();
     absl::Time wait_until =
         std::min(deadline, absl::Now() + absl::Milliseconds(request.wait_ms()));
@@ -392,6 +395,17 @@ class Replica::Impl {
           absl::StrCat("replica ", self_.name(), " has applied offset ", served,
                        " < min_offset ", min_offset));
     }
+    return served;
+  }
+
+  absl::StatusOr<ReadStatusResponse> ReadStatus(
+      const ReadStatusRequest& request, absl::Time deadline) {
+    if (absl::Status valid = ValidateRequestId(request.request_id());
+        !valid.ok())
+      return valid;
+    absl::StatusOr<uint64_t> fresh = WaitFresh(request, deadline);
+    if (!fresh.ok()) return fresh.status();
+    const uint64_t served = *fresh;
     auto record = state_machine_->GetRequest(request.request_id());
     if (!record.ok()) {
       if (ErrorCodeOf(record.status()) == ErrorCode::kNotFound) {
@@ -493,22 +507,9 @@ class Replica::Impl {
 
   absl::StatusOr<ListRequestsResponse> ListRequests(
       const ListRequestsRequest& request, absl::Time deadline) {
-    uint64_t min_offset = request.min_offset();
-    absl::Time wait_until =
-        std::min(deadline, absl::Now() + absl::Milliseconds(request.wait_ms()));
-    if (request.consistency() == LINEARIZABLE) {
-      auto index = driver_->ReadIndex(deadline);
-      if (!index.ok()) return index.status();
-      min_offset = std::max(min_offset, *index);
-      wait_until = deadline;
-    }
-    const uint64_t served = hub_->WaitApplied(min_offset, wait_until);
-    if (served < min_offset) {
-      return MakeError(
-          ErrorCode::kStaleRead,
-          absl::StrCat("replica ", self_.name(), " has applied offset ", served,
-                       " < min_offset ", min_offset));
-    }
+    absl::StatusOr<uint64_t> fresh = WaitFresh(request, deadline);
+    if (!fresh.ok()) return fresh.status();
+    const uint64_t served = *fresh;
     // A state filter may skip many entries: the scan is bounded too, and a
     // short page says where to go on.
     const size_t scan_limit =
